@@ -1,0 +1,8 @@
+"""convscope: build, train and look inside convolutional neural networks, on NumPy."""
+
+from . import functional, nn, optim
+from .tensor import Tensor, no_grad, tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "tensor", "no_grad", "functional", "nn", "optim", "__version__"]

@@ -1,0 +1,140 @@
+"""The Dataset container: images, labels, class names and the statistics to normalise them.
+
+Every dataset in convscope, whatever file it came from, ends up as the same thing:
+
+    images  uint8  (N, C, H, W)   pixel values 0..255, channels first (NCHW)
+    labels  int64  (N,)           class index of each image, 0..num_classes-1
+
+plus `mean` and `std`, one float per channel, of the pixel values scaled to [0, 1].
+The loader turns a batch into float32 and standardises it, x = (pixels/255 - mean) / std,
+so every layer sees inputs of mean about 0 and spread about 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(eq=False, repr=False)
+class Dataset:
+    """A split of an image classification dataset, held in memory.
+
+    Args:
+        images: uint8 array (N, C, H, W), or (N, H, W) for grayscale (a channel axis is added).
+        labels: integer array (N,), stored as int64.
+        class_names: one name per class; default "0", "1", ... up to the largest label.
+        name: the dataset's name, e.g. "mnist". Default "arrays".
+        split: which part of it, "train", "val" or "test". Default "".
+        mean, std: per-channel statistics of images/255. Default: computed from these images.
+            `load_dataset` passes the training split's values to all three splits, so
+            validation and test data are normalised exactly like the training data.
+
+    Shape:
+        images (N, C, H, W) uint8, labels (N,) int64, mean and std tuples of C floats.
+
+    Example:
+        >>> import numpy as np
+        >>> data = Dataset(np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 1, 0]))
+        >>> len(data), data.images.shape, data.class_names
+        (4, (4, 1, 28, 28), ['0', '1'])
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str] | None = None
+    name: str = "arrays"
+    split: str = ""
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        self.images, self.labels = validate_arrays(self.images, self.labels, self.name)
+        if self.images.dtype != np.uint8:
+            raise ValueError(f"{self.name}: expected uint8 images (pixel values 0..255), "
+                             f"got dtype {self.images.dtype}")
+        if self.class_names is None:
+            self.class_names = [str(k) for k in range(int(self.labels.max()) + 1)]
+        self.class_names = [str(name) for name in self.class_names]
+        if self.labels.max() >= len(self.class_names):
+            raise ValueError(f"{self.name}: label {int(self.labels.max())} has no class name; "
+                             f"got {len(self.class_names)} class names")
+        if self.mean is None or self.std is None:
+            self.mean, self.std = channel_stats(self.images)
+        self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
+        channels = self.images.shape[1]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"{self.name}: expected mean and std with {channels} values (one per "
+                             f"channel), got mean={self.mean}, std={self.std}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        """Return (image (C, H, W) uint8, label) for an int, or arrays for a slice / index array."""
+        return self.images[index], self.labels[index]
+
+    def __repr__(self) -> str:
+        mean = ", ".join(f"{m:.4f}" for m in self.mean)
+        std = ", ".join(f"{s:.4f}" for s in self.std)
+        split = f", split={self.split!r}" if self.split else ""
+        return (f"Dataset(name={self.name!r}{split}, images={self.images.shape} uint8, "
+                f"classes={self.num_classes}, mean=({mean}), std=({std}))")
+
+
+def validate_arrays(images, labels, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Check an (images, labels) pair and return it as (N, C, H, W) images and int64 labels.
+
+    `source` names where the arrays came from (a file or dataset) in error messages.
+    Accepts images (N, H, W) (a channel axis is added) or (N, C, H, W); rejects
+    channels-last arrays (N, H, W, C) instead of guessing.
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4:
+        raise ValueError(f"{source}: expected images of shape (N, C, H, W) or (N, H, W), "
+                         f"got shape {images.shape}")
+    if images.shape[1] not in (1, 3) and images.shape[3] in (1, 3):
+        raise ValueError(f"{source}: images of shape {images.shape} look channels-last; expected "
+                         f"(N, C, H, W): use images.transpose(0, 3, 1, 2)")
+    if len(images) == 0:
+        raise ValueError(f"{source}: expected at least one image, got shape {images.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"{source}: expected labels as a 1-D integer array, "
+                         f"got shape {labels.shape} dtype {labels.dtype}")
+    if len(labels) != len(images):
+        raise ValueError(f"{source}: expected one label per image ({len(images)}), "
+                         f"got {len(labels)} labels")
+    if labels.min() < 0:
+        raise ValueError(f"{source}: expected labels >= 0, got {int(labels.min())}")
+    return images, labels.astype(np.int64)
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images scaled to [0, 1].
+
+    A histogram of the 256 possible pixel values gives the exact sums without making a
+    float copy of the whole dataset.
+
+    Shape:
+        images (N, C, H, W) uint8 -> (mean, std), each a tuple of C floats.
+
+    Example:
+        >>> import numpy as np
+        >>> channel_stats(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1))
+        ((0.5,), (0.5,))
+    """
+    values = np.arange(256) / 255.0
+    means, stds = [], []
+    for channel in range(images.shape[1]):
+        counts = np.bincount(images[:, channel].ravel(), minlength=256)
+        mean = counts @ values / counts.sum()
+        variance = counts @ (values - mean) ** 2 / counts.sum()
+        means.append(float(mean))
+        stds.append(float(np.sqrt(variance)))
+    return tuple(means), tuple(stds)

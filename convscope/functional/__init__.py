@@ -1,0 +1,19 @@
+"""Functional ops with PyTorch's names and argument order (``torch.nn.functional``).
+
+Each takes and returns :class:`~convscope.tensor.Tensor` objects; layers in
+:mod:`convscope.nn` are thin wrappers that hold parameters and call these.
+"""
+
+from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .basic import cat, dropout, flatten, linear, pad
+from .conv import conv2d
+from .loss import cross_entropy, mse_loss, nll_loss
+from .normalization import batch_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, lp_pool2d, max_pool2d, sum_pool2d
+
+__all__ = [
+    "conv2d", "max_pool2d", "avg_pool2d", "lp_pool2d", "sum_pool2d", "adaptive_avg_pool2d",
+    "linear", "flatten", "pad", "cat", "dropout",
+    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "batch_norm", "cross_entropy", "nll_loss", "mse_loss",
+]

@@ -1,0 +1,70 @@
+"""Fully connected layers, reshaping, padding, concatenation and dropout."""
+
+import numpy as np
+
+from ..tensor import ShapeError, Tensor
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias``: every output is a weighted vote of every input.
+
+    Args:
+        x (Tensor): (N, in_features) (any leading dims).
+        weight (Tensor): (out_features, in_features).
+        bias (Tensor or None): (out_features,).
+
+    >>> linear(Tensor(np.ones((2, 3))), Tensor(np.ones((4, 3)))).shape
+    (2, 4)
+    """
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"expected input with {weight.shape[1]} features in its last axis, got shape {x.shape}")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def flatten(x, start_dim=1, end_dim=-1):
+    """Merge axes ``start_dim..end_dim`` into one: (N, C, H, W) -> (N, C*H*W)."""
+    shape = x.shape
+    end = end_dim % len(shape)
+    merged = int(np.prod(shape[start_dim:end + 1]))
+    return x.reshape(shape[:start_dim] + (merged,) + shape[end + 1:])
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """Constant padding as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs
+    starting from the LAST axis, e.g. ``(left, right, top, bottom)`` for images."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: expected pairs for at most {x.ndim} axes, got {pad!r}")
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if any(b < 0 or a < 0 for b, a in widths):
+        raise ValueError(f"pad: negative padding is not supported, got {pad!r}")
+    out = np.pad(x.data, widths, constant_values=value)
+    crop = tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape))
+    return Tensor.from_op(out, (x,), lambda g: (g[crop],))
+
+
+def cat(tensors, dim=0):
+    """Concatenate along ``dim``; the gradient is split back into the pieces."""
+    tensors = tuple(tensors)
+    out = np.concatenate([t.data for t in tensors], axis=dim)
+    bounds = np.cumsum([t.shape[dim] for t in tensors])[:-1]
+    return Tensor.from_op(out, tensors, lambda g: tuple(np.split(g, bounds, axis=dim)))
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``.
+
+    Identity when ``training`` is False or ``p == 0``. ``rng`` (numpy Generator) draws the mask.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    if rng is None:
+        raise ValueError("dropout: training mode needs a numpy.random.Generator as rng")
+    keep = (rng.random(x.shape, dtype=np.float32) >= p).astype(x.dtype) * (1.0 / (1 - p))
+    return x * keep

@@ -1,0 +1,92 @@
+"""2-D convolution (cross-correlation): sliding windows, then one matrix product."""
+
+import numpy as np
+
+from ..tensor import ShapeError, Tensor
+from ..windows import col2im, im2col, output_size, pad2d, pair
+
+
+def conv_padding(padding, kernel, dilation, stride):
+    """Resolve ``padding`` (int, pair, "valid" or "same") to (top, bottom, left, right).
+
+    "same" keeps H and W (stride 1 only). With an even kernel the total padding
+    ``dilation*(k-1)`` is odd; the extra row/column goes at the bottom/right, as in PyTorch.
+    """
+    if padding == "valid":
+        return 0, 0, 0, 0
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    ph, pw = pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    return ph, ph, pw, pw
+
+
+def _check_conv_input(x, weight, groups):
+    if x.ndim != 4:
+        raise ShapeError(f"expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if weight.ndim != 4:
+        raise ShapeError(f"expected a 4-D weight (C_out, C_in/groups, kH, kW), got {weight.shape}")
+    c_in = weight.shape[1] * groups
+    if x.shape[1] != c_in:
+        plural = "channel" if c_in == 1 else "channels"
+        raise ShapeError(f"expected input with {c_in} {plural}, got shape {x.shape}")
+    if weight.shape[0] % groups:
+        raise ShapeError(f"out_channels {weight.shape[0]} is not divisible by groups={groups}")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"input dtype {x.dtype} differs from weight dtype {weight.dtype}")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation of ``x`` with ``weight``, as ``torch.nn.functional.conv2d``.
+
+    Args:
+        x (Tensor): input (N, C_in, H, W).
+        weight (Tensor): filters (C_out, C_in/groups, kH, kW).
+        bias (Tensor or None): (C_out,), added to every output pixel. Default None.
+        stride, dilation (int or pair): default 1.
+        padding (int, pair, "valid" or "same"): zeros added around the input. Default 0.
+        groups (int): split channels into this many independent convolutions. Default 1.
+
+    Shape:
+        Output (N, C_out, H_out, W_out) with
+        ``H_out = floor((H + 2*padding - dilation*(kH-1) - 1)/stride) + 1`` (same for W).
+
+    >>> x = Tensor(np.ones((1, 1, 4, 4)))
+    >>> conv2d(x, Tensor(np.ones((2, 1, 3, 3))), padding=1).shape
+    (1, 2, 4, 4)
+    """
+    _check_conv_input(x, weight, groups)
+    kernel, stride, dilation = weight.shape[2:], pair(stride, "stride"), pair(dilation, "dilation")
+    pads = conv_padding(padding, kernel, dilation, stride)
+    n, c, h, w = x.shape
+    out_hw = (output_size(h + pads[0] + pads[1], kernel[0], stride[0], 0, dilation[0]),
+              output_size(w + pads[2] + pads[3], kernel[1], stride[1], 0, dilation[1]))
+    if min(out_hw) < 1:
+        raise ShapeError(f"input {x.shape} is smaller than the dilated kernel {kernel} with padding {padding}")
+    xp = pad2d(x.data, pads)
+    cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, n * out_hw[0] * out_hw[1])
+    wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)
+    out = np.matmul(wmat, cols).reshape(weight.shape[0], n, *out_hw)
+    if bias is not None:
+        out += bias.data[:, None, None, None]
+
+    def backward(g):
+        g2 = g.transpose(1, 0, 2, 3).reshape(groups, wmat.shape[1], -1)
+        gb = g2.sum(axis=2).reshape(-1) if bias is not None and bias.requires_grad else None
+        gw = np.matmul(g2, cols.transpose(0, 2, 1)).reshape(weight.shape) if weight.requires_grad else None
+        gx = None
+        if x.requires_grad:
+            gcols = np.matmul(wmat.transpose(0, 2, 1), g2).reshape(c, *kernel, n, *out_hw)
+            gxp = col2im(lambda i, j: gcols[:, i, j].transpose(1, 0, 2, 3), xp.shape, kernel,
+                         stride, dilation, out_hw, x.dtype)
+            gx = gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+        return gx, gw, gb
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return Tensor.from_op(out.transpose(1, 0, 2, 3), parents, backward)

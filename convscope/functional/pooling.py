@@ -1,0 +1,187 @@
+"""Pooling: sliding windows, then a reduction (max, sum/average, or an L_p norm)."""
+
+import numpy as np
+
+from ..tensor import ShapeError, Tensor
+from ..windows import col2im, output_size, pad2d, pair, reduce_windows, sliding_windows
+
+
+class _Geometry:
+    """Kernel, stride, padding and output size of one pooling call, ceil_mode included."""
+
+    def __init__(self, x, kernel_size, stride, padding, dilation, ceil_mode, name):
+        if x.ndim != 4:
+            raise ShapeError(f"{name}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+        self.kernel = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel if stride is None else pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+        self.dilation = pair(dilation, "dilation")
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
+            raise ValueError(f"{name}: padding {self.padding} must be at most half of kernel_size {self.kernel}")
+        self.in_hw = x.shape[2:]
+        self.out_hw = tuple(output_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
+                            zip(self.in_hw, self.kernel, self.stride, self.padding, self.dilation))
+        if min(self.out_hw) < 1:
+            raise ShapeError(f"{name}: input {x.shape} is smaller than kernel_size {self.kernel}")
+        # the last window may overhang the padded input in ceil_mode: pad just enough
+        ends = [(o - 1) * st + d * (k - 1) + 1 for o, st, d, k in
+                zip(self.out_hw, self.stride, self.dilation, self.kernel)]
+        (ph, pw), (h, w) = self.padding, self.in_hw
+        self.pads = (ph, max(ends[0] - h - ph, 0), pw, max(ends[1] - w - pw, 0))
+
+    def windows(self, padded):
+        return sliding_windows(padded, self.kernel, self.stride, self.dilation, self.out_hw)
+
+    def col2im(self, patch, padded_shape, dtype):
+        """Scatter window gradients back and crop the padding off."""
+        full = col2im(patch, padded_shape, self.kernel, self.stride, self.dilation, self.out_hw, dtype)
+        (h, w), top, left = self.in_hw, self.pads[0], self.pads[2]
+        return full[:, :, top:top + h, left:left + w]
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Largest value in each window, as ``torch.nn.functional.max_pool2d``.
+
+    Padding is ``-inf``, so it never wins. The gradient goes to the first maximal element of
+    each window in row-major order (PyTorch's choice when values tie).
+
+    Args:
+        x (Tensor): (N, C, H, W).
+        kernel_size (int or pair): window size.
+        stride (int or pair): default ``kernel_size`` (non-overlapping windows).
+        padding (int or pair): at most half the kernel. Default 0.
+        dilation (int or pair): default 1.
+        ceil_mode (bool): round the output size up (keep a last partial window). Default False.
+
+    Shape:
+        ``H_out = floor((H + 2*padding - dilation*(k-1) - 1)/stride) + 1`` (ceil with ceil_mode).
+
+    >>> max_pool2d(Tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2).numpy()[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    padded = pad2d(x.data, geo.pads, -np.inf)
+    windows = geo.windows(padded)
+    out = reduce_windows(windows, np.maximum)
+
+    def backward(g):
+        unclaimed = np.ones(out.shape, dtype=bool)
+
+        def patch(i, j):  # called for offsets in row-major order: the first maximum claims g
+            hit = (windows[:, :, i, j] == out) & unclaimed
+            unclaimed[hit] = False
+            return np.where(hit, g, 0)
+
+        return (geo.col2im(patch, padded.shape, x.dtype),)
+
+    return Tensor.from_op(out, (x,), backward)
+
+
+def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Sum of each window (zero padding): the shared core of average and L_p pooling."""
+    geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "sum_pool2d")
+    padded = pad2d(x.data, geo.pads, 0.0)
+    out = reduce_windows(geo.windows(padded), np.add)
+
+    def backward(g):
+        return (geo.col2im(lambda i, j: g, padded.shape, x.dtype),)
+
+    return Tensor.from_op(out, (x,), backward)
+
+
+def _window_counts(geo, count_include_pad, dtype):
+    """How many pixels each window averages over, shape (H_out, W_out).
+
+    Pixels in the ceil_mode overhang never count; padding counts if ``count_include_pad``.
+    """
+    (h, w), (ph, pw), pads = geo.in_hw, geo.padding, geo.pads
+    counted = np.zeros((1, 1, h + pads[0] + pads[1], w + pads[2] + pads[3]), dtype=dtype)
+    if count_include_pad:
+        counted[:, :, :h + 2 * ph, :w + 2 * pw] = 1
+    else:
+        counted[:, :, ph:ph + h, pw:pw + w] = 1
+    return reduce_windows(geo.windows(counted), np.add)[0, 0]
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean of each window, as ``torch.nn.functional.avg_pool2d``.
+
+    Args:
+        x (Tensor): (N, C, H, W).
+        kernel_size, stride (default kernel_size), padding (default 0), ceil_mode: as in
+            :func:`max_pool2d`.
+        count_include_pad (bool): divide by the window size including zero padding
+            (True, default) or by the number of real pixels in the window (False).
+
+    Shape:
+        ``H_out = floor((H + 2*padding - k)/stride) + 1`` (ceil with ceil_mode).
+
+    >>> avg_pool2d(Tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2).numpy()[0, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]], dtype=float32)
+    """
+    sums = sum_pool2d(x, kernel_size, stride, padding, 1, ceil_mode)
+    geo = _Geometry(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    return sums * (1.0 / _window_counts(geo, count_include_pad, x.dtype))
+
+
+def _root(s, p):
+    """``s ** (1/p)`` for ``s >= 0``, with gradient 0 where ``s == 0`` (the norm's subgradient)."""
+    data = s.data
+    out = data ** (1.0 / p)
+
+    def backward(g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(data > 0, out / (p * data), 0)
+        return (g * scale,)
+
+    return Tensor.from_op(out, (s,), backward)
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """L_p norm of each window: ``(sum |x|^p) ** (1/p)``; ``norm_type=2`` is L2 pooling.
+
+    Unlike PyTorch, which computes ``(sum x^p) ** (1/p)`` and so gives NaN or wrong signs
+    for negative inputs with odd p, convscope uses ``|x|``: a true norm for any p >= 1.
+    For non-negative inputs (e.g. after ReLU) both agree. Zero padding adds nothing.
+
+    Args:
+        norm_type (float): p >= 1. ``1`` sums absolute values; large p approaches max pooling.
+        kernel_size, stride (default kernel_size), padding (default 0), ceil_mode: as in
+            :func:`max_pool2d`.
+
+    >>> lp_pool2d(Tensor(np.array([[[[3.0, -4.0]]]])), 2, (1, 2)).numpy().ravel()
+    array([5.], dtype=float32)
+    """
+    p = float(norm_type)
+    if not p >= 1:
+        raise ValueError(f"lp_pool2d: norm_type must be >= 1, got {norm_type!r}")
+    return _root(sum_pool2d(x.abs() ** p, kernel_size, stride, padding, 1, ceil_mode), p)
+
+
+def _average_matrix(size, out, dtype):
+    """(out, size) matrix whose row i averages PyTorch's adaptive bin i of an axis."""
+    m = np.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over PyTorch's adaptive bins so the output is ``output_size`` (global: 1).
+
+    Bin i of an axis of length L covers ``[floor(i*L/out), ceil((i+1)*L/out))``. Written as
+    two products with fixed averaging matrices: ``A_h @ x @ A_w.T``.
+
+    >>> adaptive_avg_pool2d(Tensor(np.ones((2, 3, 5, 7))), 1).shape
+    (2, 3, 1, 1)
+    """
+    if x.ndim != 4:
+        raise ShapeError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    oh, ow = pair(output_size, "output_size")
+    h, w = x.shape[2:]
+    a_h = Tensor(_average_matrix(h, oh, x.dtype))
+    a_w = Tensor(_average_matrix(w, ow, x.dtype).T)
+    return a_h @ x @ a_w

@@ -1,0 +1,15 @@
+"""Layers (PyTorch names, NCHW layout): each holds its parameters and calls ``functional``."""
+
+from . import init
+from .conv import Conv2d
+from .layers import (BatchNorm2d, CrossEntropyLoss, Dropout, Flatten, LeakyReLU, Linear, MSELoss,
+                     ReLU, Sigmoid, Softmax, Tanh)
+from .module import Module, Parameter, Sequential
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, LPPool2d, MaxPool2d
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "init",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "LPPool2d", "AdaptiveAvgPool2d",
+    "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
+    "Dropout", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
+]

@@ -1,0 +1,91 @@
+"""Conv2d: a bank of small filters slid over the image, one feature map per filter."""
+
+import numpy as np
+
+from .. import functional as F
+from ..windows import pair
+from . import init
+from .module import Module, Parameter
+
+
+def _positive_pair(value, name, layer, minimum=1):
+    try:
+        result = pair(value, name)
+    except ValueError as error:
+        raise ValueError(f"{layer}: {error}") from None
+    if min(result) < minimum:
+        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {value!r}")
+    return result
+
+
+class Conv2d(Module):
+    """2-D convolution layer (cross-correlation), as ``torch.nn.Conv2d``.
+
+    Each of ``out_channels`` filters of size ``in_channels/groups x kH x kW`` slides over
+    the input; the same weights are used at every position (parameter sharing).
+
+    Args:
+        in_channels (int): channels of the input (1 for grayscale, 3 for RGB).
+        out_channels (int): number of filters = channels of the output.
+        kernel_size (int or pair): filter height and width.
+        stride (int or pair): step between positions. Default 1.
+        padding (int, pair, "valid" or "same"): zeros around the input. Default 0.
+        dilation (int or pair): spacing between filter taps. Default 1.
+        groups (int): independent channel groups (``in_channels`` = depthwise). Default 1.
+        bias (bool): add a learned bias per filter. Default True.
+        rng (numpy.random.Generator): draws the He-uniform initial weights; biases start at 0.
+
+    Shape:
+        Input (N, C_in, H, W); output (N, C_out, H_out, W_out) with
+        ``H_out = floor((H + 2*padding - dilation*(kH-1) - 1)/stride) + 1`` (same for W).
+        Weight (C_out, C_in/groups, kH, kW); bias (C_out,).
+
+    >>> conv = Conv2d(1, 6, kernel_size=5, padding=2, rng=np.random.default_rng(0))
+    >>> conv(Tensor(np.zeros((8, 1, 28, 28), dtype=np.float32))).shape
+    (8, 6, 28, 28)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, rng=None):
+        super().__init__()
+        name = f"Conv2d({in_channels}, {out_channels}, kernel_size={kernel_size})"
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups={groups}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = _positive_pair(kernel_size, "kernel_size", name)
+        self.stride = _positive_pair(stride, "stride", name)
+        self.dilation = _positive_pair(dilation, "dilation", name)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{name}: padding='same' needs stride 1, got stride={stride!r}")
+            self.padding = padding
+        else:
+            self.padding = _positive_pair(padding, "padding", name, minimum=0)
+        rng = np.random.default_rng() if rng is None else rng
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = init.kaiming_uniform_(Parameter(np.zeros(shape)), rng)
+        self.bias = Parameter(np.zeros(out_channels)) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def config(self):
+        return dict(in_channels=self.in_channels, out_channels=self.out_channels,
+                    kernel_size=list(self.kernel_size), stride=list(self.stride),
+                    padding=self.padding if isinstance(self.padding, str) else list(self.padding),
+                    dilation=list(self.dilation), groups=self.groups, bias=self.bias is not None)
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0, 0), "valid"):
+            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        return text + ("" if self.bias is not None else ", bias=False")

@@ -1,0 +1,73 @@
+"""Weight initialisation: draw starting weights so signals neither explode nor vanish.
+
+Each function fills a tensor in place from the given ``numpy.random.Generator`` and
+returns it. Fans of a conv weight (C_out, C_in, kH, kW): ``fan_in = C_in*kH*kW``,
+``fan_out = C_out*kH*kW``.
+"""
+
+import math
+
+import numpy as np
+
+
+def fans(shape):
+    """(fan_in, fan_out) of a weight shape: (out, in) or (out, in, kH, kW)."""
+    if len(shape) < 2:
+        raise ValueError(f"fans need a weight of at least 2 dims, got shape {shape}")
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _gain(nonlinearity, a=0.0):
+    gains = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
+             "leaky_relu": math.sqrt(2.0 / (1 + a * a))}
+    if nonlinearity not in gains:
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted(gains)}")
+    return gains[nonlinearity]
+
+
+def _fill(tensor, values):
+    tensor.data[...] = values
+    return tensor
+
+
+def kaiming_uniform_(tensor, rng, a=0.0, mode="fan_in", nonlinearity="relu"):
+    """He et al. 2015: U(-b, b) with ``b = gain * sqrt(3 / fan)``, gain sqrt(2) for ReLU."""
+    fan = fans(tensor.shape)[0 if mode == "fan_in" else 1]
+    bound = _gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return _fill(tensor, rng.uniform(-bound, bound, tensor.shape))
+
+
+def kaiming_normal_(tensor, rng, a=0.0, mode="fan_in", nonlinearity="relu"):
+    """He et al. 2015: N(0, std^2) with ``std = gain / sqrt(fan)``."""
+    fan = fans(tensor.shape)[0 if mode == "fan_in" else 1]
+    return _fill(tensor, rng.normal(0.0, _gain(nonlinearity, a) / math.sqrt(fan), tensor.shape))
+
+
+def xavier_uniform_(tensor, rng, gain=1.0):
+    """Glorot & Bengio 2010: U(-b, b) with ``b = gain * sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = fans(tensor.shape)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _fill(tensor, rng.uniform(-bound, bound, tensor.shape))
+
+
+def xavier_normal_(tensor, rng, gain=1.0):
+    """Glorot & Bengio 2010: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = fans(tensor.shape)
+    return _fill(tensor, rng.normal(0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), tensor.shape))
+
+
+def uniform_(tensor, rng, low=0.0, high=1.0):
+    return _fill(tensor, rng.uniform(low, high, tensor.shape))
+
+
+def normal_(tensor, rng, mean=0.0, std=1.0):
+    return _fill(tensor, rng.normal(mean, std, tensor.shape))
+
+
+def zeros_(tensor):
+    return _fill(tensor, 0.0)
+
+
+def ones_(tensor):
+    return _fill(tensor, 1.0)

@@ -1,0 +1,194 @@
+"""Fully connected, flatten, activation, dropout and batch-norm layers."""
+
+import numpy as np
+
+from .. import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """Fully connected layer ``y = x @ weight.T + bias``.
+
+    Args:
+        in_features, out_features (int): sizes of each input and output vector.
+        bias (bool): default True.
+        rng (numpy.random.Generator): draws He-uniform initial weights; bias starts at 0.
+
+    Shape: input (N, in_features), output (N, out_features); weight (out, in).
+
+    >>> Linear(400, 120, rng=np.random.default_rng(0)).weight.shape
+    (120, 400)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None):
+        super().__init__()
+        for arg, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Linear({in_features}, {out_features}): {arg} must be a positive int")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = np.random.default_rng() if rng is None else rng
+        self.weight = init.kaiming_uniform_(Parameter(np.zeros((out_features, in_features))), rng)
+        self.bias = Parameter(np.zeros(out_features)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def config(self):
+        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """(N, C, H, W) -> (N, C*H*W): feature maps become one vector per image."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return F.flatten(x, self.start_dim, self.end_dim)
+
+    def config(self):
+        return dict(start_dim=self.start_dim, end_dim=self.end_dim)
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise; its own layer so summaries and feature maps show it."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """``x`` if x > 0 else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def config(self):
+        return dict(negative_slope=self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """Hyperbolic tangent elementwise."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Softmax(Module):
+    """Probabilities along ``dim`` (default 1, the class axis)."""
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def config(self):
+        return dict(dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Dropout(Module):
+    """Zero inputs with probability ``p`` while training (scaling the rest); identity in eval.
+
+    Args: p (float, default 0.5); rng (numpy.random.Generator) draws the masks.
+    """
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = np.random.default_rng() if rng is None else rng
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.rng)
+
+    def config(self):
+        return dict(p=self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm2d(Module):
+    """Normalise each channel over (N, H, W), then scale by ``weight`` and shift by ``bias``.
+
+    Args:
+        num_features (int): channels C.
+        eps (float): added to the variance. Default 1e-5.
+        momentum (float): running-statistics update rate. Default 0.1.
+
+    Shape: input and output (N, C, H, W) (or (N, C)). Buffers ``running_mean``,
+    ``running_var`` (C,) are used in eval mode and saved in the state dict.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.weight = Parameter(np.ones(num_features))
+        self.bias = Parameter(np.zeros(num_features))
+        self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
+        self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
+
+    def config(self):
+        return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class CrossEntropyLoss(Module):
+    """Softmax + negative log-likelihood of the true class (see ``F.cross_entropy``)."""
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+
+    def config(self):
+        return dict(reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class MSELoss(Module):
+    """Mean squared error between prediction and target."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
+
+    def config(self):
+        return dict(reduction=self.reduction)

@@ -1,0 +1,105 @@
+"""Learning-rate schedules: call ``scheduler.step()`` after each optimizer step or epoch."""
+
+import math
+
+
+class LRScheduler:
+    """Sets ``optimizer.lr`` from the number of ``step()`` calls so far (``last_step``)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_step = 0
+        self.apply()
+
+    def lr_at(self, step):
+        raise NotImplementedError
+
+    def apply(self):
+        self.optimizer.lr = self.lr_at(self.last_step)
+
+    def step(self):
+        self.last_step += 1
+        self.apply()
+
+    def get_last_lr(self):
+        return self.optimizer.lr
+
+    def state_dict(self):
+        return {"last_step": self.last_step, "base_lr": self.base_lr}
+
+    def load_state_dict(self, saved):
+        self.last_step, self.base_lr = int(saved["last_step"]), float(saved["base_lr"])
+        self.apply()
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        return self.base_lr * self.gamma ** (step // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Half a cosine from the base rate down to ``eta_min`` over ``T_max`` steps."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        progress = min(step, self.T_max) / self.T_max
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def _cosine(start, end, fraction):
+    return end + (start - end) * (1 + math.cos(math.pi * fraction)) / 2
+
+
+class OneCycleLR(LRScheduler):
+    """Smith's one-cycle policy, as PyTorch's ``OneCycleLR`` (cosine annealing).
+
+    The rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start``
+    of ``total_steps``, then falls to ``max_lr / (div_factor * final_div_factor)``. With
+    ``cycle_momentum`` the momentum (SGD) or beta1 (Adam) moves the opposite way, between
+    ``max_momentum`` and ``base_momentum``.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps, pct_start=0.3, div_factor=25.0,
+                 final_div_factor=1e4, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95):
+        if total_steps < 2:
+            raise ValueError(f"OneCycleLR: total_steps must be >= 2, got {total_steps}")
+        self.max_lr, self.total_steps = float(max_lr), int(total_steps)
+        self.initial_lr = self.max_lr / div_factor
+        self.min_lr = self.initial_lr / final_div_factor
+        self.warmup_end = float(pct_start * self.total_steps) - 1
+        self.cycle_momentum = cycle_momentum and (hasattr(optimizer, "betas") or getattr(optimizer, "momentum", 0) > 0)
+        self.momenta = (float(base_momentum), float(max_momentum))
+        super().__init__(optimizer)
+
+    def _fraction(self, step):
+        if step <= self.warmup_end:
+            return 0, step / self.warmup_end
+        return 1, (step - self.warmup_end) / (self.total_steps - 1 - self.warmup_end)
+
+    def lr_at(self, step):
+        phase, fraction = self._fraction(min(step, self.total_steps - 1))
+        if phase == 0:
+            return _cosine(self.initial_lr, self.max_lr, fraction)
+        return _cosine(self.max_lr, self.min_lr, fraction)
+
+    def apply(self):
+        super().apply()
+        if not self.cycle_momentum:
+            return
+        phase, fraction = self._fraction(min(self.last_step, self.total_steps - 1))
+        low, high = self.momenta
+        momentum = _cosine(high, low, fraction) if phase == 0 else _cosine(low, high, fraction)
+        if hasattr(self.optimizer, "betas"):
+            self.optimizer.betas = (momentum, self.optimizer.betas[1])
+        else:
+            self.optimizer.momentum = momentum

@@ -1,0 +1,299 @@
+"""Tensor: an ndarray that remembers how it was made, so gradients can flow back.
+
+Every differentiable operation creates its result with :meth:`Tensor.from_op`, passing
+the input tensors and a ``backward`` function written right under the forward math.
+``backward(grad_out)`` returns one gradient per input (``None`` where an input needs
+none).  The engine in :meth:`Tensor.backward` alone visits the graph in reverse
+topological order, undoes broadcasting and accumulates gradients.
+
+>>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> y = (x * x).sum()
+>>> y.backward()
+>>> x.grad
+array([[2., 4.],
+       [6., 8.]], dtype=float32)
+"""
+
+import contextlib
+
+import numpy as np
+
+_GRAD_ENABLED = [True]
+_FLOAT_TYPES = (np.float32, np.float64)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this context, operations record no graph (inference, optimizer updates)."""
+    previous = _GRAD_ENABLED[0]
+    _GRAD_ENABLED[0] = False
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED[0] = previous
+
+
+def is_grad_enabled():
+    return _GRAD_ENABLED[0]
+
+
+def _as_array(data, dtype):
+    if isinstance(data, Tensor):
+        data = data.data
+    array = np.asarray(data)
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype in _FLOAT_TYPES:
+        return array
+    return array.astype(np.float32)
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: the gradient of NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+class Tensor:
+    """An n-dimensional float array (float32 by default, float64 allowed) with autograd.
+
+    Args:
+        data: array-like. Integer and boolean data become float32.
+        requires_grad (bool, default False): collect ``.grad`` for this tensor.
+        dtype: optional NumPy dtype to convert to (``np.float32`` or ``np.float64``).
+    """
+
+    __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._parents = ()
+        self._backward = None
+
+    @classmethod
+    def from_op(cls, data, parents, backward):
+        """Result of an operation: tracked when grad mode is on and any parent needs grad."""
+        out = cls(data)
+        if _GRAD_ENABLED[0] and any(p.requires_grad for p in parents):
+            out.requires_grad = True
+            out._parents = parents
+            out._backward = backward
+        return out
+
+    # ----- plain properties -------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+    T = property(lambda self: self.transpose())
+
+    def numpy(self):
+        """The underlying ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """Same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
+
+    # ----- the engine ----------------------------------------------------------------
+    def backward(self, grad=None):
+        """Backpropagate from this tensor; leaf tensors accumulate into ``.grad``."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() called on a tensor that does not require grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a scalar, got shape {self.shape}")
+            grad = np.ones_like(self.data)
+        grads = {id(self): np.asarray(grad, dtype=self.dtype)}
+        for node in reversed(self._topological_order()):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._backward is None:  # a leaf
+                node.grad = g.copy() if node.grad is None else node.grad + g
+                continue
+            for parent, pg in zip(node._parents, node._backward(g)):
+                if pg is None or not parent.requires_grad:
+                    continue
+                pg = unbroadcast(pg, parent.shape)
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+
+    def _topological_order(self):
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((p, False) for p in node._parents if p.requires_grad)
+        return order
+
+    # ----- arithmetic (broadcasting; the engine undoes it) ----------------------------
+    def __add__(self, other):
+        other = _lift(other, self.dtype)
+        return Tensor.from_op(self.data + other.data, (self, other), lambda g: (g, g))
+
+    def __mul__(self, other):
+        other = _lift(other, self.dtype)
+        a, b = self.data, other.data
+        return Tensor.from_op(a * b, (self, other), lambda g: (g * b, g * a))
+
+    def __truediv__(self, other):
+        other = _lift(other, self.dtype)
+        a, b = self.data, other.data
+        return Tensor.from_op(a / b, (self, other), lambda g: (g / b, -g * a / (b * b)))
+
+    def __neg__(self):
+        return Tensor.from_op(-self.data, (self,), lambda g: (-g,))
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            raise TypeError("only a Python number is supported as an exponent")
+        a = self.data
+        out = a ** exponent
+        return Tensor.from_op(out, (self,), lambda g: (g * exponent * a ** (exponent - 1),))
+
+    def __sub__(self, other):
+        return self + (-_lift(other, self.dtype))
+
+    def __radd__(self, other):
+        return self + other
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __rsub__(self, other):
+        return _lift(other, self.dtype) - self
+
+    def __rtruediv__(self, other):
+        return _lift(other, self.dtype) / self
+
+    def __matmul__(self, other):
+        other = _lift(other, self.dtype)
+        a, b = self.data, other.data
+
+        def backward(g):
+            ga = g @ np.swapaxes(b, -1, -2) if b.ndim > 1 else np.multiply.outer(g, b)
+            gb = np.swapaxes(a, -1, -2) @ g if a.ndim > 1 else np.multiply.outer(a, g)
+            return ga, gb
+
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError(f"matmul needs two arrays of at least 2 dims, got {a.shape} @ {b.shape}")
+        return Tensor.from_op(a @ b, (self, other), backward)
+
+    # ----- elementwise functions ------------------------------------------------------
+    def exp(self):
+        out = np.exp(self.data)
+        return Tensor.from_op(out, (self,), lambda g: (g * out,))
+
+    def log(self):
+        a = self.data
+        return Tensor.from_op(np.log(a), (self,), lambda g: (g / a,))
+
+    def abs(self):
+        a = self.data
+        return Tensor.from_op(np.abs(a), (self,), lambda g: (g * np.sign(a),))
+
+    def sqrt(self):
+        return self ** 0.5
+
+    # ----- reductions ----------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        shape = self.shape
+
+        def backward(g):
+            if not keepdims and axis is not None:
+                g = np.expand_dims(g, axis)
+            return (np.broadcast_to(g, shape),)
+
+        return Tensor.from_op(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), backward)
+
+    def mean(self, axis=None, keepdims=False):
+        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        count = int(np.prod([self.shape[i] for i in axes]))
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum; the gradient goes to the first maximal element, as in PyTorch."""
+        a = self.data
+        index = np.argmax(a, axis=axis, keepdims=True) if axis is not None else np.argmax(a)
+        out = np.max(a, axis=axis, keepdims=keepdims)
+
+        def backward(g):
+            full = np.zeros_like(a)
+            if axis is None:
+                full.flat[index] = g
+            else:
+                g = g if keepdims else np.expand_dims(g, axis)
+                np.put_along_axis(full, index, g, axis=axis)
+            return (full,)
+
+        return Tensor.from_op(out, (self,), backward)
+
+    # ----- shape ---------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        old = self.shape
+        return Tensor.from_op(self.data.reshape(shape), (self,), lambda g: (g.reshape(old),))
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        axes = axes or tuple(reversed(range(self.ndim)))
+        inverse = np.argsort(axes)
+        return Tensor.from_op(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),))
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        a = self.data
+
+        def backward(g):
+            full = np.zeros_like(a)
+            np.add.at(full, index, g)
+            return (full,)
+
+        return Tensor.from_op(a[index], (self,), backward)
+
+    def astype(self, dtype):
+        old = self.dtype
+        return Tensor.from_op(self.data.astype(dtype), (self,), lambda g: (g.astype(old),))
+
+
+def _lift(value, dtype):
+    """Turn a number or array into a constant Tensor of ``dtype`` (Tensors pass through)."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(np.asarray(value, dtype=dtype))
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """Shorthand for ``Tensor(data, requires_grad, dtype)``."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+class ShapeError(ValueError):
+    """A tensor of the wrong shape reached an op; modules prefix the layer that got it."""

@@ -1,0 +1,125 @@
+"""Sliding windows: the one idea behind convolution and every pooling layer.
+
+A k x k window slides over each (padded) feature map with a given stride and dilation.
+:func:`sliding_windows` returns every window at once as a zero-copy strided view of shape
+``(N, C, kH, kW, H_out, W_out)``: entry ``[n, c, i, j, y, x]`` is input pixel
+``(y*stride + i*dilation, x*stride + j*dilation)`` of the padded map.
+
+* convolution = windows, then one matrix product (:func:`im2col` lays the windows out as
+  the columns of a matrix);
+* max / average / L2 pooling = windows, then a reduction over the two kernel axes.
+
+:func:`col2im` is the way back: it adds each window's gradient into the pixels it came from.
+
+Output size along one axis (``floor`` by default, ``ceil`` with ``ceil_mode``)::
+
+    out = floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1
+
+>>> output_size(28, kernel=5, padding=2)
+28
+>>> output_size(5, kernel=2, stride=2, ceil_mode=True)
+3
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def pair(value, name="value"):
+    """``3 -> (3, 3)``; a 2-sequence passes through as a tuple of ints."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """Number of window positions along one axis (PyTorch's rule, ceil_mode included).
+
+    With ``ceil_mode`` a last, partial window is kept only if it starts inside the input or
+    its left padding, never entirely in the right padding.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    out = -(-span // stride) + 1 if ceil_mode else span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def pad2d(x, pads, value=0.0):
+    """Pad the last two axes of ``x`` (N, C, H, W) by ``pads = (top, bottom, left, right)``.
+
+    The result keeps the memory layout of ``x`` (channel-major inputs stay channel-major).
+    """
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    n, c, h, w = x.shape
+    order = np.argsort(x.strides[:2])[::-1]  # outer axis first in memory
+    shape = (n, c, h + top + bottom, w + left + right)
+    outer = np.full(tuple(shape[i] for i in order) + shape[2:], value, dtype=x.dtype)
+    out = outer.transpose(tuple(np.argsort(order)) + (2, 3))
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+def sliding_windows(x, kernel, stride, dilation, out_hw):
+    """Zero-copy view (N, C, kH, kW, H_out, W_out) of every window of padded ``x``."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    n, c = x.shape[:2]
+    s_n, s_c, s_h, s_w = x.strides
+    return as_strided(
+        x,
+        shape=(n, c, kh, kw, ho, wo),
+        strides=(s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+        writeable=False,
+    )
+
+
+def im2col(x, kernel, stride, dilation, out_hw):
+    """Windows of padded ``x`` as matrix columns, shape (C*kH*kW, N*H_out*W_out).
+
+    Row ``c*kH*kW + i*kW + j`` holds kernel tap (c, i, j) for every output pixel, so a
+    weight matrix (C_out, C*kH*kW) times these columns is the convolution.
+    """
+    windows = sliding_windows(x, kernel, stride, dilation, out_hw)
+    n, c, kh, kw, ho, wo = windows.shape
+    return windows.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * ho * wo)
+
+
+def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype):
+    """Sum window gradients back onto the padded input: the adjoint of the windows view.
+
+    ``patch(i, j)`` gives the gradient reaching kernel offset (i, j) of every window, shape
+    (N, C, H_out, W_out). Returns an array of ``padded_shape`` (N, C, H_p, W_p) laid out
+    channel-major in memory, matching the layout convolution outputs have.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    n, c, hp, wp = padded_shape
+    out = np.zeros((c, n, hp, wp), dtype=dtype).transpose(1, 0, 2, 3)
+    for i in range(kh):
+        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+        for j in range(kw):
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            out[:, :, rows, cols] += patch(i, j)
+    return out
+
+
+def reduce_windows(windows, ufunc):
+    """Reduce each window over its two kernel axes with a binary ufunc (np.maximum, np.add).
+
+    ``windows`` is (N, C, kH, kW, H_out, W_out); the result is (N, C, H_out, W_out).
+    The reduction folds the ufunc over the kernel offsets: on a strided view this is
+    10-40x faster than ``windows.max(axis=(2, 3))``, which NumPy walks element by element
+    (2x2 max pool of (256, 6, 28, 28) float32: 0.4 ms against 17.5 ms).
+    """
+    kh, kw = windows.shape[2:4]
+    out = windows[:, :, 0, 0].copy(order="K")  # keep the memory layout
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                ufunc(out, windows[:, :, i, j], out=out)
+    return out
