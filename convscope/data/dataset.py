@@ -90,8 +90,8 @@ def validate_arrays(images, labels, source: str) -> tuple[np.ndarray, np.ndarray
     """Check an (images, labels) pair and return it as (N, C, H, W) images and int64 labels.
 
     `source` names where the arrays came from (a file or dataset) in error messages.
-    Accepts images (N, H, W) (a channel axis is added) or (N, C, H, W); rejects
-    channels-last arrays (N, H, W, C) instead of guessing.
+    Accepts images (N, H, W) (a channel axis is added) or (N, C, H, W). Rejects arrays
+    that look channels-last, (N, H, W, C) with C of 1 or 3 and H > 4, instead of guessing.
     """
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim == 3:
@@ -99,7 +99,7 @@ def validate_arrays(images, labels, source: str) -> tuple[np.ndarray, np.ndarray
     if images.ndim != 4:
         raise ValueError(f"{source}: expected images of shape (N, C, H, W) or (N, H, W), "
                          f"got shape {images.shape}")
-    if images.shape[1] not in (1, 3) and images.shape[3] in (1, 3):
+    if images.shape[1] > 4 and images.shape[3] in (1, 3):  # "28 channels, 1 pixel wide": NHWC
         raise ValueError(f"{source}: images of shape {images.shape} look channels-last; expected "
                          f"(N, C, H, W): use images.transpose(0, 3, 1, 2)")
     if len(images) == 0:

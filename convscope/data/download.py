@@ -10,7 +10,6 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -100,11 +99,11 @@ def extract_members(archive, members, folder) -> None:
 def write_atomic(path, data: bytes) -> None:
     """Write bytes to `path` through a temporary file in the same folder and os.replace."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(handle, "wb") as out:
+        with open(temporary, "wb") as out:  # plain open: permissions follow the umask
             out.write(data)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise

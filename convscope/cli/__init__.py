@@ -1,0 +1,48 @@
+"""The ``convscope`` command: train, evaluate and predict; look inside models.
+
+Only this package prints. Every subcommand has ``--help`` and exits non-zero with a
+one-line reason (plus instructions where there is something to do) on bad input.
+"""
+
+import argparse
+import sys
+
+from ..data import DatasetNotFoundError
+from ..io import ModelFileError
+from ..train import TrainingDiverged
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="convscope",
+        description="Build, train and look inside convolutional neural networks.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import train as train_commands
+    train_commands.add_parsers(subparsers)
+    try:
+        from . import inspect as inspect_commands
+    except ImportError as error:  # the look-inside commands need matplotlib
+        print(f"convscope: look-inside commands unavailable ({error})", file=sys.stderr)
+    else:
+        inspect_commands.add_parsers(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except (DatasetNotFoundError, ModelFileError, TrainingDiverged, ValueError, FileNotFoundError) as error:
+        print(f"convscope {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"convscope {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

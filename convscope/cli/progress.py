@@ -1,0 +1,54 @@
+"""A progress bar for training epochs, printed to stderr (callers own printing)."""
+
+import sys
+import time
+
+from ..train import Callback
+
+
+def _clock(seconds):
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ProgressBar(Callback):
+    """One line per epoch that redraws in place on a terminal:
+
+    ``epoch  3/20 [#########-----------]  45%  60/133  loss 0.1234  acc 96.50%  5400 img/s  ETA 0:05``
+
+    followed by a validation line. Off a terminal (CI logs) only the end-of-epoch lines print.
+    """
+
+    def __init__(self, stream=None, width=24):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last_draw = 0.0
+
+    def on_epoch_start(self, epoch, epochs, batches):
+        self.epoch, self.epochs, self.batches = epoch, epochs, batches
+
+    def _line(self, batch, stats):
+        done = (batch + 1) / self.batches
+        filled = int(self.width * done)
+        speed = stats["images"] / max(stats["seconds"], 1e-9)
+        eta = stats["seconds"] / done - stats["seconds"]
+        return (f"epoch {self.epoch + 1:>2}/{self.epochs} [{'#' * filled}{'-' * (self.width - filled)}] "
+                f"{done:4.0%} {batch + 1:>4}/{self.batches}  loss {stats['loss']:.4f}  "
+                f"acc {stats['accuracy']:6.2%}  {speed:6.0f} img/s  ETA {_clock(eta)}")
+
+    def on_batch_end(self, epoch, batch, stats):
+        self.stats = (batch, stats)
+        now = time.perf_counter()
+        if self.live and (now - self.last_draw > 0.1 or batch + 1 == self.batches):
+            self.stream.write("\r" + self._line(batch, stats))
+            self.stream.flush()
+            self.last_draw = now
+
+    def on_epoch_end(self, epoch, record):
+        line = self._line(*self.stats)
+        self.stream.write(("\r" + line if self.live else line) + "\n")
+        if "val_acc" in record:
+            self.stream.write(f"           validation  loss {record['val_loss']:.4f}  "
+                              f"acc {record['val_acc']:6.2%}  ({record['seconds']:.1f} s train)\n")
+        self.stream.flush()

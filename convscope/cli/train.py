@@ -1,0 +1,192 @@
+"""``convscope train``, ``evaluate`` and ``predict``."""
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+
+from .. import models
+from ..data import DataLoader, load_dataset
+from ..data.preprocess import preprocess_image
+from ..io import load_model, save_model
+from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
+from ..tensor import ShapeError, Tensor, no_grad
+from ..train import CHECKPOINT, Callback, evaluate, fit
+from .progress import ProgressBar
+
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10")
+
+
+def add_parsers(subparsers):
+    p = subparsers.add_parser("train", help="train a model on a dataset",
+                              description="Train a zoo model; writes a checkpoint, the model file, "
+                                          "metrics and an HTML report into --out.")
+    p.add_argument("--model", default="lenet5", choices=sorted(models.ZOO), help="zoo model (default lenet5)")
+    p.add_argument("--data", default="digits", choices=DATASET_NAMES, help="dataset (default digits)")
+    p.add_argument("--data-dir", help="folder holding the dataset files (searched before the cache)")
+    p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the model's recipe, 20 for lenet5)")
+    p.add_argument("--batch-size", type=int, help="images per step (default: recipe)")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: recipe")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: recipe)")
+    p.add_argument("--weight-decay", type=float, help="default: recipe")
+    p.add_argument("--schedule", choices=("onecycle", "cosine", "step", "constant"), help="default onecycle")
+    p.add_argument("--no-augment", action="store_true", help="train without data augmentation")
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a lower val loss")
+    p.add_argument("--seed", type=int, default=0, help="makes the run reproducible (default 0)")
+    p.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
+    p.set_defaults(run=run_train)
+
+    p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix",
+                              description="Evaluate a saved model on a dataset split.")
+    p.add_argument("model", help="model file (.safetensors) written by convscope train")
+    p.add_argument("--data", choices=DATASET_NAMES, help="dataset (default: the one it was trained on)")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="default val")
+    p.add_argument("--data-dir", help="folder holding the dataset files")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.set_defaults(run=run_evaluate)
+
+    p = subparsers.add_parser("predict", help="classify image files (top-k with probabilities)",
+                              description="Classify images of any size; digit models preprocess "
+                                          "them like MNIST and say what they did.")
+    p.add_argument("model", help="model file (.safetensors)")
+    p.add_argument("images", nargs="+", help="PNG/JPEG files")
+    p.add_argument("--top-k", type=int, default=3)
+    p.set_defaults(run=run_predict)
+
+
+def _recipe(args):
+    recipe = recipe_for(args.model, args.data)
+    for name in ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule"):
+        if getattr(args, name) is not None:
+            setattr(recipe, name, getattr(args, name))
+    if args.no_augment:
+        recipe.augment = {}
+    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
+        raise ValueError(f"epochs and batch size must be >= 1 and lr > 0, got {recipe.epochs}, {recipe.batch_size}, {recipe.lr}")
+    return recipe
+
+
+def _check_fits(model, name, dataset):
+    """Run one image through the model so a size mismatch fails now, clearly."""
+    try:
+        with no_grad():
+            model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
+    except ShapeError as error:
+        raise ValueError(f"model {name} does not accept {dataset.name} images of shape "
+                         f"{dataset.images.shape[1:]}: {error}") from None
+    model.train()
+
+
+class SaveModel(Callback):
+    """Write the model file after every epoch, so the latest weights are always usable."""
+
+    def __init__(self, path, model, train_set, run_config):
+        self.path, self.model, self.train_set, self.run_config = path, model, train_set, run_config
+
+    def on_epoch_end(self, epoch, record):
+        save_model(self.path, self.model, class_names=self.train_set.class_names,
+                   input_shape=self.train_set.images.shape[1:], mean=self.train_set.mean,
+                   std=self.train_set.std, dataset=self.train_set.name,
+                   training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record))
+
+
+def run_train(args):
+    recipe = _recipe(args)
+    out = args.out or os.path.join("runs", f"{args.model}-{args.data}")
+    if os.path.exists(os.path.join(out, CHECKPOINT)) and not args.resume:
+        raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    train_set = load_dataset(args.data, "train", root=args.data_dir, download=args.download)
+    val_set = load_dataset(args.data, "val", root=args.data_dir, download=args.download)
+    init_seed, loader_seed = np.random.SeedSequence(args.seed).spawn(2)
+    init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
+    model = models.build(args.model, rng=init_rng, in_channels=train_set.images.shape[1],
+                         num_classes=train_set.num_classes)
+    _check_fits(model, args.model, train_set)
+    train_loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=loader_rng,
+                              augment=make_augment(recipe.augment, train_set.images.shape[2:]))
+    val_loader = DataLoader(val_set, batch_size=500)
+    optimizer = make_optimizer(recipe, model.parameters())
+    scheduler = make_scheduler(recipe, optimizer, recipe.epochs * len(train_loader))
+    config = {"model": args.model, "data": args.data, "seed": args.seed, **recipe.__dict__}
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "run.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    print(f"training {args.model} on {args.data}: {len(train_set)} train / {len(val_set)} val images, "
+          f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
+          f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}", file=sys.stderr)
+    model_path = os.path.join(out, "model.safetensors")
+    history = fit(model, train_loader, optimizer, recipe.epochs, val_loader, scheduler=scheduler,
+                  callbacks=[ProgressBar(), SaveModel(model_path, model, train_set, config)], run_dir=out,
+                  rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=args.patience)
+    last = history[-1]
+    seconds = sum(r["seconds"] for r in history)
+    print(f"done: validation accuracy {last['val_acc']:.2%} after {last['epoch']} epochs "
+          f"({seconds:.1f} s training); model saved to {model_path}")
+    if not args.no_report:
+        from ..viz.report import write_report
+        print(f"report: {write_report(out)}")
+    return 0
+
+
+def _dataset_for(meta, args):
+    name = args.data or meta.get("dataset")
+    if name not in DATASET_NAMES:
+        raise ValueError(f"the model file does not say which dataset it was trained on; pass --data ({', '.join(DATASET_NAMES)})")
+    data = load_dataset(name, args.split, root=args.data_dir)
+    if list(data.images.shape[1:]) != list(meta["input_shape"]):
+        raise ValueError(f"the model expects images of shape {tuple(meta['input_shape'])}, "
+                         f"{name} has {data.images.shape[1:]}")
+    return data
+
+
+def format_evaluation(result, class_names):
+    """Accuracy, per-class precision / recall and the confusion matrix as text."""
+    confusion = result["confusion"]
+    lines = [f"accuracy {result['accuracy']:.2%} ({int(np.trace(confusion))}/{result['count']}), "
+             f"loss {result['loss']:.4f}", "", f"{'class':>14}  precision  recall  support"]
+    for k, name in enumerate(class_names):
+        predicted, actual = confusion[:, k].sum(), confusion[k].sum()
+        precision = confusion[k, k] / predicted if predicted else 0.0
+        recall = confusion[k, k] / actual if actual else 0.0
+        lines.append(f"{name[:14]:>14}  {precision:9.2%}  {recall:6.2%}  {actual:7d}")
+    width = max(4, len(str(confusion.max())) + 1)
+    lines += ["", "confusion matrix (rows: true class, columns: predicted)",
+              " " * 6 + "".join(f"{k:>{width}}" for k in range(len(class_names)))]
+    lines += [f"{k:>4}  " + "".join(f"{v:>{width}}" for v in row) for k, row in enumerate(confusion)]
+    return "\n".join(lines)
+
+
+def run_evaluate(args):
+    model, meta = load_model(args.model)
+    data = _dataset_for(meta, args)
+    # normalise exactly as in training, with the statistics stored in the model file
+    data = dataclasses.replace(data, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+    loader = DataLoader(data, batch_size=args.batch_size)
+    result = evaluate(model, loader, num_classes=len(meta["class_names"]))
+    print(f"{args.model} on {data.name} ({args.split}, {len(data)} images)")
+    print(format_evaluation(result, meta["class_names"]))
+    return 0
+
+
+def run_predict(args):
+    model, meta = load_model(args.model)
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+    names = meta.get("class_names") or [str(k) for k in range(1000)]
+    for path in args.images:
+        x, notes = preprocess_image(path, meta)
+        with no_grad():
+            logits = model(Tensor(x)).data[0]
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        print(f"{path}:")
+        for note in notes:
+            print(f"  - {note}")
+        for k in np.argsort(-probs)[:args.top_k]:
+            print(f"  {names[k]:>12}  {probs[k]:7.2%}  {'#' * int(round(30 * probs[k]))}")
+    return 0

@@ -1,0 +1,51 @@
+"""Datasets for convscope: file readers, named datasets, the DataLoader and augmentations.
+
+    from convscope.data import load_dataset, DataLoader, RandomShift
+    train = load_dataset("digits", "train")          # Dataset: images (N, 1, 28, 28) uint8
+    loader = DataLoader(train, batch_size=64, shuffle=True, rng=np.random.default_rng(0),
+                        augment=RandomShift(2))
+    for x, y in loader: ...                          # x (64, 1, 28, 28) float32, y (64,) int64
+"""
+from convscope.data.augment import (
+    Compose,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomRotation,
+    RandomShift,
+    rotate,
+    translate,
+)
+from convscope.data.catalog import DATASETS, DatasetNotFoundError, load_dataset
+from convscope.data.dataset import Dataset, channel_stats
+from convscope.data.npm_digits import prepare_digits
+from convscope.data.download import default_cache_dir, sha256_file, verify_sha256
+from convscope.data.loader import DataLoader
+from convscope.data.readers import read_cifar10_batch, read_idx, read_image_folder, read_npz
+
+__all__ = [
+    # containers and loading
+    "Dataset",
+    "DataLoader",
+    "load_dataset",
+    "DATASETS",
+    "DatasetNotFoundError",
+    "prepare_digits",
+    "default_cache_dir",
+    "channel_stats",
+    # readers
+    "read_idx",
+    "read_cifar10_batch",
+    "read_image_folder",
+    "read_npz",
+    # integrity
+    "sha256_file",
+    "verify_sha256",
+    # augmentation
+    "Compose",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomRotation",
+    "RandomShift",
+    "rotate",
+    "translate",
+]

@@ -1,0 +1,222 @@
+"""Model files and checkpoints in the safetensors format: arrays plus a JSON header, no code.
+
+A model file holds every parameter and buffer, and in its metadata a JSON document
+(key ``"convscope"``) with everything needed to rebuild the model::
+
+    {"format": "convscope-model", "format_version": 1,
+     "architecture": {"type": "zoo", "name": "lenet5", "config": {...}}   # or a layer list
+     "class_names": [...], "input_shape": [C, H, W], "mean": [...], "std": [...],
+     "dataset": "digits", "training": {...}}
+
+Loading never executes code from the file: the architecture names classes from a fixed
+allow-list (the zoo and the layers of :mod:`convscope.nn`), built with JSON arguments.
+
+Known trap: safetensors 0.8.0 writes a non-C-contiguous array (a transposed view, a
+strided slice) in memory order and reads it back as different values without any error
+(safetensors issue #825). Every array is made contiguous before saving.
+"""
+
+import inspect
+import json
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from . import models, nn
+
+FORMAT_VERSION = 1
+MODEL_FORMAT = "convscope-model"
+CHECKPOINT_FORMAT = "convscope-checkpoint"
+_LAYERS = {name: getattr(nn, name) for name in nn.__all__ if isinstance(getattr(nn, name), type)}
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file is missing, corrupt, truncated or does not fit."""
+
+
+# ----- architecture specs --------------------------------------------------------------
+def architecture_of(model):
+    """JSON-friendly description of ``model`` from which :func:`build_architecture` rebuilds it."""
+    for name, cls in models.ZOO.items():
+        if type(model) is cls:
+            return {"type": "zoo", "name": name, "config": model.config()}
+    if type(model) is nn.Sequential:
+        return {"type": "Sequential", "layers": [architecture_of(layer) for layer in model]}
+    if type(model).__name__ in _LAYERS and type(model) is _LAYERS[type(model).__name__]:
+        return {"type": type(model).__name__, "config": model.config()}
+    raise ModelFileError(f"cannot describe {type(model).__name__}: model files hold zoo models and "
+                         f"Sequential stacks of convscope.nn layers ({', '.join(sorted(_LAYERS))})")
+
+
+def build_architecture(spec):
+    """Rebuild a model from :func:`architecture_of`'s description (weights left at init)."""
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ModelFileError(f"architecture entry must be an object with a 'type', got {spec!r:.80}")
+    kind, config = spec["type"], spec.get("config", {})
+    if not isinstance(config, dict):
+        raise ModelFileError(f"architecture config of {kind!r} must be an object")
+    try:
+        if kind == "zoo":
+            return models.build(spec["name"], rng=np.random.default_rng(0), **config)
+        if kind == "Sequential":
+            return nn.Sequential(*[build_architecture(s) for s in spec["layers"]])
+        if kind in _LAYERS:
+            takes_rng = "rng" in inspect.signature(_LAYERS[kind]).parameters
+            extra = {"rng": np.random.default_rng(0)} if takes_rng else {}
+            return _LAYERS[kind](**config, **extra)
+    except (TypeError, KeyError, ValueError) as error:
+        raise ModelFileError(f"cannot rebuild {kind!r} from {config}: {error}") from None
+    raise ModelFileError(f"unknown layer type {kind!r} in architecture; known: zoo, Sequential, {', '.join(sorted(_LAYERS))}")
+
+
+# ----- raw safetensors with validation ------------------------------------------------
+def _contiguous(arrays):
+    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+
+
+def write_safetensors(path, arrays, header):
+    """Write ``arrays`` and a JSON ``header`` atomically (temporary file, then rename)."""
+    from safetensors.numpy import save
+
+    payload = save(_contiguous(arrays), metadata={"convscope": json.dumps(header)})
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _check_header(path, data):
+    """Validate the safetensors framing before handing bytes to the library."""
+    if len(data) < 8:
+        raise ModelFileError(f"{path}: {len(data)} bytes is too short for a safetensors file (needs an 8-byte header length)")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > len(data) - 8:
+        raise ModelFileError(f"{path}: header claims {length} bytes but the file has {len(data) - 8} after the length; truncated or not a safetensors file")
+    try:
+        header = json.loads(data[8:8 + length])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFileError(f"{path}: header is not valid JSON; not a safetensors file or corrupted") from None
+    try:
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise ModelFileError(f"{path}: malformed tensor entries in the header") from None
+    if not isinstance(header.get("__metadata__", {}), dict):
+        raise ModelFileError(f"{path}: malformed metadata in the header")
+    if ends and max(ends) != len(data) - 8 - length:
+        raise ModelFileError(f"{path}: tensor data needs {max(ends)} bytes, the file holds {len(data) - 8 - length}; truncated or corrupted")
+    return header.get("__metadata__") or {}
+
+
+def read_safetensors(path, expected_format):
+    """Read arrays and the convscope header, checking the file at every step."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    metadata = _check_header(path, data)
+    if "convscope" not in metadata:
+        raise ModelFileError(f"{path}: a safetensors file without convscope metadata; expected a file saved by convscope")
+    try:
+        header = json.loads(metadata["convscope"])
+        arrays = load(data)
+    except (json.JSONDecodeError, SafetensorError) as error:
+        raise ModelFileError(f"{path}: corrupted file ({error})") from None
+    if header.get("format") != expected_format:
+        raise ModelFileError(f"{path}: is a {header.get('format')!r} file, expected {expected_format!r}")
+    if header.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {header['format_version']} is newer than this convscope reads ({FORMAT_VERSION}); upgrade convscope")
+    return arrays, header
+
+
+# ----- model files ------------------------------------------------------------------
+def save_model(path, model, class_names=None, input_shape=None, mean=None, std=None,
+               dataset=None, training=None):
+    """Save ``model`` with what is needed to rebuild and use it (see module docstring)."""
+    header = {
+        "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
+        "architecture": architecture_of(model),
+        "class_names": list(class_names) if class_names is not None else None,
+        "input_shape": list(input_shape) if input_shape is not None else None,
+        "mean": None if mean is None else [float(m) for m in np.atleast_1d(mean)],
+        "std": None if std is None else [float(s) for s in np.atleast_1d(std)],
+        "dataset": dataset, "training": training or {},
+    }
+    write_safetensors(path, model.state_dict(), header)
+
+
+def load_model(path):
+    """Rebuild a model saved by :func:`save_model`; returns ``(model, meta)`` in eval mode.
+
+    ``meta`` is the JSON header plus convenience keys ``"model"`` (zoo name or None) and
+    ``"config"``.
+    """
+    arrays, header = read_safetensors(path, MODEL_FORMAT)
+    model = build_architecture(header.get("architecture"))
+    try:
+        model.load_state_dict(arrays)
+    except (KeyError, ValueError) as error:
+        raise ModelFileError(f"{path}: weights do not fit the architecture: {error}") from None
+    arch = header["architecture"]
+    meta = dict(header, model=arch.get("name") if arch.get("type") == "zoo" else None,
+                config=arch.get("config", {}))
+    return model.eval(), meta
+
+
+# ----- training checkpoints -----------------------------------------------------------
+def save_checkpoint(path, model, optimizer, scheduler=None, rngs=None, progress=None):
+    """Everything needed to resume training exactly, written atomically.
+
+    Args:
+        model, optimizer, scheduler: their states are saved (arrays as tensors, the rest as JSON).
+        rngs (dict name -> numpy Generator): bit-generator states, so shuffling, augmentation
+            and dropout continue the same random streams.
+        progress (dict): JSON-friendly loop state (epoch, history, best score...).
+    """
+    optim_state = optimizer.state_dict()
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optim.{k}": v for k, v in optim_state["state"].items()})
+    header = {
+        "format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION,
+        "architecture": architecture_of(model),
+        "optimizer": {"type": type(optimizer).__name__, "hyper": optim_state["hyper"], "steps": optim_state["steps"]},
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rngs": {name: g.bit_generator.state for name, g in (rngs or {}).items()},
+        "progress": progress or {},
+    }
+    write_safetensors(path, arrays, header)
+
+
+def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
+    """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``."""
+    arrays, header = read_safetensors(path, CHECKPOINT_FORMAT)
+    saved_type = header["optimizer"]["type"]
+    if saved_type != type(optimizer).__name__:
+        raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, this run uses {type(optimizer).__name__}")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        optimizer.load_state_dict({**header["optimizer"],
+                                   "state": {k[6:]: v for k, v in arrays.items() if k.startswith("optim.")}})
+    except (KeyError, ValueError) as error:
+        raise ModelFileError(f"{path}: checkpoint does not fit this model/optimizer: {error}") from None
+    if scheduler is not None and header.get("scheduler"):
+        scheduler.load_state_dict(header["scheduler"])
+    for name, generator in (rngs or {}).items():
+        if name not in header["rngs"]:
+            raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
+        generator.bit_generator.state = header["rngs"][name]
+    return header["progress"]

@@ -1,0 +1,26 @@
+"""Model zoo: classic CNNs by name.
+
+``build(name, **config)`` makes a model from its registered name; model files store that
+name and config, so a model can be rebuilt without running any code from the file.
+"""
+
+from .lenet import LeNet5
+from .resnet import BasicBlock, SmallResNet
+from .vgg import SmallVGG
+
+ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet}
+
+
+def build(name, rng=None, **config):
+    """Build a zoo model: ``build("lenet5", in_channels=1, num_classes=10, rng=rng)``."""
+    if name not in ZOO:
+        raise ValueError(f"unknown model {name!r}; the zoo has {', '.join(sorted(ZOO))}")
+    return ZOO[name](rng=rng, **config)
+
+
+def lenet5(in_channels=1, num_classes=10, rng=None):
+    """LeNet-5 for 28 x 28 images (see :mod:`convscope.models.lenet`)."""
+    return LeNet5(in_channels, num_classes, rng=rng)
+
+
+__all__ = ["ZOO", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock"]

@@ -1,0 +1,83 @@
+"""Default training recipes: optimizer, schedule, batch size and augmentation per model.
+
+``convscope train`` uses these unless told otherwise. The LeNet-5 recipe (Adam with a
+one-cycle schedule, small random shifts and rotations on digits) reaches 98.5%+ on the
+``digits`` validation split in 20 epochs; see README.md for measured figures.
+"""
+
+from dataclasses import dataclass, field
+
+from . import optim
+from .data import Compose, RandomCrop, RandomHorizontalFlip, RandomRotation, RandomShift
+
+
+@dataclass
+class Recipe:
+    """How to train: every field can be overridden from the command line."""
+
+    optimizer: str = "adam"        # "sgd", "adam" or "adamw"
+    lr: float = 3e-3               # peak learning rate of the schedule
+    momentum: float = 0.9          # SGD only
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"     # "onecycle", "cosine", "step" or "constant"
+    batch_size: int = 64
+    epochs: int = 20
+    augment: dict = field(default_factory=dict)  # e.g. {"shift": 2, "rotate": 10, "flip": False}
+
+
+RECIPES = {
+    "lenet5": Recipe(optimizer="adam", lr=3e-3, batch_size=64, epochs=20),
+    "vgg": Recipe(optimizer="adamw", lr=3e-3, weight_decay=5e-4, batch_size=128, epochs=15),
+    "resnet": Recipe(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=30),
+}
+
+AUGMENT = {  # per dataset: what keeps a label true
+    "digits": {"shift": 2, "rotate": 10},
+    "mnist": {"shift": 2, "rotate": 10},
+    "fashion-mnist": {"shift": 2, "flip": True},
+    "cifar10": {"crop": 4, "flip": True},
+}
+
+
+def recipe_for(model_name, dataset_name):
+    """The default recipe of ``model_name``, with augmentation suited to ``dataset_name``."""
+    base = RECIPES.get(model_name, Recipe())
+    return Recipe(**{**base.__dict__, "augment": dict(AUGMENT.get(dataset_name, {}))})
+
+
+def make_augment(spec, image_size):
+    """Augmentation callable from a recipe's ``augment`` dict (None when empty)."""
+    steps = []
+    if spec.get("crop"):
+        steps.append(RandomCrop(image_size, padding=spec["crop"]))
+    if spec.get("shift"):
+        steps.append(RandomShift(spec["shift"]))
+    if spec.get("rotate"):
+        steps.append(RandomRotation(spec["rotate"]))
+    if spec.get("flip"):
+        steps.append(RandomHorizontalFlip())
+    return Compose(steps) if steps else None
+
+
+def make_optimizer(recipe, params):
+    if recipe.optimizer == "sgd":
+        return optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0,
+                         weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; expected sgd, adam or adamw")
+
+
+def make_scheduler(recipe, optimizer, total_steps):
+    """A schedule stepped once per batch over ``total_steps`` batches (None for constant)."""
+    if recipe.schedule == "onecycle":
+        return optim.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total_steps)
+    if recipe.schedule == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if recipe.schedule == "step":
+        return optim.StepLR(optimizer, step_size=max(total_steps // 3, 1), gamma=0.1)
+    if recipe.schedule == "constant":
+        return None
+    raise ValueError(f"unknown schedule {recipe.schedule!r}; expected onecycle, cosine, step or constant")
