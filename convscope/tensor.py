@@ -40,12 +40,10 @@ def is_grad_enabled():
 def _as_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
-    array = np.asarray(data)
-    if dtype is not None:
-        return array.astype(dtype, copy=False)
-    if array.dtype in _FLOAT_TYPES:
-        return array
-    return array.astype(np.float32)
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype not in _FLOAT_TYPES:
+        raise TypeError(f"Tensor dtype must be float32 or float64, got {dtype}")
+    return np.asarray(data).astype(dtype, copy=False)
 
 
 def unbroadcast(grad, shape):
@@ -65,9 +63,10 @@ class Tensor:
     """An n-dimensional float array (float32 by default, float64 allowed) with autograd.
 
     Args:
-        data: array-like. Integer and boolean data become float32.
+        data: array-like, converted to ``dtype``.
         requires_grad (bool, default False): collect ``.grad`` for this tensor.
-        dtype: optional NumPy dtype to convert to (``np.float32`` or ``np.float64``).
+        dtype: ``np.float32`` (default, also for float64 input) or ``np.float64``
+            (opt in, e.g. for numerical gradient checks).
     """
 
     __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
@@ -82,7 +81,9 @@ class Tensor:
     @classmethod
     def from_op(cls, data, parents, backward):
         """Result of an operation: tracked when grad mode is on and any parent needs grad."""
-        out = cls(data)
+        out = cls.__new__(cls)
+        out.data, out.grad, out.requires_grad = np.asarray(data), None, False
+        out._parents, out._backward = (), None
         if _GRAD_ENABLED[0] and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = parents
@@ -105,7 +106,7 @@ class Tensor:
 
     def detach(self):
         """Same data, cut from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.data, dtype=self.dtype)
 
     def __len__(self):
         return len(self.data)
@@ -287,7 +288,7 @@ def _lift(value, dtype):
     """Turn a number or array into a constant Tensor of ``dtype`` (Tensors pass through)."""
     if isinstance(value, Tensor):
         return value
-    return Tensor(np.asarray(value, dtype=dtype))
+    return Tensor(value, dtype=dtype)
 
 
 def tensor(data, requires_grad=False, dtype=None):

@@ -157,7 +157,7 @@ def test_compose_applies_in_order():
 @pytest.mark.parametrize("augment", [RandomShift(1), RandomCrop(3), RandomRotation(5),
                                      RandomHorizontalFlip()], ids=lambda a: type(a).__name__)
 def test_rejects_non_batches(augment):
-    with pytest.raises(ValueError, match=r"expected a float batch of shape \(B, C, H, W\), got shape \(7, 7\)"):
+    with pytest.raises(ValueError, match=r"expected a float batch of shape \(B, C, H, W\), got shape \(7, "):
         augment(np.zeros((7, 7), np.float32), np.random.default_rng(0))
 
 

@@ -217,5 +217,6 @@ class Compose:
 
 def _check_batch(batch: np.ndarray, name: str) -> None:
     if not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.dtype.kind != "f":
-        got = f"shape {batch.shape} dtype {batch.dtype}" if isinstance(batch, np.ndarray) else type(batch).__name__
+        got = (f"shape {batch.shape} dtype {batch.dtype}" if isinstance(batch, np.ndarray)
+               else type(batch).__name__)
         raise ValueError(f"{name}: expected a float batch of shape (B, C, H, W), got {got}")

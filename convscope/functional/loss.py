@@ -89,7 +89,7 @@ def cross_entropy_reference(logits, target, reduction="mean", label_smoothing=0.
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error ``(input - target)^2``, averaged (or summed) over all elements."""
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=input.dtype))
+    target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     if input.shape != target.shape:
         raise ShapeError(f"mse_loss: input shape {input.shape} differs from target shape {target.shape}")
     return _reduce((input - target) ** 2, reduction)

@@ -182,6 +182,6 @@ def adaptive_avg_pool2d(x, output_size):
         raise ShapeError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     oh, ow = pair(output_size, "output_size")
     h, w = x.shape[2:]
-    a_h = Tensor(_average_matrix(h, oh, x.dtype))
-    a_w = Tensor(_average_matrix(w, ow, x.dtype).T)
+    a_h = Tensor(_average_matrix(h, oh, x.dtype), dtype=x.dtype)
+    a_w = Tensor(_average_matrix(w, ow, x.dtype).T, dtype=x.dtype)
     return a_h @ x @ a_w

@@ -1,0 +1,232 @@
+"""Arrays to pictures: colour maps, tiled grids of filters and feature maps, overlays.
+
+Every function here is pure: numbers in, a uint8 RGB image ``(H, W, 3)`` out. Nothing is
+drawn on screen or written to disk (that is :mod:`convscope.viz.render`'s job).
+
+A grid of ``n`` tiles of ``h x w`` pixels, each scaled up ``scale`` times, with ``ncols``
+columns (default ``ceil(sqrt(n))``) and ``pad`` separator pixels, has the size::
+
+    rows   = ceil(n / ncols)
+    height = rows  * (h*scale + pad) + pad
+    width  = ncols * (w*scale + pad) + pad
+
+and tile ``i`` sits at row ``i // ncols``, column ``i % ncols`` (see :func:`tile_box`).
+
+>>> tile(np.zeros((6, 5, 5)), scale=2).shape
+(23, 34, 3)
+"""
+
+import math
+
+import numpy as np
+
+SEPARATOR = (96, 96, 96)  # grey lines between tiles
+_BLUE, _WHITE, _RED = np.array([0.23, 0.30, 0.75]), np.ones(3), np.array([0.70, 0.02, 0.15])
+
+
+# ----- scaling to [0, 1] --------------------------------------------------------------
+def to_unit(a, lo=None, hi=None):
+    """Map ``[lo, hi]`` (default: the array's min and max) linearly onto ``[0, 1]``."""
+    a = np.asarray(a, dtype=np.float64)
+    lo = np.nanmin(a) if lo is None else lo
+    hi = np.nanmax(a) if hi is None else hi
+    if not hi > lo:
+        return np.zeros_like(a)
+    return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+
+
+def signed_unit(a, limit=None):
+    """Map ``[-limit, limit]`` onto ``[0, 1]`` with 0 at 0.5 (default limit: ``max |a|``)."""
+    a = np.asarray(a, dtype=np.float64)
+    limit = np.nanmax(np.abs(a)) if limit is None else limit
+    if not limit > 0:
+        return np.full_like(a, 0.5)
+    return np.clip(0.5 + a / (2 * limit), 0.0, 1.0)
+
+
+# ----- colour maps: (...,) values in [0, 1] -> (..., 3) floats in [0, 1] -----------------
+def gray(v):
+    """Black (0) to white (1)."""
+    return np.repeat(np.asarray(v, dtype=np.float64)[..., None], 3, axis=-1)
+
+
+def diverging(v):
+    """Blue (0) through white (0.5) to red (1): for signed values such as weights."""
+    v = np.asarray(v, dtype=np.float64)[..., None]
+    low = _BLUE + (_WHITE - _BLUE) * np.clip(2 * v, 0, 1)
+    high = _WHITE + (_RED - _WHITE) * np.clip(2 * v - 1, 0, 1)
+    return np.where(v < 0.5, low, high)
+
+
+def heat(v):
+    """Black, red, yellow, white (like matplotlib's "hot"): for saliency and Grad-CAM."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.clip(np.stack([3 * v, 3 * v - 1, 3 * v - 2], axis=-1), 0.0, 1.0)
+
+
+def to_uint8(rgb):
+    """Floats in [0, 1] -> uint8 0..255."""
+    return np.round(np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+# ----- grids --------------------------------------------------------------------------
+def grid_columns(n, ncols=None):
+    """Columns of a grid of ``n`` tiles: ``ncols``, or ``ceil(sqrt(n))``."""
+    return max(1, min(n, ncols)) if ncols else max(1, math.ceil(math.sqrt(n)))
+
+
+def tile_box(index, tile_hw, ncols, pad=1, scale=1):
+    """``(top, left, bottom, right)`` pixel box of tile ``index`` in a grid."""
+    h, w = tile_hw[0] * scale, tile_hw[1] * scale
+    top, left = pad + (index // ncols) * (h + pad), pad + (index % ncols) * (w + pad)
+    return top, left, top + h, left + w
+
+
+def tile(images, ncols=None, pad=1, scale=1):
+    """Lay ``images`` out in a grid.
+
+    Args:
+        images: (N, h, w) values in [0, 1] (shown grey) or (N, h, w, 3) RGB in [0, 1].
+        ncols (int): columns; default ``ceil(sqrt(N))``.
+        pad (int): separator width in pixels. Default 1.
+        scale (int): each pixel becomes a ``scale x scale`` block. Default 1.
+
+    Returns: uint8 (rows*(h*scale+pad)+pad, ncols*(w*scale+pad)+pad, 3).
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 3:
+        images = gray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"tile: expected (N, h, w) or (N, h, w, 3) images, got shape {images.shape}")
+    n, h, w = images.shape[:3]
+    ncols = grid_columns(n, ncols)
+    rows = math.ceil(n / ncols)
+    out = np.empty((rows * (h * scale + pad) + pad, ncols * (w * scale + pad) + pad, 3), np.uint8)
+    out[:] = SEPARATOR
+    big = to_uint8(images).repeat(scale, axis=1).repeat(scale, axis=2)
+    for i in range(n):
+        top, left, bottom, right = tile_box(i, (h, w), ncols, pad, scale)
+        out[top:bottom, left:right] = big[i]
+    return out
+
+
+def filter_mode(weight, first_layer):
+    """How to show a conv weight (C_out, C_in, kH, kW): "input" for the first layer (grey or
+    RGB, as the image), else "channels" (one tile per output x input channel) when that
+    makes at most 1024 tiles, else "norm" (one tile per filter: L2 norm over input channels)."""
+    if first_layer and weight.shape[1] in (1, 3):
+        return "input"
+    return "channels" if weight.shape[0] * weight.shape[1] <= 1024 else "norm"
+
+
+def filter_tiles(weight, mode):
+    """Tiles of a conv weight (C_out, C_in, kH, kW) for :func:`tile`, and the column count.
+
+    "input": one tile per filter, each scaled on its own (grey: 0 is mid-grey, RGB: min-max);
+    "channels": tile (o, c) at row o, column c, one blue-white-red scale for the whole layer;
+    "norm": one grey tile per filter, ``sqrt(sum_c w[o, c]^2)`` at each tap.
+    """
+    weight = np.asarray(weight, dtype=np.float64)
+    c_out, c_in = weight.shape[:2]
+    if mode == "input" and c_in == 1:
+        return gray(np.stack([signed_unit(w[0]) for w in weight])), None
+    if mode == "input" and c_in == 3:
+        return np.stack([to_unit(w).transpose(1, 2, 0) for w in weight]), None
+    if mode == "channels":
+        return diverging(signed_unit(weight)).reshape(c_out * c_in, *weight.shape[2:], 3), c_in
+    if mode == "norm":
+        return gray(to_unit(np.sqrt((weight ** 2).sum(axis=1)))), None
+    raise ValueError(f"filter_tiles: unknown mode {mode!r} for weight of shape {weight.shape}")
+
+
+def filter_grid(weight, mode="channels", scale=8, pad=1):
+    """Grid image of a conv layer's filters (see :func:`filter_tiles` for the modes).
+
+    Shape: weight (C_out, C_in, kH, kW) -> uint8 grid, sized as in the module docstring.
+    """
+    tiles, ncols = filter_tiles(weight, mode)
+    return tile(tiles, ncols=ncols, pad=pad, scale=scale)
+
+
+def vector_image(v):
+    """A vector (F,) as a near-square (rows, cols) image, NaN where the square overhangs."""
+    v = np.asarray(v, dtype=np.float64).ravel()
+    cols = math.ceil(math.sqrt(v.size))
+    out = np.full(math.ceil(v.size / cols) * cols, np.nan)
+    out[:v.size] = v
+    return out.reshape(-1, cols)
+
+
+def feature_grid(fmaps, scale=2, pad=1, shared=True):
+    """Grid of one layer's feature maps for one image, grey, one tile per channel.
+
+    Args:
+        fmaps: (C, H, W) maps, or (F,) features (shown as one near-square tile).
+        shared (bool): one min-max scale for the whole layer (True, default: a weak channel
+            looks dark) or one per channel.
+    """
+    fmaps = np.asarray(fmaps, dtype=np.float64)
+    if fmaps.ndim == 1:
+        image = vector_image(fmaps)
+        rgb = gray(to_unit(image))
+        rgb[np.isnan(image)] = np.array(SEPARATOR) / 255
+        return tile(rgb[None], pad=pad, scale=scale)
+    if shared:
+        return tile(to_unit(fmaps), pad=pad, scale=scale)
+    return tile(np.stack([to_unit(f) for f in fmaps]), pad=pad, scale=scale)
+
+
+# ----- images and overlays ------------------------------------------------------------
+def image_rgb(x, mean=None, std=None):
+    """A model input (C, H, W) as RGB floats in [0, 1].
+
+    With per-channel ``mean`` and ``std`` the normalisation ``(x/255 - mean)/std`` is undone;
+    without them the image is min-max scaled. One channel is shown grey.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if mean is not None and std is not None:
+        x = np.clip(x * np.asarray(std)[:, None, None] + np.asarray(mean)[:, None, None], 0, 1)
+    else:
+        x = to_unit(x)
+    return gray(x[0]) if x.shape[0] == 1 else x[:3].transpose(1, 2, 0)
+
+
+def resize(a, size):
+    """Bilinear resize of a 2-D array (h, w) to ``size`` = (H, W), pixel centres aligned."""
+    a = np.asarray(a, dtype=np.float64)
+    (h, w), (big_h, big_w) = a.shape, size
+    y = np.clip((np.arange(big_h) + 0.5) * h / big_h - 0.5, 0, h - 1)
+    x = np.clip((np.arange(big_w) + 0.5) * w / big_w - 0.5, 0, w - 1)
+    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (y - y0)[:, None], (x - x0)[None, :]
+    top = a[y0][:, x0] * (1 - fx) + a[y0][:, x1] * fx
+    bottom = a[y1][:, x0] * (1 - fx) + a[y1][:, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def overlay(image, values, alpha=0.5):
+    """Blend a heat map of ``values`` (h, w) in [0, 1], resized, over ``image`` (H, W, 3) in [0, 1].
+
+    Returns: uint8 (H, W, 3).
+    """
+    hot = heat(resize(values, image.shape[:2]))
+    return to_uint8((1 - alpha) * np.asarray(image) + alpha * hot)
+
+
+def enlarge(image, scale):
+    """Nearest-neighbour enlargement of a uint8 (H, W, 3) image by an integer factor."""
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def side_by_side(images, pad=4):
+    """uint8 RGB images in one row, top-aligned, separated by ``pad`` grey pixels."""
+    height = max(im.shape[0] for im in images)
+    width = sum(im.shape[1] for im in images) + pad * (len(images) + 1)
+    out = np.empty((height + 2 * pad, width, 3), np.uint8)
+    out[:] = SEPARATOR
+    left = pad
+    for im in images:
+        out[pad:pad + im.shape[0], left:left + im.shape[1]] = im
+        left += im.shape[1] + pad
+    return out

@@ -1,0 +1,138 @@
+"""Shift the input, watch the network: feature maps move with it, pooled features and the
+prediction mostly stay put.
+
+A convolution is *equivariant* to shifts: move the image one pixel and the feature map of
+a stride-1 conv moves one pixel too (away from the borders). Pooling and the layers after
+it make the network partly *invariant*: the summary it passes on changes less.
+
+For each shift :func:`invariance_study` reports
+
+* ``aligned_corr``: correlation between the shifted image's feature map and the original
+  map shifted by the same amount (near 1: the map moved with the image),
+* ``unaligned_corr``: correlation with the original map left in place (lower: it did move),
+* ``map_change`` and ``pooled_change``: relative change ``|a_s - a_0| / |a_0|`` of the
+  feature map and of the last pooling layer's output,
+* the predicted class and its probability.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import nn
+from ..summary import receptive_fields, trace
+from ..tensor import Tensor
+from .activations import POOLS
+from .saliency import predict
+
+DIRECTIONS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def shift(x, dy, dx, fill=0.0):
+    """Move images down ``dy`` and right ``dx`` pixels (negative: up / left).
+
+    Args: x (N, C, H, W); fill: scalar or (C,) value for the uncovered pixels.
+    Returns: array of the same shape.
+    """
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    out[:] = np.asarray(fill, dtype=x.dtype).reshape(-1, 1, 1) if np.ndim(fill) else fill
+    h, w = x.shape[-2:]
+    src_y, dst_y = slice(max(-dy, 0), h - max(dy, 0)), slice(max(dy, 0), h - max(-dy, 0))
+    src_x, dst_x = slice(max(-dx, 0), w - max(dx, 0)), slice(max(dx, 0), w - max(-dx, 0))
+    out[..., dst_y, dst_x] = x[..., src_y, src_x]
+    return out
+
+
+def correlation(a, b):
+    """Pearson correlation of two arrays' values (0 when either is constant)."""
+    a, b = np.ravel(a) - np.mean(a), np.ravel(b) - np.mean(b)
+    norm = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / norm) if norm > 0 else 0.0
+
+
+def relative_change(a, a0):
+    """``|a - a0| / |a0|`` (Euclidean norms)."""
+    norm = np.linalg.norm(a0)
+    return float(np.linalg.norm(np.asarray(a) - a0) / norm) if norm > 0 else float(np.linalg.norm(a))
+
+
+def probe_layers(model, x):
+    """The layers to watch: the first Conv2d (the feature map) and the last pooling layer
+    (the pooled features). Returns ((map name, receptive field, jump), pooled name)."""
+    x = Tensor(x)
+    calls, _ = trace(model, x)
+    fields = receptive_fields(calls, x)
+    convs = [(c.name, *f) for c, f in zip(calls, fields) if isinstance(c.module, nn.Conv2d)]
+    pools = [c.name for c in calls if isinstance(c.module, POOLS + (nn.AdaptiveAvgPool2d,))]
+    if not convs or not pools:
+        raise ValueError(f"{type(model).__name__} needs a Conv2d and a pooling layer for this study")
+    return convs[0], pools[-1]
+
+
+@dataclass
+class ShiftResult:
+    """What one shift (dy, dx) did; see the module docstring."""
+
+    dy: int
+    dx: int
+    aligned_corr: float
+    unaligned_corr: float
+    map_change: float
+    pooled_change: float
+    predicted: int
+    probability: float
+
+
+def _outputs(model, x, names):
+    calls, _ = trace(model, x)
+    found = {c.name: c.output.data[0] for c in calls if c.name in names}
+    return [found[n] for n in names]
+
+
+def _compare(fmap, fmap0, dy, dx, jump, margin):
+    """Aligned and unaligned correlation of two (C, h, w) maps, borders cut off."""
+    my, mx = dy // jump[0], dx // jump[1]
+    moved = shift(fmap0[None], my, mx)[0]
+    cut = (slice(None), slice(margin, fmap.shape[1] - margin), slice(margin, fmap.shape[2] - margin))
+    return correlation(fmap[cut], moved[cut]), correlation(fmap[cut], fmap0[cut])
+
+
+def invariance_study(model, x, pixels=2, fill=0.0, directions=DIRECTIONS):
+    """Shift one image by ``pixels`` in each of ``directions`` and compare layer outputs.
+
+    Args:
+        x: one input (1, C, H, W), normalised. fill: value of uncovered pixels (scalar or
+            (C,)); pass the normalised background, e.g. ``(0 - mean)/std``.
+    Returns: (list of :class:`ShiftResult`, dict with "images" (S, C, H, W), "maps"
+        (S, C', h, w), "map_layer" and "pooled_layer" names).
+    """
+    x = np.asarray(x.data if isinstance(x, Tensor) else x)
+    (map_name, rf, jump), pooled_name = probe_layers(model, x)
+    images = np.concatenate([shift(x, dy * pixels, dx * pixels, fill) for dy, dx in directions])
+    probs = predict(model, images)
+    outputs = [_outputs(model, im[None], [map_name, pooled_name]) for im in images]
+    fmap0, pooled0 = outputs[0]
+    margin = (pixels + max(rf)) // min(jump)  # where zero padding or the fill reaches in
+    results = []
+    for (dy, dx), (fmap, pooled), p in zip(directions, outputs, probs):
+        aligned, unaligned = _compare(fmap, fmap0, dy * pixels, dx * pixels, jump, margin)
+        results.append(ShiftResult(dy * pixels, dx * pixels, aligned, unaligned,
+                                   relative_change(fmap, fmap0), relative_change(pooled, pooled0),
+                                   int(p.argmax()), float(p.max())))
+    detail = {"images": images, "maps": np.stack([o[0] for o in outputs]),
+              "map_layer": map_name, "pooled_layer": pooled_name}
+    return results, detail
+
+
+def invariance_table(results, class_names=None, map_layer="", pooled_layer=""):
+    """The results as a plain-text table, one row per shift."""
+    header = (f"{'shift (dy,dx)':>13}  {'map corr aligned':>16}  {'unaligned':>9}  "
+              f"{'map change':>10}  {'pooled change':>13}  prediction")
+    lines = [f"feature map: layer {map_layer}; pooled features: layer {pooled_layer}", header,
+             "-" * len(header)]
+    for r in results:
+        name = class_names[r.predicted] if class_names else str(r.predicted)
+        lines.append(f"{f'({r.dy:+d},{r.dx:+d})':>13}  {r.aligned_corr:16.3f}  {r.unaligned_corr:9.3f}  "
+                     f"{r.map_change:10.3f}  {r.pooled_change:13.3f}  {name} ({r.probability:.2f})")
+    return "\n".join(lines)
