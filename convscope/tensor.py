@@ -40,7 +40,10 @@ def is_grad_enabled():
 def _as_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype is None:  # as torch.tensor: float ndarrays keep their dtype, the rest is float32
+        keep = isinstance(data, np.ndarray) and data.dtype in _FLOAT_TYPES
+        dtype = data.dtype if keep else np.float32
+    dtype = np.dtype(dtype)
     if dtype not in _FLOAT_TYPES:
         raise TypeError(f"Tensor dtype must be float32 or float64, got {dtype}")
     return np.asarray(data).astype(dtype, copy=False)
@@ -63,10 +66,10 @@ class Tensor:
     """An n-dimensional float array (float32 by default, float64 allowed) with autograd.
 
     Args:
-        data: array-like, converted to ``dtype``.
+        data: array-like. A float32 or float64 ndarray keeps its dtype (as ``torch.tensor``);
+            lists, numbers and integer or boolean arrays become float32.
         requires_grad (bool, default False): collect ``.grad`` for this tensor.
-        dtype: ``np.float32`` (default, also for float64 input) or ``np.float64``
-            (opt in, e.g. for numerical gradient checks).
+        dtype: optional ``np.float32`` or ``np.float64`` to convert to.
     """
 
     __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
@@ -247,7 +250,7 @@ class Tensor:
         def backward(g):
             full = np.zeros_like(a)
             if axis is None:
-                full.flat[index] = g
+                full.flat[index] = np.reshape(g, ())
             else:
                 g = g if keepdims else np.expand_dims(g, axis)
                 np.put_along_axis(full, index, g, axis=axis)
@@ -268,8 +271,8 @@ class Tensor:
         return Tensor.from_op(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),))
 
     def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.data
+        if isinstance(index, Tensor):  # a Tensor holds floats: use it as integer positions
+            index = index.data.astype(np.intp)
         a = self.data
 
         def backward(g):

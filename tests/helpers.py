@@ -17,7 +17,7 @@ from convscope import Tensor, no_grad
 # ----- gradient checking --------------------------------------------------------------------
 def f64(array, requires_grad=True):
     """A float64 Tensor (contiguous copy) that collects a gradient."""
-    return Tensor(np.array(array, dtype=np.float64), requires_grad=requires_grad)
+    return Tensor(np.array(array, dtype=np.float64), requires_grad=requires_grad, dtype=np.float64)
 
 
 def numerical_gradient(loss, tensor, eps=1e-6):
@@ -47,7 +47,7 @@ def check_gradients(forward, tensors, seed=0, eps=1e-6, rtol=1e-6, atol=1e-6):
     out = forward()
     assert out.dtype == np.float64, f"the op turned float64 inputs into {out.dtype}"
     projection = np.random.default_rng(seed).standard_normal(out.shape)
-    (out * Tensor(projection)).sum().backward()
+    (out * Tensor(projection, dtype=np.float64)).sum().backward()
     for k, t in enumerate(tensors):
         analytic = np.zeros_like(t.data) if t.grad is None else t.grad
         assert analytic.shape == t.shape and analytic.dtype == np.float64

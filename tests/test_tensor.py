@@ -222,8 +222,12 @@ def test_detach_cuts_the_graph():
 def test_dtypes():
     assert Tensor([1, 2]).dtype == np.float32
     assert Tensor([True]).dtype == np.float32
-    assert Tensor(np.ones(2)).dtype == np.float64
+    assert Tensor([1.5]).dtype == np.float32
+    assert Tensor(np.ones(2, dtype=np.float32)).dtype == np.float32
+    assert Tensor(np.arange(3)).dtype == np.float32
     assert Tensor([1.0], dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match="float32 or float64"):
+        Tensor([1], dtype=np.int64)
     assert tensor([1.0], requires_grad=True).requires_grad
     x32 = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     out = (x32 * 0.1 + 2.0) / 3.0 - 1.0
