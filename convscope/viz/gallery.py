@@ -16,7 +16,7 @@ from . import grids, render
 from .activations import capture_activations, compare_pooling, conv_layers, first_pool_input, most_active_channel
 from .saliency import grad_cam, predict, saliency, saliency_map, top_k
 
-TILE_PIXELS = 48  # grids are scaled up so tiles are about this tall
+TILE_PIXELS = 56  # grids are scaled up so tiles are about this tall
 
 
 def _shape(shape):

@@ -123,7 +123,7 @@ def filter_tiles(weight, mode):
     """Tiles of a conv weight (C_out, C_in, kH, kW) for :func:`tile`, and the column count.
 
     "input": one tile per filter, each scaled on its own (grey: 0 is mid-grey, RGB: min-max);
-    "channels": tile (o, c) at row o, column c, one blue-white-red scale for the whole layer;
+    "channels": tile (o, c) at row c, column o, one blue-white-red scale for the whole layer;
     "norm": one grey tile per filter, ``sqrt(sum_c w[o, c]^2)`` at each tap.
     """
     weight = np.asarray(weight, dtype=np.float64)
@@ -132,8 +132,9 @@ def filter_tiles(weight, mode):
         return gray(np.stack([signed_unit(w[0]) for w in weight])), None
     if mode == "input" and c_in == 3:
         return np.stack([to_unit(w).transpose(1, 2, 0) for w in weight]), None
-    if mode == "channels":
-        return diverging(signed_unit(weight)).reshape(c_out * c_in, *weight.shape[2:], 3), c_in
+    if mode == "channels":  # column o is filter o, row c its input channel c
+        tiles = diverging(signed_unit(weight.transpose(1, 0, 2, 3)))
+        return tiles.reshape(c_in * c_out, *weight.shape[2:], 3), c_out
     if mode == "norm":
         return gray(to_unit(np.sqrt((weight ** 2).sum(axis=1)))), None
     raise ValueError(f"filter_tiles: unknown mode {mode!r} for weight of shape {weight.shape}")

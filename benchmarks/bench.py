@@ -1,0 +1,276 @@
+"""convscope against PyTorch on this CPU, side by side in one process.
+
+Modes:
+    python benchmarks/bench.py steps    # training steps and inference, batch 1 / 64 / 256
+    python benchmarks/bench.py memory   # peak resident memory of a LeNet-5 training loop, batch 256
+    python benchmarks/bench.py train    # a whole `convscope train` run vs the same recipe in torch
+
+Timings alternate between the two frameworks round by round and report medians, so drift
+of the shared machine hits both alike; ratios are what to compare (> 1: convscope faster).
+Thread settings and the load average are printed with the figures.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from convscope import Tensor, models, no_grad, nn, optim  # noqa: E402
+from convscope import functional as F  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the benchmark still reports convscope alone
+    torch = None
+
+
+# ----- model pairs with identical weights ---------------------------------------------------
+def torch_twin(model):
+    """An equivalent torch.nn.Sequential with convscope's weights (Sequential models only)."""
+    layers = []
+    for layer in model:
+        if isinstance(layer, nn.Conv2d):
+            t = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                layer.padding, layer.dilation, layer.groups, bias=layer.bias is not None)
+        elif isinstance(layer, nn.Linear):
+            t = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+        elif isinstance(layer, nn.BatchNorm2d):
+            t = torch.nn.BatchNorm2d(layer.num_features, layer.eps, layer.momentum)
+        elif isinstance(layer, nn.MaxPool2d):
+            t = torch.nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+        elif isinstance(layer, nn.Dropout):
+            t = torch.nn.Dropout(layer.p)
+        else:
+            t = {nn.ReLU: torch.nn.ReLU, nn.Flatten: torch.nn.Flatten}[type(layer)]()
+        layers.append(t)
+    twin = torch.nn.Sequential(*layers)
+    twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()}, strict=False)
+    return twin
+
+
+def flops_per_image(model, shape):
+    """(forward, training) FLOPs of one image: 2 per multiply-add; training adds the weight
+    gradients (same cost as forward) and input gradients for every layer but the first."""
+    from convscope.windows import output_size
+    c, h, w = shape
+    forward, first_layer = 0, None
+    for layer in model:
+        cost = 0
+        if isinstance(layer, nn.Conv2d):
+            pads = (0, 0) if layer.padding == "valid" else ((layer.kernel_size[0] - 1) // 2,) * 2 \
+                if layer.padding == "same" else layer.padding
+            h, w = (output_size(s, k, st, p, d) for s, k, st, p, d in
+                    zip((h, w), layer.kernel_size, layer.stride, pads, layer.dilation))
+            cost = 2 * layer.out_channels * layer.in_channels // layer.groups * np.prod(layer.kernel_size) * h * w
+            c = layer.out_channels
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            h, w = (output_size(s, k, st, p, 1, layer.ceil_mode) for s, k, st, p in
+                    zip((h, w), layer.kernel_size, layer.stride, layer.padding))
+        elif isinstance(layer, nn.Linear):
+            cost = 2 * layer.in_features * layer.out_features
+        if cost and first_layer is None:
+            first_layer = cost
+        forward += cost
+    return forward, 3 * forward - first_layer
+
+
+def gemm_peak(seconds=1.0):
+    """Best float32 GEMM rate (GFLOP/s) of this NumPy/BLAS, 1024^3 products."""
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        a @ a
+        best = max(best, 2 * 1024 ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+# ----- timing ----------------------------------------------------------------------------
+def make_steps(model, twin, batch, shape, train):
+    rng = np.random.default_rng(0)
+    x = rng.random((batch,) + shape, dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def ours():
+        if train:
+            loss = F.cross_entropy(model(Tensor(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        else:
+            with no_grad():
+                model(Tensor(x))
+
+    if twin is None:
+        return ours, None
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    topt = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
+
+    def theirs():
+        if train:
+            loss = torch.nn.functional.cross_entropy(twin(tx), ty)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+        else:
+            with torch.no_grad():
+                twin(tx)
+
+    return ours, theirs
+
+
+def alternate(fns, seconds):
+    """Run each function in turn, round after round, for about ``seconds``; median times."""
+    fns = [f for f in fns if f is not None]
+    for f in fns:
+        f()
+        f()
+    times = [[] for _ in fns]
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times[0]) < 5:
+        for f, record in zip(fns, times):
+            start = time.perf_counter()
+            f()
+            record.append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
+
+
+def run_steps(args):
+    peak = gemm_peak()
+    print(environment())
+    print(f"float32 GEMM peak (1024^3): {peak:.0f} GFLOP/s\n")
+    header = f"{'model':8} {'mode':9} {'batch':>5} {'convscope img/s':>15} {'torch img/s':>12} {'ratio':>6} " \
+             f"{'GFLOP/s':>8} {'% peak':>7}"
+    print(header)
+    print("-" * len(header))
+    results = []
+    for name, shape in (("lenet5", (1, 28, 28)), ("vgg", (1, 28, 28))):
+        model = models.build(name, rng=np.random.default_rng(0))
+        twin = torch_twin(model) if torch is not None else None
+        fwd, train_flops = flops_per_image(model, shape)
+        for train in (True, False):
+            for batch in args.batches:
+                if name == "vgg" and batch == 1 and train:
+                    continue
+                model.train(train)
+                if twin is not None:
+                    twin.train(train)
+                times = alternate(make_steps(model, twin, batch, shape, train), args.seconds)
+                ours = batch / times[0]
+                theirs = batch / times[1] if len(times) > 1 else float("nan")
+                gflops = ours * (train_flops if train else fwd) / 1e9
+                mode = "train" if train else "inference"
+                print(f"{name:8} {mode:9} {batch:>5} {ours:>15.0f} {theirs:>12.0f} {ours / theirs:>6.2f} "
+                      f"{gflops:>8.1f} {100 * gflops / peak:>6.1f}%", flush=True)
+                results.append(dict(model=name, mode=mode, batch=batch, convscope=ours, torch=theirs,
+                                    latency_us=1e6 * times[0] if batch == 1 else None))
+    for r in results:
+        if r["batch"] == 1:
+            print(f"\n{r['model']} batch-1 {r['mode']} latency: convscope {1e6 / r['convscope']:.0f} us, "
+                  f"torch {1e6 / r['torch']:.0f} us (ratio {r['torch'] / r['convscope']:.2f}x of torch's)")
+    return results
+
+
+def environment():
+    threads = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    torch_threads = torch.get_num_threads() if torch is not None else "no torch"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+            f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; numpy {np.__version__}, "
+            f"torch {torch.__version__ if torch else '-'} ({torch_threads} threads); {threads}")
+
+
+# ----- memory ------------------------------------------------------------------------------
+def memory_child(framework, steps=30, batch=256):
+    """Train LeNet-5 at batch 256 for ``steps`` steps; print the peak RSS in MB."""
+    model = models.lenet5(rng=np.random.default_rng(0))
+    fn, twin_fn = make_steps(model, torch_twin(model) if framework == "torch" else None, batch, (1, 28, 28), True)
+    step = twin_fn if framework == "torch" else fn
+    for _ in range(steps):
+        step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def run_memory(args):
+    peaks = {}
+    for framework in ("convscope", "torch") if torch is not None else ("convscope",):
+        out = subprocess.run([sys.executable, __file__, "memory-child", framework], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(out.stderr)
+        peaks[framework] = float(out.stdout.split()[-1])
+        print(f"{framework:9} LeNet-5 training, batch 256: peak RSS {peaks[framework]:.0f} MB")
+    if "torch" in peaks:
+        print(f"difference: {peaks['convscope'] - peaks['torch']:+.0f} MB (target: at most +100 MB)")
+    return peaks
+
+
+# ----- whole training runs ------------------------------------------------------------------
+def run_train(args):
+    """Time `convscope train` and the same recipe (model, data, augmentation, schedule) in torch."""
+    from convscope.data import DataLoader, load_dataset
+    from convscope.recipes import make_augment, recipe_for
+    print(environment())
+    out = os.path.join("runs", "bench-train")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "convscope.cli", "train", "--model", "lenet5", "--data", args.data,
+                    "--epochs", str(args.epochs), "--out", out, "--no-report", "--seed", "0"], check=True,
+                   env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    ours = time.perf_counter() - start
+    history = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    if torch is None:
+        print(f"convscope: {ours:.1f} s; torch not installed")
+        return
+    recipe = recipe_for("lenet5", args.data)
+    train_set, val_set = load_dataset(args.data, "train"), load_dataset(args.data, "val")
+    rng = np.random.default_rng(0)
+    model = models.lenet5(rng=rng)
+    twin = torch_twin(model)
+    loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=rng,
+                        augment=make_augment(recipe.augment, (28, 28)))
+    topt = torch.optim.Adam(twin.parameters(), lr=recipe.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=recipe.lr, total_steps=args.epochs * len(loader))
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        twin.train()
+        for x, y in loader:
+            loss = torch.nn.functional.cross_entropy(twin(torch.from_numpy(x)), torch.from_numpy(y))
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+            sched.step()
+        twin.eval()
+        with torch.no_grad():
+            val = DataLoader(val_set, 500)
+            correct = sum(int((twin(torch.from_numpy(x)).argmax(1).numpy() == y).sum()) for x, y in val)
+    theirs = time.perf_counter() - start
+    print(f"convscope train ({args.epochs} epochs, whole command incl. start-up and saving): {ours:.1f} s, "
+          f"val acc {history[-1]['val_acc']:.2%}")
+    print(f"torch, same recipe and loader: {theirs:.1f} s, val acc {correct / len(val_set):.2%}")
+    print(f"ratio torch/convscope time: {theirs / ours:.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("steps", "memory", "train", "memory-child"))
+    parser.add_argument("framework", nargs="?", default="convscope")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--seconds", type=float, default=6.0, help="time per configuration (default 6)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--data", default="digits")
+    args = parser.parse_args()
+    if torch is not None:
+        torch.set_num_threads(int(os.environ.get("TORCH_THREADS", os.cpu_count())))
+    {"steps": run_steps, "memory": run_memory, "train": run_train,
+     "memory-child": lambda a: memory_child(a.framework)}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

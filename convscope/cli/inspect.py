@@ -1,0 +1,225 @@
+"""Looking-inside commands: ``summary``, ``explain``, ``viz``, ``report``, ``invariance``.
+
+``add_parsers(subparsers)`` adds them to the ``convscope`` command; each sets
+``run=<function(args) -> exit code>``. MODEL is a model file written by training, or a zoo
+name (``lenet5``, ``vgg``, ``resnet``) for an untrained model with seed-0 random weights.
+
+    convscope summary runs/lenet/model.safetensors
+    convscope explain lenet5 --depth math
+    convscope viz runs/lenet/model.safetensors digit.png --out viz/
+    convscope report runs/lenet
+    convscope invariance runs/lenet/model.safetensors digit.png
+"""
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ZOO_INPUT = {"lenet5": 28, "vgg": 28, "resnet": 32}  # image size each zoo model is built for
+
+
+class InspectError(Exception):
+    """A problem with the user's arguments or files; the CLI prints it in one line."""
+
+
+# ----- loading ------------------------------------------------------------------------
+def zoo_model(name):
+    """An untrained zoo model (seed 0) and a meta dict like a model file's."""
+    from ..models import ZOO, build
+    if name not in ZOO:
+        raise InspectError(f"{name!r} is not a model file, and not a zoo name ({', '.join(sorted(ZOO))})")
+    model = build(name, rng=np.random.default_rng(0))
+    channels, size = model.in_channels, ZOO_INPUT.get(name, 28)
+    meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],
+            "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
+            "dataset": None}
+    return model, meta
+
+
+def load(spec, input_shape=None):
+    """(model, meta) from a model file path or a zoo name; ``input_shape`` "C,H,W" overrides."""
+    if Path(spec).exists():
+        from ..io import load_model
+        model, meta = load_model(spec)
+    else:
+        model, meta = zoo_model(spec)
+    if input_shape:
+        try:
+            meta = dict(meta, input_shape=[int(v) for v in input_shape.split(",")])
+        except ValueError:
+            raise InspectError(f"--input-shape must look like C,H,W (e.g. 1,28,28), got {input_shape!r}") from None
+    if not meta.get("input_shape") or len(meta["input_shape"]) != 3:
+        raise InspectError(f"{spec} does not record its input shape; pass --input-shape C,H,W")
+    return model, meta
+
+
+def norm_stats(meta):
+    """Per-channel (mean, std) from meta; 0 and 1 where the model file has none."""
+    channels = meta["input_shape"][0]
+    return meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels
+
+
+def simple_preprocess(path, meta):
+    """Image file -> (float32 (1, C, H, W), notes): grey or RGB, resized, ``(x/255 - mean)/std``."""
+    from PIL import Image
+    c, h, w = meta["input_shape"]
+    with Image.open(path) as image:
+        image = image.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+        x = np.asarray(image, dtype=np.float32).reshape(h, w, -1).transpose(2, 0, 1) / 255
+    mean, std = (np.asarray(v, np.float32).reshape(-1, 1, 1) for v in norm_stats(meta))
+    return ((x - mean) / std)[None].astype(np.float32), [f"read {path}, resized to {w}x{h}"]
+
+
+def load_image(path, meta):
+    """(x (1, C, H, W), notes) from the data package's ``preprocess_image`` (MNIST-style for
+    digit models) where it exists, else from :func:`simple_preprocess`."""
+    if not Path(path).exists():
+        raise InspectError(f"image {path} not found")
+    try:
+        from ..data.preprocess import preprocess_image
+    except ImportError:
+        return simple_preprocess(path, meta)
+    return preprocess_image(path, meta)
+
+
+def validation_sample(meta, index=0, data_dir=None):
+    """Validation image ``index`` of the model's dataset, normalised, (1, C, H, W), and notes."""
+    if not meta.get("dataset"):
+        raise InspectError("no IMAGE given and the model names no dataset to take a validation image from")
+    from ..data import load_dataset
+    data = load_dataset(meta["dataset"], split="val", root=data_dir)
+    if not 0 <= index < len(data.labels):
+        raise InspectError(f"--index {index} is out of range: {meta['dataset']} val has {len(data.labels)} images")
+    mean, std = (np.asarray(v, np.float32).reshape(1, -1, 1, 1) for v in norm_stats(meta))
+    x = (data.images[index:index + 1].astype(np.float32) / 255 - mean) / std
+    label = data.class_names[int(data.labels[index])]
+    return x.astype(np.float32), [f"{meta['dataset']} validation image {index} (label {label})"]
+
+
+def input_for(args, meta):
+    """(x, notes) for the image to look at: IMAGE if given, else a validation sample."""
+    if args.image:
+        return load_image(args.image, meta)
+    return validation_sample(meta, args.index, args.data_dir)
+
+
+# ----- commands -----------------------------------------------------------------------
+def reports_errors(command):
+    """Turn expected failures into a one-line message on stderr and exit code 1."""
+    name = command.__name__.removeprefix("run_")
+
+    @functools.wraps(command)
+    def run(args):
+        try:
+            return command(args)
+        except (InspectError, OSError, ValueError, ImportError, KeyError) as error:
+            print(f"convscope {name}: error: {error}", file=sys.stderr)
+            return 1
+    return run
+
+
+@reports_errors
+def run_summary(args):
+    from ..summary import summary
+    model, meta = load(args.model, args.input_shape)
+    print(summary(model, meta["input_shape"]), end="")
+    return 0
+
+
+@reports_errors
+def run_explain(args):
+    from ..explain import explain
+    model, meta = load(args.model, args.input_shape)
+    print(explain(model, meta["input_shape"], args.depth, meta.get("class_names")), end="")
+    return 0
+
+
+@reports_errors
+def run_viz(args):
+    from ..viz import gallery, render
+    from ..viz.saliency import predict, top_k
+    model, meta = load(args.model, args.input_shape)
+    x, notes = input_for(args, meta)
+    names, (mean, std) = meta.get("class_names"), norm_stats(meta)
+    print("input: " + "; ".join(notes))
+    pictures = gallery.all_pictures(model, x, mean, std, names, args.top_k)
+    for stem, image in pictures:
+        print(render.save_png(Path(args.out) / f"{stem}.png", image))
+    best = top_k(predict(model, x)[0], args.top_k)
+    print("prediction: " + ", ".join(f"{names[c] if names else c} {p:.3f}" for c, p in best))
+    return 0
+
+
+@reports_errors
+def run_report(args):
+    from ..viz.report import write_report
+    if not Path(args.run_dir).is_dir():
+        raise InspectError(f"run folder {args.run_dir} not found")
+    print(write_report(args.run_dir, out=args.out, max_images=args.max_images))
+    return 0
+
+
+@reports_errors
+def run_invariance(args):
+    from ..viz import grids, render
+    from ..viz.activations import most_active_channel
+    from ..viz.invariance import invariance_study, invariance_table
+    model, meta = load(args.model, args.input_shape)
+    x, notes = input_for(args, meta)
+    mean, std = norm_stats(meta)
+    print("input: " + "; ".join(notes))
+    fill = -np.asarray(mean, np.float32) / np.asarray(std, np.float32)  # black, normalised
+    results, detail = invariance_study(model, x, args.pixels, fill)
+    print(invariance_table(results, meta.get("class_names"), detail["map_layer"], detail["pooled_layer"]))
+    images = [grids.image_rgb(im, mean, std) for im in detail["images"]]
+    channel = most_active_channel(detail["maps"][0])
+    picture = render.plot_invariance(results, images, detail["maps"][:, channel])
+    print(render.save_png(Path(args.out) / "invariance.png", picture))
+    return 0
+
+
+# ----- parsers ------------------------------------------------------------------------
+def _model_argument(parser):
+    parser.add_argument("model", metavar="MODEL",
+                        help="model file (.safetensors) or zoo name (lenet5, vgg, resnet: untrained)")
+    parser.add_argument("--input-shape", metavar="C,H,W", help="input shape (default: the model's)")
+
+
+def _image_arguments(parser, out_default):
+    parser.add_argument("image", metavar="IMAGE", nargs="?",
+                        help="image file (default: a validation image of the model's dataset)")
+    parser.add_argument("--index", type=int, default=0, help="validation image to use without IMAGE (default 0)")
+    parser.add_argument("--data-dir", help="folder with the dataset's files")
+    parser.add_argument("--out", default=out_default, metavar="DIR", help=f"output folder (default {out_default})")
+
+
+def add_parsers(subparsers):
+    """Add summary, explain, viz, report and invariance to the ``convscope`` subparsers."""
+    p = subparsers.add_parser("summary", help="layer table: shapes, parameters, cost, receptive field")
+    _model_argument(p)
+    p.set_defaults(run=run_summary)
+
+    p = subparsers.add_parser("explain", help="walk through the model in Markdown")
+    _model_argument(p)
+    p.add_argument("--depth", choices=("concepts", "technical", "math"), default="technical")
+    p.set_defaults(run=run_explain)
+
+    p = subparsers.add_parser("viz", help="PNGs: filters, feature maps, top-k, saliency, Grad-CAM, pooling")
+    _model_argument(p)
+    _image_arguments(p, "viz")
+    p.add_argument("--top-k", type=int, default=5, help="classes in the prediction chart (default 5)")
+    p.set_defaults(run=run_viz)
+
+    p = subparsers.add_parser("report", help="one self-contained HTML report of a training run")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by convscope train")
+    p.add_argument("--out", help="HTML file to write (default RUN_DIR/report.html)")
+    p.add_argument("--max-images", type=int, default=2000, help="validation images to evaluate (default 2000)")
+    p.set_defaults(run=run_report)
+
+    p = subparsers.add_parser("invariance", help="shift an image: feature maps move, predictions stay")
+    _model_argument(p)
+    _image_arguments(p, ".")
+    p.add_argument("--pixels", type=int, default=2, help="shift in pixels (default 2)")
+    p.set_defaults(run=run_invariance)

@@ -1,0 +1,316 @@
+"""A walk through a model, layer by layer, in Markdown, at one of three depths.
+
+* ``concepts``: what each layer is for, in plain words;
+* ``technical``: shapes, parameter counts, stride and padding effects, cost, receptive field;
+* ``math``: the equations, forward and backward (the gradients backpropagation computes).
+
+Every sentence is built from the model in hand (a traced forward pass, see
+:func:`convscope.summary.summarize`), so the numbers are this model's own.
+
+>>> from convscope.models import lenet5
+>>> text = explain(lenet5(rng=np.random.default_rng(0)), (1, 28, 28), "technical")
+>>> "(28 + 2*2 - 5)/1 + 1 = 28" in text
+True
+"""
+
+import numpy as np
+
+from . import nn
+from .summary import summarize
+
+DEPTHS = ("concepts", "technical", "math")
+_ACTIVATIONS = {"ReLU": ("max(0, x)", "[x > 0]"), "LeakyReLU": ("x if x > 0 else a·x", "(1 if x > 0 else a)"),
+                "Sigmoid": ("1 / (1 + e^(-x))", "y·(1 - y)"), "Tanh": ("tanh(x)", "(1 - y²)")}
+
+
+def _s(shape):
+    return "x".join(str(v) for v in shape)
+
+
+def _n(value):
+    return f"{value:,}"
+
+
+def _rf(row):
+    return "the whole image" if row.receptive_field is None else f"{_s(row.receptive_field)} pixels"
+
+
+# ----- convolution ----------------------------------------------------------------------
+def conv(row, depth):
+    m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
+    (kh, kw), per_filter = m.kernel_size, row.weights // m.out_channels
+    if depth == "concepts":
+        return (f"Slides {m.out_channels} small {kh}x{kw} pattern detectors (filters) over its "
+                f"{c}-channel input. Each filter makes one map of where its pattern shows up, so "
+                f"{_s((c, h, w))} becomes {_s(out)}. A filter's {per_filter} weights are reused at every "
+                f"position, so a pattern is found wherever it is, and the layer needs only "
+                f"{_n(row.params)} numbers where a fully connected layer would need {_n(row.dense_weights)}. "
+                f"Each output pixel sees {_rf(row)} of the input image.")
+    if depth == "technical":
+        return "\n".join(_conv_technical(row))
+    return "\n".join(_conv_math(row))
+
+
+def _conv_technical(row):
+    m, out = row.module, row.output_shape[1:]
+    bias = f" + {m.out_channels} biases" if m.bias is not None else " (no bias)"
+    groups = f", in {m.groups} groups" if m.groups > 1 else ""
+    (s, _), (d, _), (k, _) = m.stride, m.dilation, m.kernel_size
+    jump_in = row.jump[0] // s
+    rf_in = row.receptive_field[0] - (k - 1) * d * jump_in
+    return [f"- Shape: {_s(row.input_shape[1:])} -> {_s(out)}; kernel {_s(m.kernel_size)}, stride "
+            f"{_s(m.stride)}, padding {m.padding if isinstance(m.padding, str) else _s(m.padding)}, "
+            f"dilation {_s(m.dilation)}{groups}.",
+            f"- Parameters: {m.out_channels} filters x ({m.in_channels // m.groups} x {_s(m.kernel_size)}) = "
+            f"{_n(row.weights)} weights{bias} = {_n(row.params)}.",
+            f"- Output size: `H_out = floor((H + 2*padding - dilation*(k-1) - 1)/stride) + 1`: `{row.arithmetic}`. "
+            + _padding_effect(row),
+            f"- Cost: {_n(row.mult_adds)} multiply-adds per image ({_s(out[1:])} positions x {m.out_channels} "
+            f"filters x {row.weights // m.out_channels} taps).",
+            f"- Receptive field: `{rf_in} + ({k}-1)*{d}*{jump_in} = {row.receptive_field[0]}` input pixels; "
+            f"jump `{jump_in}*{s} = {row.jump[0]}` (input pixels between neighbouring outputs).",
+            f"- A dense layer {_s(row.input_shape[1:])} -> {_s(out)} would need {_n(row.dense_weights)} "
+            f"weights, {row.dense_weights / row.weights:,.0f} times as many."]
+
+
+def _padding_effect(row):
+    m, (h_in, h_out) = row.module, (row.input_shape[2], row.output_shape[2])
+    if h_out == h_in:
+        return f"The padding keeps the {h_in}-pixel size."
+    if m.stride[0] > 1:
+        return f"Stride {m.stride[0]} takes every {m.stride[0]}th position: {h_in} -> {h_out}."
+    return (f"The kernel ({m.kernel_size[0]}) is wider than the padding allows for, so the map loses "
+            f"{h_in - h_out} pixels: {h_in} -> {h_out}.")
+
+
+def _conv_math(row):
+    m, (c, h, w) = row.module, row.input_shape[1:]
+    (kh, kw), (s, _), (d, _) = m.kernel_size, m.stride, m.dilation
+    pad = "x_pad is x with zero padding " + (repr(m.padding) if isinstance(m.padding, str) else _s(m.padding))
+    cg = c // m.groups
+    b = "b[o] + " if m.bias is not None else ""
+    return ["Cross-correlation (the kernel is not flipped), for filter o = 0..{} and output pixel (i, j):".format(m.out_channels - 1),
+            "```",
+            f"y[n, o, i, j] = {b}Σ_(c=0..{cg - 1}) Σ_(u=0..{kh - 1}) Σ_(v=0..{kw - 1}) "
+            f"w[o, c, u, v] · x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v]",
+            "```",
+            f"where {pad}. Output size: `{row.arithmetic}`.",
+            "Backward, given g = ∂L/∂y:",
+            "```",
+            *([f"∂L/∂b[o]       = Σ_(n,i,j) g[n, o, i, j]"] if m.bias is not None else []),
+            f"∂L/∂w[o,c,u,v] = Σ_(n,i,j) g[n, o, i, j] · x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v]",
+            f"∂L/∂x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v] += w[o, c, u, v] · g[n, o, i, j]   (all o, u, v, i, j)",
+            "```",
+            f"The last line adds each window's gradient back where the window came from (col2im), "
+            f"then drops the padding: a {h}x{w} gradient for x."]
+
+
+# ----- pooling --------------------------------------------------------------------------
+_POOL_WORDS = {"MaxPool2d": "keeps the strongest response", "AvgPool2d": "averages the responses",
+               "LPPool2d": "takes sqrt(sum of squares) of the responses"}
+
+
+def pool(row, depth):
+    m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        return adaptive_pool(row, depth)
+    (k, _), (s, _) = m.kernel_size, m.stride
+    if depth == "concepts":
+        return (f"{_POOL_WORDS[row.kind].capitalize()} in each {k}x{k} window, moving {s} pixels at a "
+                f"time: each of the {c} maps shrinks from {h}x{w} to {out[1]}x{out[2]}. Later layers have "
+                f"less to process, and a feature that moves by a pixel often gives the same output. "
+                f"Nothing is learned here.")
+    if depth == "technical":
+        return (f"- Shape: {_s((c, h, w))} -> {_s(out)}; window {_s(m.kernel_size)}, stride {_s(m.stride)}, "
+                f"padding {_s(m.padding)}; channels unchanged, no parameters.\n"
+                f"- Output size: `{row.arithmetic}`.\n"
+                f"- Receptive field grows to {_rf(row)}; jump becomes {_s(row.jump)} (x{s}).")
+    return "\n".join(_pool_math(row, k, s))
+
+
+def _pool_math(row, k, s):
+    used = {"MaxPool2d": "max", "AvgPool2d": "average", "LPPool2d": "L2"}.get(row.kind)
+    window = f"x[n, c, {s}·i + u, {s}·j + v]"
+    lines = [f"Window: 0 <= u, v < {k}, stride {s}; output size `{row.arithmetic}`. This layer uses **{used}** "
+             f"pooling; the three kinds on the same window:", "```",
+             f"max:     y[n,c,i,j] = max_(u,v) {window}        ∂L/∂x = g at the window's argmax, 0 elsewhere",
+             f"average: y[n,c,i,j] = (1/{k * k}) Σ_(u,v) {window}    ∂L/∂x = g/{k * k} to every pixel of the window",
+             f"L2:      y[n,c,i,j] = sqrt(Σ_(u,v) {window}²)  ∂L/∂x = g · x / y",
+             "```", "(g = ∂L/∂y; with overlapping windows a pixel adds up the gradients of every window it is in.)"]
+    if row.kind == "LPPool2d" and row.module.norm_type != 2:
+        lines.append(f"Here p = {row.module.norm_type:g}: y = (Σ |x|^p)^(1/p), ∂L/∂x = g · sign(x) |x|^(p-1) / y^(p-1).")
+    return lines
+
+
+def adaptive_pool(row, depth):
+    (c, h, w), out = row.input_shape[1:], row.output_shape[1:]
+    if depth == "concepts":
+        return (f"Averages each of the {c} maps down to {out[1]}x{out[2]}, whatever its size: each number now "
+                f"says how strongly a feature appears anywhere in the {h}x{w} map.")
+    if depth == "technical":
+        return (f"- Shape: {_s((c, h, w))} -> {_s(out)}; `{row.arithmetic}`; no parameters.\n"
+                f"- Receptive field {_rf(row)} (larger than the image: it covers all of it), jump {_s(row.jump)}.")
+    return ("```\ny[n, c, i, j] = mean of x[n, c] over bin (i, j)"
+            f"   (one {h}x{w} bin for {out[1]}x{out[2]} output)\n∂L/∂x[n, c, p, q] = g[n, c, i, j] / (bin size)\n```")
+
+
+# ----- pointwise layers -----------------------------------------------------------------
+def activation(row, depth):
+    f, df = _ACTIVATIONS.get(row.kind, (row.kind.lower() + "(x)", "f'(x)"))
+    values = int(np.prod(row.output_shape[1:]))
+    if depth == "concepts":
+        return (f"Applies {f} to each of the {_n(values)} values ({_s(row.output_shape[1:])}). This bend is what "
+                f"lets stacked layers represent more than one big linear map; without it the whole network "
+                f"would collapse into a single linear function.")
+    if depth == "technical":
+        return (f"- Elementwise, shape unchanged {_s(row.output_shape[1:])}, no parameters; receptive field "
+                f"unchanged ({_rf(row)}).")
+    return f"```\ny = {f}\n∂L/∂x = ∂L/∂y · {df}\n```\n(elementwise, on all {_n(values)} values)"
+
+
+def batch_norm(row, depth):
+    m, c = row.module, row.output_shape[1]
+    if depth == "concepts":
+        return (f"Rescales each of the {c} channels to a standard range, then applies a learned scale and "
+                f"shift ({_n(row.params)} numbers). Training is faster and steadier.")
+    if depth == "technical":
+        return (f"- Shape unchanged {_s(row.output_shape[1:])}; {c} scales + {c} shifts = {_n(row.params)} "
+                f"parameters, plus {c} running means and {c} running variances (momentum {m.momentum}).\n"
+                f"- Training: statistics of the batch over (N, H, W); evaluation: the running averages.")
+    count = "N·" + "·".join(str(v) for v in row.output_shape[2:]) if len(row.output_shape) == 4 else "N"
+    return ("```\n"
+            f"μ_c = mean over (n, i, j) of x[n, c, i, j],  σ²_c = variance,  m = {count}\n"
+            f"x̂ = (x - μ_c) / sqrt(σ²_c + {m.eps:g}),  y = γ_c · x̂ + β_c      (c = 0..{c - 1})\n"
+            "∂L/∂γ_c = Σ g · x̂,  ∂L/∂β_c = Σ g\n"
+            "∂L/∂x = γ_c / (m · sqrt(σ²_c + ε)) · (m·g - Σ g - x̂ · Σ g·x̂)\n```")
+
+
+def flatten(row, depth):
+    (shape_in, features) = row.input_shape[1:], row.output_shape[1]
+    if depth == "concepts":
+        return (f"Lines the {_s(shape_in)} block of numbers up into one list of {_n(features)}, so the fully "
+                f"connected layers can read it. From here on every unit can see the whole image.")
+    if depth == "technical":
+        return f"- {_s(shape_in)} -> {_n(features)} (row-major: channel, then row, then column); no parameters."
+    if len(shape_in) == 3:
+        c, h, w = shape_in
+        return f"```\ny[n, c·{h * w} + i·{w} + j] = x[n, c, i, j]\n```\nBackward reshapes ∂L/∂y back to {_s(shape_in)}."
+    return "A reshape; backward reshapes the gradient back."
+
+
+def linear(row, depth):
+    m = row.module
+    if depth == "concepts":
+        return (f"Each of its {m.out_features} outputs is a weighted sum of all {_n(m.in_features)} inputs: "
+                f"it combines everything found so far. {_n(row.params)} numbers to learn.")
+    if depth == "technical":
+        bias = f" + {m.out_features} biases" if m.bias is not None else ""
+        return (f"- {_n(m.in_features)} -> {m.out_features}; weight {m.out_features}x{m.in_features} = "
+                f"{_n(m.in_features * m.out_features)}{bias} = {_n(row.params)} parameters; "
+                f"{_n(row.mult_adds)} multiply-adds per image.")
+    return ("```\n"
+            f"y = W x + b,   W: {m.out_features}x{m.in_features},  b: {m.out_features}\n"
+            "∂L/∂W = g xᵀ,  ∂L/∂b = g,  ∂L/∂x = Wᵀ g        (g = ∂L/∂y; summed over the batch)\n```")
+
+
+def dropout(row, depth):
+    p = row.module.p
+    if depth == "concepts":
+        return (f"While training, silences a random {p:.0%} of its inputs, so the network cannot lean on any "
+                f"single one. When predicting it does nothing.")
+    if depth == "technical":
+        return f"- p = {p}; kept values are scaled by 1/(1-p) = {1 / (1 - p):.3g} in training; identity in eval."
+    return f"```\ny = mask · x / (1 - {p}),  mask ~ Bernoulli({1 - p:g})\n∂L/∂x = mask · g / (1 - {p})\n```"
+
+
+def block(row, depth, rows):
+    inner = [r for r in rows if r.name.startswith(row.name + ".")]
+    params = sum(r.params for r in inner)
+    identity = not any(".shortcut" in r.name for r in inner)
+    shortcut = "the input itself (identity)" if identity else "a 1x1 convolution with batch norm (it changes shape)"
+    if depth == "concepts":
+        return (f"A residual block: adds its input back to what its {len(inner)} layers computed (a shortcut), "
+                f"so the block only has to learn a correction, and gradients reach early layers easily.")
+    if depth == "technical":
+        return (f"- Output `relu(main(x) + shortcut(x))`, {_s(row.output_shape[1:])}; the shortcut is "
+                f"{shortcut}; {_n(params)} parameters inside.\n"
+                f"- Receptive field after the sum: the longer branch's, {_rf(row)}; jump {_s(row.jump)}.")
+    return ("```\nz = F(x) + S(x),  y = max(0, z)\n"
+            "∂L/∂x = (∂F/∂x)ᵀ g_z + (∂S/∂x)ᵀ g_z,   g_z = ∂L/∂y · [z > 0]\n```\n"
+            + ("With the identity shortcut, g_z reaches x unchanged." if identity else
+               "The shortcut's convolution and batch norm backpropagate as above."))
+
+
+def generic(row, depth):
+    return f"{_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, {_n(row.params)} parameters."
+
+
+def layer_text(row, depth, rows):
+    """The explanation of one summary row at ``depth``."""
+    m = row.module
+    if isinstance(m, nn.Conv2d):
+        return conv(row, depth)
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.LPPool2d, nn.AdaptiveAvgPool2d)):
+        return pool(row, depth)
+    simple = {nn.ReLU: activation, nn.LeakyReLU: activation, nn.Sigmoid: activation, nn.Tanh: activation,
+              nn.BatchNorm2d: batch_norm, nn.Flatten: flatten, nn.Linear: linear, nn.Dropout: dropout}
+    if type(m) in simple:
+        return simple[type(m)](row, depth)
+    return block(row, depth, rows) if m.children() else generic(row, depth)
+
+
+# ----- the whole walk -------------------------------------------------------------------
+def introduction(model, rows, input_shape, depth):
+    total, macs = sum(p.size for p in model.parameters()), sum(r.mult_adds for r in rows)
+    k = rows[-1].output_shape[-1]
+    if depth == "concepts":
+        return (f"{type(model).__name__} turns a {_s(input_shape)} image into {k} scores, one per class, "
+                f"in {len(rows)} steps. Convolution layers look for small patterns, pooling layers shrink "
+                f"the maps, and fully connected layers combine everything into a decision. It learns "
+                f"{_n(total)} numbers.")
+    if depth == "technical":
+        return (f"Input (N, {', '.join(map(str, input_shape))}) in NCHW layout; {len(rows)} layers; "
+                f"{_n(total)} parameters; {_n(macs)} multiply-adds per image. RF = receptive field, in "
+                f"input pixels; jump = distance in input pixels between neighbouring outputs.")
+    return ("Notation: x[n, c, i, j] is image n, channel c, row i, column j; L is the loss; for each layer "
+            "g = ∂L/∂y is the gradient arriving from above, and backpropagation turns it into ∂L/∂x "
+            "(passed down) and ∂L/∂(parameters) (used by the optimizer).")
+
+
+def output_section(model, rows, depth, class_names):
+    k, total = rows[-1].output_shape[-1], sum(p.size for p in model.parameters())
+    names = ", ".join(class_names) if class_names else f"0..{k - 1}"
+    if depth == "concepts":
+        return (f"The last layer gives {k} scores, one per class ({names}). Softmax turns them into "
+                f"probabilities that add up to 1; the largest is the prediction. Training nudges all "
+                f"{_n(total)} numbers so the probability of the right class goes up.")
+    if depth == "technical":
+        return (f"- Logits: {k} numbers per image -> softmax -> {k} probabilities ({names}).\n"
+                f"- Loss: cross-entropy, averaged over the batch. One backward pass costs about twice "
+                f"the forward's {_n(sum(r.mult_adds for r in rows))} multiply-adds.")
+    order = " -> ".join(f"`{r.name}`" for r in reversed(rows))
+    return ("```\n"
+            f"softmax:        p_k = exp(z_k) / Σ_(j=0..{k - 1}) exp(z_j)\n"
+            "cross-entropy:  L = -log p_y                 (y = the true class; mean over the N images)\n"
+            "gradient:       ∂L/∂z_k = p_k - [k = y]     (divided by N for the batch mean)\n```\n"
+            f"Backpropagation applies the chain rule in reverse order, {order}: each layer's backward "
+            "(above) maps ∂L/∂(its output) to ∂L/∂(its input) and its parameter gradients. "
+            f"Then each of the {_n(total)} parameters takes a step, e.g. w <- w - η ∂L/∂w.")
+
+
+def explain(model, input_shape, depth="technical", class_names=None):
+    """Markdown walk through ``model`` for inputs of ``input_shape`` (C, H, W).
+
+    Args:
+        depth: "concepts", "technical" or "math". class_names: optional list of K names.
+    """
+    if depth not in DEPTHS:
+        raise ValueError(f"depth must be one of {', '.join(DEPTHS)}, got {depth!r}")
+    input_shape = tuple(input_shape)[-3:]
+    rows = summarize(model, input_shape)
+    parts = [f"# {type(model).__name__}, layer by layer ({depth})", introduction(model, rows, input_shape, depth)]
+    for i, row in enumerate(rows, 1):
+        parts.append(f"## {i}. `{row.name}` {row.kind}: {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}")
+        parts.append(layer_text(row, depth, rows))
+    parts += ["## Output", output_section(model, rows, depth, class_names)]
+    return "\n\n".join(parts) + "\n"

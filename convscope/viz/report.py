@@ -1,0 +1,208 @@
+"""A training run as one self-contained HTML page (every image inlined as a PNG data URI).
+
+``write_report(run_dir)`` reads the run folder that training writes::
+
+    RUN_DIR/model.safetensors   the trained model       RUN_DIR/run.json   the run's config
+    RUN_DIR/metrics.jsonl       one JSON object per epoch (epoch, train_loss, train_acc,
+                                val_loss, val_acc, lr, seconds, images_per_s)
+
+and writes ``RUN_DIR/report.html`` with the training curves, the confusion matrix on the
+validation set, the most confidently misclassified validation images, the filters, and
+the feature maps of a few validation images. The page builders here are pure; files are
+written by :mod:`convscope.viz.render`.
+"""
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import gallery, render
+from .activations import conv_layers
+from .saliency import predict
+
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+img{image-rendering:pixelated;max-width:100%;margin:4px;vertical-align:top}
+figure{display:inline-block;margin:4px;text-align:center;font-size:.8em}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
+.note{color:#a33}"""
+
+
+# ----- reading the run ----------------------------------------------------------------
+def load_metrics(run_dir):
+    """Records of ``metrics.jsonl`` (one dict per epoch); [] if the file is absent."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_config(run_dir):
+    """``run.json`` as a dict; {} if the file is absent."""
+    path = Path(run_dir) / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def normalise(images, mean, std):
+    """uint8 (N, C, H, W) -> float32 ``(images/255 - mean)/std``, per channel."""
+    mean = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
+    return ((images.astype(np.float32) / 255 - mean) / std).astype(np.float32)
+
+
+# ----- numbers ------------------------------------------------------------------------
+def evaluate(model, x, batch_size=500):
+    """Class probabilities (N, K) of normalised inputs x (N, C, H, W), in batches."""
+    return np.concatenate([predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def confusion_matrix(labels, predicted, num_classes):
+    """(K, K) counts: row = true class, column = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
+    return matrix
+
+
+def confident_mistakes(probs, labels, k=12):
+    """Indices of the k misclassified images with the highest predicted probability."""
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    return wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:k]
+
+
+# ----- HTML pieces --------------------------------------------------------------------
+def img(image, alt):
+    """An ``<img>`` with the image inlined as a base64 PNG data URI."""
+    return f'<img src="{render.data_uri(image)}" alt="{html.escape(alt)}">'
+
+
+def figure(image, caption):
+    return f"<figure>{img(image, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def table(pairs):
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
+    return f"<table>{rows}</table>"
+
+
+def page(title, sections):
+    """A whole HTML document from ``[(heading, inner HTML)]``."""
+    body = "".join(f"<h2>{html.escape(h)}</h2>\n{inner}\n" for h, inner in sections)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head>\n<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
+
+
+# ----- sections -----------------------------------------------------------------------
+def run_section(config, metrics):
+    last = metrics[-1] if metrics else {}
+    pairs = list(config.items()) + [(f"final {k}", f"{v:.4g}" if isinstance(v, float) else v)
+                                    for k, v in last.items() if k != "epoch"]
+    return "Run", table(pairs) if pairs else "<p class='note'>no run.json or metrics.jsonl</p>"
+
+
+def curves_section(metrics):
+    if not metrics:
+        return "Training curves", "<p class='note'>no metrics.jsonl in the run folder</p>"
+    return "Training curves", img(render.plot_curves(metrics), "training curves")
+
+
+def validation_sections(model, dataset, meta, max_images, mistakes=12):
+    """Confusion matrix and most confident mistakes on the first ``max_images`` images."""
+    images, labels = dataset.images[:max_images], np.asarray(dataset.labels[:max_images])
+    x = normalise(images, meta["mean"], meta["std"])
+    probs = evaluate(model, x)
+    predicted = probs.argmax(axis=1)
+    names = list(meta.get("class_names") or dataset.class_names)
+    accuracy = float((predicted == labels).mean())
+    intro = (f"<p>Accuracy {accuracy:.2%} on {len(labels)} of {len(dataset.labels)} "
+             f"validation images.</p>")
+    matrix = img(render.plot_confusion(confusion_matrix(labels, predicted, len(names)), names), "confusion matrix")
+    figures = []
+    for i in confident_mistakes(probs, labels, mistakes):
+        picture = gallery.input_picture(x[i:i + 1], meta["mean"], meta["std"], scale=3)
+        figures.append(figure(picture, f"true {names[labels[i]]}, predicted {names[predicted[i]]} "
+                                       f"({probs[i, predicted[i]]:.2f})"))
+    mistakes_html = "".join(figures) or "<p>No misclassified images.</p>"
+    return [("Confusion matrix (validation)", intro + matrix),
+            ("Most confidently misclassified", mistakes_html)], x
+
+
+def filters_section(model):
+    return "Filters", "".join(img(image, name) for name, image in gallery.filter_pictures(model))
+
+
+def features_section(model, x, meta, samples):
+    """Input and conv-layer feature maps of the first ``samples`` images of x."""
+    convs = [name for name, _ in conv_layers(model)]
+    parts = []
+    for i in range(min(samples, len(x))):
+        one = x[i:i + 1]
+        pictures = [img(gallery.input_picture(one, meta["mean"], meta["std"]), f"sample {i}")]
+        pictures += [img(image, name) for name, image in gallery.feature_pictures(model, one, convs)]
+        parts.append(f"<div><h3>Sample {i}</h3>{''.join(pictures)}</div>")
+    return "Feature maps", "".join(parts)
+
+
+# ----- the report ---------------------------------------------------------------------
+def _load_model(run_dir):
+    from ..io import load_model  # written alongside; imported when a run is reported
+    return load_model(Path(run_dir) / "model.safetensors")
+
+
+def _load_validation(name):
+    """The validation split of dataset ``name``, or (None, the reason it is unavailable)."""
+    if not name:
+        return None, "neither the model file nor run.json names the dataset"
+    try:
+        from ..data import load_dataset
+        return load_dataset(name, split="val"), None
+    except (ImportError, OSError, ValueError) as error:
+        return None, f"{type(error).__name__}: {error}"
+
+
+def with_defaults(meta, dataset):
+    """meta with mean/std (from the dataset, else 0 and 1) where the model file has none."""
+    meta = dict(meta)
+    channels = dataset.images.shape[1] if dataset is not None else (meta.get("input_shape") or [1])[0]
+    for key, default in (("mean", 0.0), ("std", 1.0)):
+        if not meta.get(key):
+            stats = getattr(dataset, key, None)
+            meta[key] = list(stats) if stats is not None else [default] * channels
+    return meta
+
+
+def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_images=2000, samples=3):
+    """Write ``RUN_DIR/report.html`` (or ``out``) and return its Path.
+
+    Args:
+        model, meta: as returned by ``convscope.io.load_model``; loaded from
+            ``RUN_DIR/model.safetensors`` when not given.
+        dataset: validation Dataset (images uint8 (N, C, H, W), labels, class_names);
+            loaded with ``load_dataset(meta["dataset"], "val")`` when not given. If that
+            fails the report says why and shows what does not need it.
+        max_images (int): evaluate at most this many validation images. Default 2000.
+        samples (int): images whose feature maps are shown. Default 3.
+    """
+    run_dir = Path(run_dir)
+    if meta is None:
+        loaded, meta = _load_model(run_dir)
+        model = loaded if model is None else model
+    elif model is None:
+        raise ValueError("write_report: pass model together with meta, or neither")
+    config, metrics = load_config(run_dir), load_metrics(run_dir)
+    meta = dict(meta, dataset=meta.get("dataset") or config.get("data"))
+    reason = None
+    if dataset is None:
+        dataset, reason = _load_validation(meta["dataset"])
+    meta = with_defaults(meta, dataset)
+    sections = [run_section(config, metrics), curves_section(metrics)]
+    if dataset is not None:
+        validation, x = validation_sections(model, dataset, meta, max_images)
+        sections += validation + [filters_section(model), features_section(model, x, meta, samples)]
+    else:
+        sections += [("Validation", f"<p class='note'>validation data not available ({html.escape(reason)})</p>"),
+                     filters_section(model)]
+    title = f"convscope report: {meta.get('model') or type(model).__name__} on {meta['dataset'] or '?'} ({run_dir.name})"
+    return render.write_text(Path(out) if out else run_dir / "report.html", page(title, sections))

@@ -1,0 +1,104 @@
+"""The convscope command: train / evaluate / predict end to end on a tiny synthetic cache."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convscope.cli import main
+from convscope.data.preprocess import mnist_style, preprocess_image
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fake `digits` cache: 300 28x28 images whose class is a bright bar's row."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 10
+    images = (rng.random((300, 1, 28, 28)) * 40).astype(np.uint8)
+    for k in range(10):
+        images[labels == k, 0, 4 + 2 * k, 6:22] = 255
+    folder = tmp_path / "cache" / "digits"
+    folder.mkdir(parents=True)
+    np.savez(folder / "digits.npz", images=images, labels=labels.astype(np.int64), is_val=np.arange(300) % 5 == 0)
+    monkeypatch.setenv("CONVSCOPE_DATA", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_train_evaluate_predict(cache, capsys):
+    out = cache / "run"
+    assert main(["train", "--model", "lenet5", "--data", "digits", "--epochs", "2", "--batch-size", "32",
+                 "--out", str(out), "--no-report", "--no-augment"]) == 0
+    trained = capsys.readouterr()
+    assert "epoch  2/2" in trained.err and "validation" in trained.err
+    history = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert json.load(open(out / "run.json"))["optimizer"] == "adam"
+
+    assert main(["evaluate", str(out / "model.safetensors")]) == 0
+    report = capsys.readouterr().out
+    assert f"accuracy {history[-1]['val_acc']:.2%}" in report  # same figure as training printed
+    assert "confusion matrix" in report and "precision" in report
+
+    image = np.zeros((60, 40), np.uint8) + 230
+    image[20:26, 5:35] = 10  # a dark bar on a light background, in a larger image
+    Image.fromarray(image).save(cache / "bar.png")
+    assert main(["predict", str(out / "model.safetensors"), str(cache / "bar.png"), "--top-k", "2"]) == 0
+    said = capsys.readouterr().out
+    assert "inverted colours" in said and "centred by mass" in said
+    assert len([line for line in said.splitlines() if "%" in line]) == 2
+
+
+def test_existing_run_is_not_overwritten(cache, capsys):
+    out = cache / "run"
+    args = ["train", "--epochs", "1", "--out", str(out), "--no-report", "--no-augment"]
+    assert main(args) == 0
+    before = (out / "checkpoint.safetensors").read_bytes()
+    assert main(args) == 1
+    assert "already holds a training run" in capsys.readouterr().err
+    assert (out / "checkpoint.safetensors").read_bytes() == before
+    assert main(args[:2] + ["2"] + args[3:] + ["--resume"]) == 0
+    assert len(open(out / "metrics.jsonl").readlines()) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "missing.safetensors"], "no such file"),
+    (["train", "--epochs", "0", "--no-report"], "epochs and batch size must be >= 1"),
+    (["train", "--model", "lenet5", "--data", "mnist", "--data-dir", "nowhere"], "mnist"),
+])
+def test_bad_input_exits_nonzero_with_a_reason(cache, capsys, argv, message, monkeypatch):
+    monkeypatch.chdir(cache)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"convscope {argv[0]}: error:") and message in err
+
+
+def test_predict_rejects_a_non_image(cache, capsys):
+    out = cache / "run"
+    main(["train", "--epochs", "1", "--out", str(out), "--no-report", "--no-augment"])
+    (cache / "notes.txt").write_text("not an image")
+    assert main(["predict", str(out / "model.safetensors"), str(cache / "notes.txt")]) == 1
+    assert "not a readable image" in capsys.readouterr().err
+
+
+def test_mnist_style_preprocessing_centres_and_scales():
+    canvas = np.full((100, 80), 255.0)
+    canvas[10:50, 50:60] = 0.0  # dark stroke, 40 tall and 10 wide, off-centre
+    notes = []
+    field = mnist_style(canvas, notes)
+    assert field.shape == (28, 28) and field.max() == pytest.approx(255)
+    ink = np.argwhere(field > 128)
+    assert ink[:, 0].max() - ink[:, 0].min() + 1 in (19, 20, 21)  # longest side fits 20 px
+    ys, xs = np.indices(field.shape)
+    assert abs((ys * field).sum() / field.sum() - 13.5) <= 1 and abs((xs * field).sum() / field.sum() - 13.5) <= 1
+    assert any("inverted" in n for n in notes)
+
+
+def test_preprocess_plain_resize_for_colour_models(tmp_path):
+    Image.fromarray(np.full((50, 70, 3), 255, np.uint8)).save(tmp_path / "white.png")
+    x, notes = preprocess_image(tmp_path / "white.png", {"input_shape": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3})
+    assert x.shape == (1, 3, 32, 32) and x.dtype == np.float32
+    np.testing.assert_allclose(x, 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="blank"):
+        Image.fromarray(np.zeros((30, 30), np.uint8)).save(tmp_path / "black.png")
+        preprocess_image(tmp_path / "black.png", {"input_shape": [1, 28, 28]})
