@@ -1,8 +1,10 @@
 """convscope: build, train and look inside convolutional neural networks, on NumPy."""
 
 from . import functional, nn, optim
+from .explain import explain
+from .summary import summary
 from .tensor import Tensor, no_grad, tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "tensor", "no_grad", "functional", "nn", "optim", "__version__"]
+__all__ = ["Tensor", "tensor", "no_grad", "functional", "nn", "optim", "summary", "explain", "__version__"]

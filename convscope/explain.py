@@ -129,7 +129,7 @@ def pool(row, depth):
 
 
 def _pool_math(row, k, s):
-    used = {"MaxPool2d": "max", "AvgPool2d": "average", "LPPool2d": "L2"}.get(row.kind)
+    used = {"MaxPool2d": "max", "AvgPool2d": "average"}.get(row.kind) or f"L{row.module.norm_type:g}"
     window = f"x[n, c, {s}·i + u, {s}·j + v]"
     lines = [f"Window: 0 <= u, v < {k}, stride {s}; output size `{row.arithmetic}`. This layer uses **{used}** "
              f"pooling; the three kinds on the same window:", "```",
@@ -149,7 +149,7 @@ def adaptive_pool(row, depth):
                 f"says how strongly a feature appears anywhere in the {h}x{w} map.")
     if depth == "technical":
         return (f"- Shape: {_s((c, h, w))} -> {_s(out)}; `{row.arithmetic}`; no parameters.\n"
-                f"- Receptive field {_rf(row)} (larger than the image: it covers all of it), jump {_s(row.jump)}.")
+                f"- Receptive field {_rf(row)} (each output averages a whole map), jump {_s(row.jump)}.")
     return ("```\ny[n, c, i, j] = mean of x[n, c] over bin (i, j)"
             f"   (one {h}x{w} bin for {out[1]}x{out[2]} output)\n∂L/∂x[n, c, p, q] = g[n, c, i, j] / (bin size)\n```")
 

@@ -73,7 +73,7 @@ def build_architecture(spec):
 
 # ----- raw safetensors with validation ------------------------------------------------
 def _contiguous(arrays):
-    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    return {k: np.asarray(v, order="C") for k, v in arrays.items()}  # C order, 0-d kept
 
 
 def write_safetensors(path, arrays, header):

@@ -19,6 +19,7 @@ A residual block adds two branches; its receptive field is that of the longer on
 import contextlib
 import dataclasses
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -110,21 +111,38 @@ def is_shown(call):
 
 
 # ----- receptive field ----------------------------------------------------------------
+class Field(NamedTuple):
+    """What one output pixel sees, in input pixels, as (h, w) pairs: the receptive field
+    size ``rf``, the ``jump`` between neighbouring outputs, and the ``start``, the centre
+    of output pixel (0, 0)'s field (output pixel i is centred on ``start + i*jump``)."""
+
+    rf: tuple
+    jump: tuple
+    start: tuple
+
+
+INPUT_FIELD = Field((1, 1), (1, 1), (0.0, 0.0))
+
+
 def window_geometry(module, in_hw):
-    """(kernel, stride, dilation) pairs of a spatial layer, or None for a pointwise one."""
+    """(kernel, stride, dilation, padding before) pairs of a spatial layer, or None."""
     if isinstance(module, nn.Conv2d):
-        return module.kernel_size, module.stride, module.dilation
+        top, _, left, _ = conv_padding(module.padding, module.kernel_size, module.dilation, module.stride)
+        return module.kernel_size, module.stride, module.dilation, (top, left)
     if isinstance(module, _POOLS):
-        return module.kernel_size, module.stride, (1, 1)
+        return module.kernel_size, module.stride, (1, 1), module.padding
     if isinstance(module, nn.AdaptiveAvgPool2d):
         strides = tuple(s // o for s, o in zip(in_hw, module.output_size))
         kernels = tuple(s - (o - 1) * st for s, o, st in zip(in_hw, module.output_size, strides))
-        return kernels, strides, (1, 1)
+        return kernels, strides, (1, 1), (0, 0)
     return None
 
 
 def next_field(field, module, in_shape, out_shape):
-    """Receptive field and jump ``((rf_h, rf_w), (jump_h, jump_w))`` after ``module``.
+    """The :class:`Field` after ``module``, per axis::
+
+        rf_out = rf_in + (k-1)*dilation*jump_in      jump_out = jump_in*stride
+        start_out = start_in + ((k-1)*dilation/2 - padding)*jump_in
 
     None means "every input pixel" (after Flatten, Linear, or any non-image output).
     """
@@ -133,25 +151,26 @@ def next_field(field, module, in_shape, out_shape):
     geometry = window_geometry(module, in_shape[2:])
     if geometry is None:
         return field if out_shape[2:] == in_shape[2:] else None
-    (rf, jump), (kernel, stride, dilation) = field, geometry
-    rf = tuple(r + (k - 1) * d * j for r, k, d, j in zip(rf, kernel, dilation, jump))
-    return rf, tuple(j * s for j, s in zip(jump, stride))
+    per_axis = zip(field.rf, field.jump, field.start, *geometry)
+    rf, jump, start = zip(*[(r + (k - 1) * d * j, j * s, c + ((k - 1) * d / 2 - p) * j)
+                            for r, j, c, k, s, d, p in per_axis])
+    return Field(rf, jump, start)
 
 
 def receptive_fields(calls, x):
-    """Receptive field and jump of every call's output, by call index.
+    """The :class:`Field` of every call's output, by call index.
 
     A call's input is looked up by identity among earlier outputs; an input made by a
     functional op between layers (e.g. ``F.relu(a + b)``) takes the latest known field.
     A block whose output is new (a residual sum) takes the largest field of its layers.
     """
-    fields, result, latest = {id(x): ((1, 1), (1, 1))}, [], ((1, 1), (1, 1))
+    fields, result, latest = {id(x): INPUT_FIELD}, [], INPUT_FIELD
     for call in calls:
         known = id(call.output) in fields
         if call.module.children() and not known:
             inner = [fields[id(c.output)] for c in calls[:len(result)]
                      if c.name.startswith(call.name + ".") and id(c.output) in fields]
-            field = max(inner, key=lambda f: (-1,) if f is None else f[0], default=latest)
+            field = max(inner, key=lambda f: (-1,) if f is None else f.rf, default=latest)
         elif call.module.children() or known:
             field = fields.get(id(call.output), latest)
         else:
@@ -202,8 +221,9 @@ def size_arithmetic(module, in_shape):
 class LayerRow:
     """One line of the summary; numbers are per image.
 
-    Shapes include the batch axis. ``receptive_field`` and ``jump`` are (h, w) in input
-    pixels, None once every output sees the whole input (after Flatten). ``weights`` and
+    Shapes include the batch axis. ``receptive_field``, ``jump`` and ``start`` (see
+    :class:`Field`) are (h, w) in input pixels, None once every output sees the whole
+    input (after Flatten). ``weights`` and
     ``dense_weights`` (conv only): the conv's weights, and what a fully connected layer
     mapping the same input to the same output would need. ``module`` is the layer itself.
     """
@@ -216,6 +236,7 @@ class LayerRow:
     mult_adds: int
     receptive_field: tuple = None
     jump: tuple = None
+    start: tuple = None
     arithmetic: str = None
     weights: int = None
     dense_weights: int = None
@@ -239,14 +260,14 @@ def mult_adds(module, in_shape, out_shape):
     return 0
 
 
-def make_row(call, rf_jump):
-    """The :class:`LayerRow` of one traced call, given its receptive field."""
+def make_row(call, field):
+    """The :class:`LayerRow` of one traced call, given its :class:`Field` (or None)."""
     module, out_shape = call.module, call.output.shape
     in_shape = call.inputs[0].shape if call.inputs else out_shape
     row = LayerRow(call.name, type(module).__name__, in_shape, out_shape, own_params(module),
                    mult_adds(module, in_shape, out_shape), module=module)
-    if rf_jump is not None:
-        row.receptive_field, row.jump = rf_jump
+    if field is not None:
+        row.receptive_field, row.jump, row.start = field
     if len(in_shape) == 4:
         row.arithmetic = size_arithmetic(module, in_shape)
     if isinstance(module, nn.Conv2d):

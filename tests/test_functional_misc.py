@@ -186,7 +186,7 @@ def test_pad_like_torch_order_by_hand():
     ((1, 1) * 5, "constant", "pairs"),
     ((-1, 1), "constant", "negative"),
     ((1, 1), "reflect", "constant"),
-])
+], ids=["odd_length", "too_many_axes", "negative", "reflect_mode"])
 def test_pad_rejects_bad_arguments(widths, mode, match):
     with pytest.raises(ValueError, match=match):
         F.pad(Tensor(np.zeros((2, 2, 2, 2))), widths, mode=mode)

@@ -35,7 +35,7 @@ def test_avg_pool2d(case, count_include_pad):
     gradcheck(lambda x: F.avg_pool2d(x, **case.kwargs, count_include_pad=count_include_pad), randn(*case.x))
 
 
-@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("p", [1, 2, 3], ids=["p1", "p2", "p3"])
 @pytest.mark.parametrize("case", cases(UNDILATED_POOL_CASES))
 def test_lp_pool2d(case, p):
     gradcheck(lambda x: F.lp_pool2d(x, p, **case.kwargs), away_from_zero(case.x))

@@ -133,7 +133,8 @@ def test_batchnorm_running_stats_move_in_training_only():
     (nn.Dropout(0.25), "Dropout(p=0.25)"),
     (nn.LeakyReLU(0.2), "LeakyReLU(negative_slope=0.2)"),
     (nn.Softmax(dim=0), "Softmax(dim=0)"),
-], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
+], ids=["conv", "conv_all_options", "conv_same", "maxpool", "avgpool", "lppool", "adaptive", "linear",
+        "batchnorm", "dropout", "leaky_relu", "softmax"])
 def test_repr_shows_hyperparameters(layer, text):
     assert text in repr(layer)
 

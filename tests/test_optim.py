@@ -78,6 +78,18 @@ def test_adam_two_steps_by_formula():
     np.testing.assert_allclose(p.data, [0.5 - step1 - step2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW], ids=["adam", "adamw"])
+def test_adam_bias_correction_counts_each_parameters_own_updates(cls):
+    # a parameter whose first gradient arrives at the optimizer's 2nd step still starts from
+    # zero moments: its first update must be the first-step update lr * sign(g), as in PyTorch
+    early, late = param_with_grad([1.0], [0.5]), Parameter(np.array([1.0]), dtype=np.float64)
+    opt = cls([early, late], lr=0.1, weight_decay=0.0)
+    opt.step()
+    late.grad = np.array([0.5])
+    opt.step()
+    np.testing.assert_allclose(late.data, [0.9], rtol=1e-6)
+
+
 def test_adam_weight_decay_is_l2_but_adamw_decouples_it():
     a, w = param_with_grad([2.0], [0.0]), param_with_grad([2.0], [0.0])
     optim.Adam([a], lr=0.1, weight_decay=0.5).step()   # gradient becomes 1.0 -> Adam step 0.1
@@ -104,7 +116,7 @@ def test_float32_parameters_stay_float32():
                 optim.Adam(model.parameters()), optim.AdamW(model.parameters())):
         opt.step()
         assert all(p.dtype == np.float32 for p in model.parameters())
-        assert all(v.dtype == np.float32 for s in opt.state for v in s.values())
+        assert all(v.dtype == np.float32 for s in opt.state for k, v in s.items() if k != "step")
 
 
 @pytest.mark.parametrize("make, match", [

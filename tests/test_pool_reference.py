@@ -152,7 +152,7 @@ def test_avg_pool2d_matches_naive_reference(case, count_include_pad):
     check_against(out, x, *naive_avg_pool2d(x_np, g, count_include_pad, **geo), g)
 
 
-@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("p", [1, 2, 3], ids=["p1", "p2", "p3"])
 @pytest.mark.parametrize("case", cases(UNDILATED_POOL_CASES))
 def test_lp_pool2d_matches_naive_reference(case, p):
     x_np = away_from_zero(case.x)  # negatives included: the norm uses |x|
@@ -248,6 +248,14 @@ def test_pools_reject_bad_geometry(op):
         op(Tensor(np.zeros((1, 1, 2, 2))), 3)
     with pytest.raises(ValueError, match="4-D input"):
         op(Tensor(np.zeros((1, 6, 6))), 2)
+
+
+@pytest.mark.parametrize("op, name", [(lambda x: F.avg_pool2d(x, 2), "avg_pool2d"),
+                                      (lambda x: F.lp_pool2d(x, 2, 2), "lp_pool2d")], ids=["avg", "lp"])
+def test_pool_errors_name_the_op_that_was_called(op, name):
+    # avg and lp pooling are built on sum_pool2d, but the user called avg_pool2d / lp_pool2d
+    with pytest.raises(ValueError, match=f"^{name}: expected a 4-D input"):
+        op(Tensor(np.zeros((1, 6, 6))))
 
 
 def test_lp_pool_rejects_p_below_one():

@@ -129,3 +129,11 @@ def test_summary_of_resnet_mentions_blocks():
     text = summary(SmallResNet(rng=rng()), (3, 32, 32))
     assert "stages.1  " in text and "BasicBlock" in text and "78,042" in text
     assert "floor((32 + 2*1 - 3)/2) + 1 = 16" in text
+
+
+def test_field_centres():
+    rows = by_name(summarize(lenet5(rng=rng()), (1, 28, 28)))
+    # conv "3" output (0, 0) sees pool outputs 0..4, centred on input pixels 0.5, 2.5, ..., 8.5
+    assert rows["0"].start == (0, 0) and rows["2"].start == (0.5, 0.5) and rows["3"].start == (4.5, 4.5)
+    rows = summarize(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding=1)), (1, 9, 9))
+    assert rows[0].start == (0, 0) and rows[0].jump == (2, 2)

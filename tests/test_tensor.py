@@ -44,6 +44,11 @@ def test_ndarray_on_the_left_uses_tensor_reflected_ops():
     np.testing.assert_array_equal(x.grad, [1.0, 2.0, 3.0])
 
 
+def test_pow_rejects_tensor_exponent():
+    with pytest.raises(TypeError, match="Python number"):
+        Tensor([2.0]) ** Tensor([2.0])
+
+
 @pytest.mark.parametrize("exponent", [2, 3, -1, 0.5, 1.5])
 def test_pow_gradient(exponent):
     gradcheck(lambda a: a ** exponent, np.abs(away_from_zero((2, 3))))
@@ -87,16 +92,19 @@ def test_max_gradient(axis, keepdims):
     gradcheck(lambda a: a.max(axis=axis, keepdims=keepdims), distinct((2, 3, 4)))
 
 
-@pytest.mark.parametrize("name, fn", [
-    ("reshape_tuple", lambda a: a.reshape((4, 6))),
-    ("reshape_args_minus1", lambda a: a.reshape(3, -1)),
-    ("transpose_default", lambda a: a.transpose()),
-    ("transpose_perm", lambda a: a.transpose(1, 2, 0)),
-    ("transpose_tuple", lambda a: a.transpose((2, 0, 1))),
-    ("T", lambda a: a.T),
-    ("astype_same", lambda a: a.astype(np.float64)),
-])
-def test_shape_op_gradients(name, fn):
+SHAPE_OPS = {
+    "reshape_tuple": lambda a: a.reshape((4, 6)),
+    "reshape_args_minus1": lambda a: a.reshape(3, -1),
+    "transpose_default": lambda a: a.transpose(),
+    "transpose_perm": lambda a: a.transpose(1, 2, 0),
+    "transpose_tuple": lambda a: a.transpose((2, 0, 1)),
+    "T": lambda a: a.T,
+    "astype_same": lambda a: a.astype(np.float64),
+}
+
+
+@pytest.mark.parametrize("fn", SHAPE_OPS.values(), ids=SHAPE_OPS.keys())
+def test_shape_op_gradients(fn):
     gradcheck(fn, randn(2, 3, 4))
 
 
@@ -225,6 +233,7 @@ def test_dtypes():
     assert Tensor([1.5]).dtype == np.float32
     assert Tensor(np.ones(2, dtype=np.float32)).dtype == np.float32
     assert Tensor(np.arange(3)).dtype == np.float32
+    assert Tensor(np.ones(2)).dtype == np.float64  # float ndarrays keep their dtype, as torch.tensor
     assert Tensor([1.0], dtype=np.float64).dtype == np.float64
     with pytest.raises(TypeError, match="float32 or float64"):
         Tensor([1], dtype=np.int64)
@@ -260,7 +269,7 @@ def test_properties_and_repr():
     ((2, 3), (2, 1), np.full((2, 1), 3.0)),
     ((4, 2, 3), (2, 1), np.full((2, 1), 12.0)),
     ((2, 3), (), np.array(6.0)),
-])
+], ids=["same", "leading_axis", "stretched_row", "stretched_column", "both", "to_scalar"])
 def test_unbroadcast_sums_stretched_axes(grad_shape, shape, expected):
     out = unbroadcast(np.ones(grad_shape), shape)
     assert out.shape == shape

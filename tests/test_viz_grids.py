@@ -135,3 +135,13 @@ def test_all_pictures_open_as_pngs(make, shape, tmp_path):
             assert png.size == (image.shape[1], image.shape[0])
     top_k = dict(pictures)["topk"]
     assert top_k.shape == (260, 400, 3)  # figsize (4.0, 2.6) at 100 dpi
+
+
+def test_resize_places_a_layer_map_over_the_pixels_it_sees():
+    cam = np.zeros((10, 10))
+    cam[0, 0] = 1.0  # LeNet-5 conv "3": output (0, 0) is centred on input pixel (4.5, 4.5), jump 2
+    placed = grids.resize(cam, (28, 28), start=(4.5, 4.5), step=(2, 2))
+    assert (placed[:5, :5] == 1).all()  # up to the centre, and the edge value continues outwards
+    assert placed[5, 5] == pytest.approx(0.75 * 0.75) and placed[6, 6] == pytest.approx(0.25 * 0.25)
+    assert placed[7:].max() == 0 and placed[:, 7:].max() == 0
+    assert grids.resize(cam, (28, 28))[6, 6] == 0  # a plain stretch would put it too far up-left

@@ -75,7 +75,7 @@ def nll_loss(log_probs, target, reduction="mean"):
     labels, _ = _class_targets(log_probs, target)
     moved = log_probs.transpose((0,) + tuple(range(2, log_probs.ndim)) + (1,)) if log_probs.ndim > 2 else log_probs
     picked = moved.reshape(-1, log_probs.shape[1])[np.arange(len(labels)), labels]
-    return _reduce(-picked, reduction)
+    return _reduce(-picked.reshape(log_probs.shape[:1] + log_probs.shape[2:]), reduction)
 
 
 def cross_entropy_reference(logits, target, reduction="mean", label_smoothing=0.0):

@@ -58,7 +58,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
     >>> max_pool2d(Tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2).numpy()[0, 0]
     array([[ 5.,  7.],
-           [13., 15.]], dtype=float32)
+           [13., 15.]])
     """
     geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     padded = pad2d(x.data, geo.pads, -np.inf)
@@ -78,9 +78,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return Tensor.from_op(out, (x,), backward)
 
 
-def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, _name="sum_pool2d"):
     """Sum of each window (zero padding): the shared core of average and L_p pooling."""
-    geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "sum_pool2d")
+    geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, _name)
     padded = pad2d(x.data, geo.pads, 0.0)
     out = reduce_windows(geo.windows(padded), np.add)
 
@@ -119,9 +119,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
     >>> avg_pool2d(Tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2).numpy()[0, 0]
     array([[ 2.5,  4.5],
-           [10.5, 12.5]], dtype=float32)
+           [10.5, 12.5]])
     """
-    sums = sum_pool2d(x, kernel_size, stride, padding, 1, ceil_mode)
+    sums = sum_pool2d(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     geo = _Geometry(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     return sums * (1.0 / _window_counts(geo, count_include_pad, x.dtype))
 
@@ -152,12 +152,14 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, padding=0, ceil_mode=False
             :func:`max_pool2d`.
 
     >>> lp_pool2d(Tensor(np.array([[[[3.0, -4.0]]]])), 2, (1, 2)).numpy().ravel()
-    array([5.], dtype=float32)
+    array([5.])
     """
     p = float(norm_type)
     if not p >= 1:
         raise ValueError(f"lp_pool2d: norm_type must be >= 1, got {norm_type!r}")
-    return _root(sum_pool2d(x.abs() ** p, kernel_size, stride, padding, 1, ceil_mode), p)
+    if x.ndim != 4:
+        raise ShapeError(f"lp_pool2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    return _root(sum_pool2d(x.abs() ** p, kernel_size, stride, padding, 1, ceil_mode, "lp_pool2d"), p)
 
 
 def _average_matrix(size, out, dtype):

@@ -179,6 +179,9 @@ class CrossEntropyLoss(Module):
     def config(self):
         return dict(reduction=self.reduction, label_smoothing=self.label_smoothing)
 
+    def extra_repr(self):
+        return _non_defaults(self.config(), reduction="mean", label_smoothing=0.0)
+
 
 class MSELoss(Module):
     """Mean squared error between prediction and target."""
@@ -192,3 +195,10 @@ class MSELoss(Module):
 
     def config(self):
         return dict(reduction=self.reduction)
+
+    def extra_repr(self):
+        return _non_defaults(self.config(), reduction="mean")
+
+
+def _non_defaults(config, **defaults):
+    return ", ".join(f"{k}={v!r}" for k, v in config.items() if v != defaults.get(k))

@@ -64,6 +64,9 @@ class AvgPool2d(_Pool2d):
     def config(self):
         return dict(super().config(), count_include_pad=self.count_include_pad)
 
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
+
 
 class LPPool2d(_Pool2d):
     """L_p norm of each window, ``(sum |x|^p)^(1/p)``; ``norm_type=2`` is L2 pooling.

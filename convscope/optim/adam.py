@@ -29,13 +29,14 @@ class Adam(Optimizer):
     def adam_step(self, param, grad, state):
         b1, b2 = self.betas
         if "m" not in state:
-            state["m"], state["v"] = np.zeros_like(param), np.zeros_like(param)
+            state["m"], state["v"], state["step"] = np.zeros_like(param), np.zeros_like(param), np.zeros((), np.int64)
         m, v = state["m"], state["v"]
+        state["step"] += 1  # this parameter's own update count (it may join late)
         m *= b1
         m += (1 - b1) * grad
         v *= b2
         v += (1 - b2) * grad * grad
-        correction1, correction2 = 1 - b1 ** self.steps, 1 - b2 ** self.steps
+        correction1, correction2 = 1 - b1 ** state["step"], 1 - b2 ** state["step"]
         denominator = np.sqrt(v) / np.sqrt(correction2) + self.eps
         param -= (self.lr / correction1) * m / denominator
 

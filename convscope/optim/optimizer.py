@@ -50,6 +50,12 @@ class Optimizer:
         for key, value in saved["state"].items():
             index, name = key.split(".", 1)
             index = int(index)
-            if not 0 <= index < len(self.params) or np.shape(value) != self.params[index].shape:
-                raise ValueError(f"optimizer state {key!r} with shape {np.shape(value)} does not fit the parameters")
+            if not 0 <= index < len(self.params):
+                raise ValueError(f"optimizer state {key!r} names parameter {index}; there are {len(self.params)}")
+            if np.shape(value) == ():  # a counter, such as Adam's step
+                self.state[index][name] = np.array(value, dtype=np.int64)
+                continue
+            if np.shape(value) != self.params[index].shape:
+                raise ValueError(f"optimizer state {key!r} has shape {np.shape(value)}, "
+                                 f"parameter {index} has shape {self.params[index].shape}")
             self.state[index][name] = np.array(value, dtype=self.params[index].dtype)

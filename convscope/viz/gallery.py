@@ -12,6 +12,7 @@ Each function returns ``[(file stem, image)]``; the caller chooses where to save
 
 import numpy as np
 
+from ..summary import summarize
 from . import grids, render
 from .activations import capture_activations, compare_pooling, conv_layers, first_pool_input, most_active_channel
 from .saliency import grad_cam, predict, saliency, saliency_map, top_k
@@ -74,6 +75,12 @@ def prediction_picture(model, x, class_names=None, k=5):
     return [("topk", render.plot_top_k(names, [p for _, p in best]))]
 
 
+def layer_placement(model, x, layer):
+    """(start, jump) in input pixels of a layer's output map (see convscope.summary.Field)."""
+    row = next(r for r in summarize(model, x.shape) if r.name == layer)
+    return row.start, row.jump
+
+
 def saliency_pictures(model, x, mean=None, std=None, class_names=None):
     """Saliency (input, |gradient|, overlay) and Grad-CAM (input, map, overlay) panels."""
     image = grids.image_rgb(x[0], mean, std)
@@ -85,9 +92,10 @@ def saliency_pictures(model, x, mean=None, std=None, class_names=None):
     panel = grids.side_by_side([big, grids.enlarge(grids.to_uint8(grids.heat(smap)), scale),
                                 grids.enlarge(grids.overlay(image, smap), scale)])
     cam, layer, _ = grad_cam(model, x, target)
-    cam_big = grids.to_uint8(grids.heat(grids.to_unit(grids.resize(cam, image.shape[:2]))))
+    place = layer_placement(model, x, layer)  # each value over the input pixels it sees
+    cam_big = grids.to_uint8(grids.heat(grids.to_unit(grids.resize(cam, image.shape[:2], *place))))
     cam_panel = grids.side_by_side([big, grids.enlarge(cam_big, scale),
-                                    grids.enlarge(grids.overlay(image, grids.to_unit(cam)), scale)])
+                                    grids.enlarge(grids.overlay(image, grids.to_unit(cam), 0.5, *place), scale)])
     return [("saliency", render.titled(panel, f"saliency |dz/dx| for class {name}")),
             ("gradcam", render.titled(cam_panel, f"Grad-CAM at {layer} {_shape(cam.shape)} for class {name}"))]
 

@@ -192,12 +192,20 @@ def image_rgb(x, mean=None, std=None):
     return gray(x[0]) if x.shape[0] == 1 else x[:3].transpose(1, 2, 0)
 
 
-def resize(a, size):
-    """Bilinear resize of a 2-D array (h, w) to ``size`` = (H, W), pixel centres aligned."""
+def resize(a, size, start=None, step=None):
+    """Bilinear resampling of a 2-D array (h, w) onto a (H, W) grid.
+
+    Sample (i, j) of ``a`` sits at output position ``start + (i, j) * step``; outside the
+    samples the edge values continue. By default ``step = (H/h, W/w)`` and ``start`` puts
+    pixel centres on pixel centres (a plain resize). For a layer's map, pass the layer's
+    receptive-field ``start`` and ``jump`` to put each value over the input pixels it sees.
+    """
     a = np.asarray(a, dtype=np.float64)
     (h, w), (big_h, big_w) = a.shape, size
-    y = np.clip((np.arange(big_h) + 0.5) * h / big_h - 0.5, 0, h - 1)
-    x = np.clip((np.arange(big_w) + 0.5) * w / big_w - 0.5, 0, w - 1)
+    step = (big_h / h, big_w / w) if step is None else step
+    start = tuple((s - 1) / 2 for s in step) if start is None else start
+    y = np.clip((np.arange(big_h) - start[0]) / step[0], 0, h - 1)
+    x = np.clip((np.arange(big_w) - start[1]) / step[1], 0, w - 1)
     y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
     y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
     fy, fx = (y - y0)[:, None], (x - x0)[None, :]
@@ -206,12 +214,13 @@ def resize(a, size):
     return top * (1 - fy) + bottom * fy
 
 
-def overlay(image, values, alpha=0.5):
-    """Blend a heat map of ``values`` (h, w) in [0, 1], resized, over ``image`` (H, W, 3) in [0, 1].
+def overlay(image, values, alpha=0.5, start=None, step=None):
+    """Blend a heat map of ``values`` (h, w) in [0, 1] over ``image`` (H, W, 3) in [0, 1].
 
+    ``values`` is resampled with :func:`resize` (``start``, ``step`` as there).
     Returns: uint8 (H, W, 3).
     """
-    hot = heat(resize(values, image.shape[:2]))
+    hot = heat(resize(values, image.shape[:2], start, step))
     return to_uint8((1 - alpha) * np.asarray(image) + alpha * hot)
 
 

@@ -63,7 +63,7 @@ def probe_layers(model, x):
     x = Tensor(x)
     calls, _ = trace(model, x)
     fields = receptive_fields(calls, x)
-    convs = [(c.name, *f) for c, f in zip(calls, fields) if isinstance(c.module, nn.Conv2d)]
+    convs = [(c.name, f.rf, f.jump) for c, f in zip(calls, fields) if isinstance(c.module, nn.Conv2d)]
     pools = [c.name for c in calls if isinstance(c.module, POOLS + (nn.AdaptiveAvgPool2d,))]
     if not convs or not pools:
         raise ValueError(f"{type(model).__name__} needs a Conv2d and a pooling layer for this study")

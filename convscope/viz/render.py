@@ -1,8 +1,8 @@
 """The one place in convscope that draws plots and writes image and HTML files.
 
 Everything else in :mod:`convscope.viz` turns arrays into uint8 RGB arrays; this module
-adds titles (Pillow), draws charts (matplotlib, Agg backend, no window, no global pyplot
-state), encodes PNGs and writes files. Chart functions return uint8 RGB arrays too, of
+adds titles (Pillow), draws charts (matplotlib's Agg canvas on a ``Figure``: no window, no
+pyplot state, the user's backend left alone), encodes PNGs and writes files. Chart functions return uint8 RGB arrays too, of
 ``figsize * dpi`` pixels, so they can be saved or inlined in a report alike.
 
 A titled image (:func:`titled`) is ``TITLE_HEIGHT`` pixels taller than the image and
@@ -13,13 +13,11 @@ import base64
 import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn off-screen, whatever the backend
+from matplotlib.figure import Figure  # not pyplot: no global figure state, no window
+from matplotlib.ticker import MaxNLocator
+from PIL import Image, ImageDraw, ImageFont
 
 TITLE_HEIGHT = 20
 BACKGROUND = (255, 255, 255)
@@ -110,6 +108,7 @@ def plot_curves(metrics, size=(8.0, 3.0)):
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], style, ms=3, label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -6,9 +6,9 @@
     RUN_DIR/metrics.jsonl       one JSON object per epoch (epoch, train_loss, train_acc,
                                 val_loss, val_acc, lr, seconds, images_per_s)
 
-and writes ``RUN_DIR/report.html`` with the training curves, the confusion matrix on the
-validation set, the most confidently misclassified validation images, the filters, and
-the feature maps of a few validation images. The page builders here are pure; files are
+and writes ``RUN_DIR/report.html`` with the run's settings, the training curves, the model
+summary, the confusion matrix on the validation set, the most confidently misclassified
+validation images, the filters, and the feature maps of a few validation images. The page builders here are pure; files are
 written by :mod:`convscope.viz.render`.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import gallery, render
+from ..summary import summary
 from .activations import conv_layers
 from .saliency import predict
 
@@ -126,22 +127,36 @@ def validation_sections(model, dataset, meta, max_images, mistakes=12):
                                        f"({probs[i, predicted[i]]:.2f})"))
     mistakes_html = "".join(figures) or "<p>No misclassified images.</p>"
     return [("Confusion matrix (validation)", intro + matrix),
-            ("Most confidently misclassified", mistakes_html)], x
+            ("Most confidently misclassified", mistakes_html)], x, labels
 
 
 def filters_section(model):
     return "Filters", "".join(img(image, name) for name, image in gallery.filter_pictures(model))
 
 
-def features_section(model, x, meta, samples):
-    """Input and conv-layer feature maps of the first ``samples`` images of x."""
+def model_section(model, meta):
+    if not meta.get("input_shape"):
+        return "Model", "<p class='note'>the model file does not record its input shape</p>"
+    return "Model", f"<pre>{html.escape(summary(model, meta['input_shape']))}</pre>"
+
+
+def sample_indices(labels, samples):
+    """The first image of each of the first ``samples`` classes present (varied examples)."""
+    _, first = np.unique(np.asarray(labels), return_index=True)
+    return sorted(first)[:samples]
+
+
+def features_section(model, x, labels, meta, samples):
+    """Input and conv-layer feature maps of a few images of x, of different classes."""
     convs = [name for name, _ in conv_layers(model)]
+    names = meta.get("class_names")
     parts = []
-    for i in range(min(samples, len(x))):
+    for i in sample_indices(labels, samples):
         one = x[i:i + 1]
-        pictures = [img(gallery.input_picture(one, meta["mean"], meta["std"]), f"sample {i}")]
+        label = names[labels[i]] if names else str(labels[i])
+        pictures = [img(gallery.input_picture(one, meta["mean"], meta["std"]), f"image {i}")]
         pictures += [img(image, name) for name, image in gallery.feature_pictures(model, one, convs)]
-        parts.append(f"<div><h3>Sample {i}</h3>{''.join(pictures)}</div>")
+        parts.append(f"<div><h3>Validation image {i} (class {html.escape(label)})</h3>{''.join(pictures)}</div>")
     return "Feature maps", "".join(parts)
 
 
@@ -183,7 +198,7 @@ def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_ima
             loaded with ``load_dataset(meta["dataset"], "val")`` when not given. If that
             fails the report says why and shows what does not need it.
         max_images (int): evaluate at most this many validation images. Default 2000.
-        samples (int): images whose feature maps are shown. Default 3.
+        samples (int): images whose feature maps are shown, each of another class. Default 3.
     """
     run_dir = Path(run_dir)
     if meta is None:
@@ -197,10 +212,10 @@ def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_ima
     if dataset is None:
         dataset, reason = _load_validation(meta["dataset"])
     meta = with_defaults(meta, dataset)
-    sections = [run_section(config, metrics), curves_section(metrics)]
+    sections = [run_section(config, metrics), curves_section(metrics), model_section(model, meta)]
     if dataset is not None:
-        validation, x = validation_sections(model, dataset, meta, max_images)
-        sections += validation + [filters_section(model), features_section(model, x, meta, samples)]
+        validation, x, labels = validation_sections(model, dataset, meta, max_images)
+        sections += validation + [filters_section(model), features_section(model, x, labels, meta, samples)]
     else:
         sections += [("Validation", f"<p class='note'>validation data not available ({html.escape(reason)})</p>"),
                      filters_section(model)]
