@@ -69,9 +69,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         unclaimed = np.ones(out.shape, dtype=bool)
 
         def patch(i, j):  # called for offsets in row-major order: the first maximum claims g
-            hit = (windows[:, :, i, j] == out) & unclaimed
-            unclaimed[hit] = False
-            return np.where(hit, g, 0)
+            hit = np.equal(windows[:, :, i, j], out)
+            hit &= unclaimed
+            np.bitwise_xor(unclaimed, hit, out=unclaimed)  # hit is a subset: clears exactly its bits
+            return g * hit
 
         return (geo.col2im(patch, padded.shape, x.dtype),)
 
