@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from .. import models
-from ..data import DataLoader, load_dataset
+from ..data import DATASETS, DataLoader, load_dataset
 from ..data.preprocess import preprocess_image
 from ..io import load_model, save_model
 from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
@@ -16,7 +16,7 @@ from ..tensor import ShapeError, Tensor, no_grad
 from ..train import CHECKPOINT, Callback, evaluate, fit
 from .progress import ProgressBar
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10")
+DATASET_NAMES = tuple(sorted(DATASETS))
 
 
 def add_parsers(subparsers):
@@ -129,7 +129,7 @@ def run_train(args):
           f"({seconds:.1f} s training); model saved to {model_path}")
     if not args.no_report:
         from ..viz.report import write_report
-        print(f"report: {write_report(out)}")
+        print(f"report: {write_report(out, dataset=val_set)}")
     return 0
 
 
