@@ -1,8 +1,9 @@
 """Default training recipes: optimizer, schedule, batch size and augmentation per model.
 
-``convscope train`` uses these unless told otherwise. The LeNet-5 recipe (Adam with a
-one-cycle schedule, small random shifts and rotations on digits) reaches 98.5%+ on the
-``digits`` validation split in 20 epochs; see README.md for measured figures.
+``convscope train`` uses these unless told otherwise. The LeNet-5 recipe (AdamW with weight
+decay 0.05, a one-cycle schedule peaking at 3e-3, batch 64, random 1-pixel shifts on
+digits) reaches 98.7-98.8% on the ``digits`` validation split in 20 epochs (seeds 0 and 1);
+larger shifts or +-10 degree rotations measured 0.3-1.0 points worse. See README.md.
 """
 
 from dataclasses import dataclass, field
@@ -26,14 +27,14 @@ class Recipe:
 
 
 RECIPES = {
-    "lenet5": Recipe(optimizer="adam", lr=3e-3, batch_size=64, epochs=20),
+    "lenet5": Recipe(optimizer="adamw", lr=3e-3, weight_decay=0.05, batch_size=64, epochs=20),
     "vgg": Recipe(optimizer="adamw", lr=3e-3, weight_decay=5e-4, batch_size=128, epochs=15),
     "resnet": Recipe(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=30),
 }
 
 AUGMENT = {  # per dataset: what keeps a label true
-    "digits": {"shift": 2, "rotate": 10},
-    "mnist": {"shift": 2, "rotate": 10},
+    "digits": {"shift": 1},
+    "mnist": {"shift": 1},
     "fashion-mnist": {"shift": 2, "flip": True},
     "cifar10": {"crop": 4, "flip": True},
 }

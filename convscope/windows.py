@@ -49,19 +49,32 @@ def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
     return out
 
 
+def batch_last(shape, dtype, fill=0):
+    """A new (N, C, H, W) array stored batch-last: (C, H, W, N) in memory, seen through a transpose."""
+    n, c, h, w = shape
+    return np.full((c, h, w, n), fill, dtype=dtype).transpose(3, 0, 1, 2)
+
+
+def to_batch_last(x):
+    """``x`` (N, C, H, W) itself if it is stored batch-last, else a batch-last copy."""
+    if x.transpose(1, 2, 3, 0).flags.c_contiguous:
+        return x
+    out = batch_last(x.shape, x.dtype)
+    out[...] = x
+    return out
+
+
 def pad2d(x, pads, value=0.0):
     """Pad the last two axes of ``x`` (N, C, H, W) by ``pads = (top, bottom, left, right)``.
 
-    The result keeps the memory layout of ``x`` (channel-major inputs stay channel-major).
+    The result is stored batch-last (see the module notes); a batch-last ``x`` with no
+    padding is returned as it is.
     """
     top, bottom, left, right = pads
     if not any(pads):
-        return x
+        return to_batch_last(x)
     n, c, h, w = x.shape
-    order = np.argsort(x.strides[:2])[::-1]  # outer axis first in memory
-    shape = (n, c, h + top + bottom, w + left + right)
-    outer = np.full(tuple(shape[i] for i in order) + shape[2:], value, dtype=x.dtype)
-    out = outer.transpose(tuple(np.argsort(order)) + (2, 3))
+    out = batch_last((n, c, h + top + bottom, w + left + right), x.dtype, value)
     out[:, :, top:top + h, left:left + w] = x
     return out
 
@@ -80,26 +93,26 @@ def sliding_windows(x, kernel, stride, dilation, out_hw):
 
 
 def im2col(x, kernel, stride, dilation, out_hw):
-    """Windows of padded ``x`` as matrix columns, shape (C*kH*kW, N*H_out*W_out).
+    """Windows of padded ``x`` as matrix columns, shape (C*kH*kW, H_out*W_out*N).
 
     Row ``c*kH*kW + i*kW + j`` holds kernel tap (c, i, j) for every output pixel, so a
-    weight matrix (C_out, C*kH*kW) times these columns is the convolution.
+    weight matrix (C_out, C*kH*kW) times these columns is the convolution. Column
+    ``(y*W_out + x)*N + n`` is output pixel (y, x) of image n: batch-last, like the inputs.
     """
     windows = sliding_windows(x, kernel, stride, dilation, out_hw)
     n, c, kh, kw, ho, wo = windows.shape
-    return windows.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * ho * wo)
+    return windows.transpose(1, 2, 3, 4, 5, 0).reshape(c * kh * kw, ho * wo * n)
 
 
 def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype):
     """Sum window gradients back onto the padded input: the adjoint of the windows view.
 
     ``patch(i, j)`` gives the gradient reaching kernel offset (i, j) of every window, shape
-    (N, C, H_out, W_out). Returns an array of ``padded_shape`` (N, C, H_p, W_p) laid out
-    channel-major in memory, matching the layout convolution outputs have.
+    (N, C, H_out, W_out). Returns an array of ``padded_shape`` (N, C, H_p, W_p), stored
+    batch-last.
     """
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    n, c, hp, wp = padded_shape
-    out = np.zeros((c, n, hp, wp), dtype=dtype).transpose(1, 0, 2, 3)
+    out = batch_last(padded_shape, dtype)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):

@@ -33,7 +33,7 @@ def test_train_evaluate_predict(cache, capsys):
     assert "epoch  2/2" in trained.err and "validation" in trained.err
     history = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["epoch"] for r in history] == [1, 2]
-    assert json.load(open(out / "run.json"))["optimizer"] == "adam"
+    assert json.load(open(out / "run.json"))["optimizer"] == "adamw"
 
     assert main(["evaluate", str(out / "model.safetensors")]) == 0
     report = capsys.readouterr().out

@@ -296,11 +296,17 @@ def test_layers_are_reproducible_with_the_same_seed():
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
-def test_conv_default_init_is_he_uniform_and_bias_zero():
-    conv = nn.Conv2d(16, 32, 3, rng=RNG(0))
-    bound = math.sqrt(6 / (16 * 9))
-    assert np.abs(conv.weight.data).max() <= bound * (1 + 1e-6)
-    np.testing.assert_array_equal(conv.bias.data, 0)
+@pytest.mark.parametrize("make, fan_in", [(lambda: nn.Conv2d(16, 32, 3, rng=RNG(0)), 16 * 9),
+                                           (lambda: nn.Linear(400, 120, rng=RNG(0)), 400)],
+                         ids=["conv", "linear"])
+def test_default_init_is_pytorch_uniform(make, fan_in):
+    """Weights and biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch's defaults."""
+    layer = make()
+    bound = 1 / math.sqrt(fan_in)
+    for p in (layer.weight.data, layer.bias.data):
+        assert np.abs(p).max() <= bound * (1 + 1e-6)
+        assert np.abs(p).max() > 0.9 * bound  # spread over the whole interval, not all zero
+    assert layer.weight.data.std() == pytest.approx(bound / math.sqrt(3), rel=0.1)
 
 
 def test_init_helpers():

@@ -99,7 +99,7 @@ def test_im2col_row_and_column_layout(case):
     assert cols.shape == (c * kh * kw, n * out_hw[0] * out_hw[1])
     w = sliding_windows(x, kernel, stride, dilation, out_hw)
     for ci, i, j, ni, y, xo in np.ndindex(c, kh, kw, n, *out_hw):
-        row, col = ci * kh * kw + i * kw + j, (ni * out_hw[0] + y) * out_hw[1] + xo
+        row, col = ci * kh * kw + i * kw + j, (y * out_hw[1] + xo) * n + ni  # batch-last columns
         assert cols[row, col] == w[ni, ci, i, j, y, xo]
 
 

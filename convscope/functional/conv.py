@@ -70,23 +70,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if min(out_hw) < 1:
         raise ShapeError(f"input {x.shape} is smaller than the dilated kernel {kernel} with padding {padding}")
     xp = pad2d(x.data, pads)
-    cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, n * out_hw[0] * out_hw[1])
+    cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, out_hw[0] * out_hw[1] * n)
     wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)
-    out = np.matmul(wmat, cols).reshape(weight.shape[0], n, *out_hw)
+    out = np.matmul(wmat, cols).reshape(weight.shape[0], *out_hw, n)
     if bias is not None:
         out += bias.data[:, None, None, None]
 
     def backward(g):
-        g2 = g.transpose(1, 0, 2, 3).reshape(groups, wmat.shape[1], -1)
+        g2 = g.transpose(1, 2, 3, 0).reshape(groups, wmat.shape[1], -1)
         gb = g2.sum(axis=2).reshape(-1) if bias is not None and bias.requires_grad else None
         gw = np.matmul(g2, cols.transpose(0, 2, 1)).reshape(weight.shape) if weight.requires_grad else None
         gx = None
         if x.requires_grad:
-            gcols = np.matmul(wmat.transpose(0, 2, 1), g2).reshape(c, *kernel, n, *out_hw)
-            gxp = col2im(lambda i, j: gcols[:, i, j].transpose(1, 0, 2, 3), xp.shape, kernel,
+            gcols = np.matmul(wmat.transpose(0, 2, 1), g2).reshape(c, *kernel, *out_hw, n)
+            gxp = col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), xp.shape, kernel,
                          stride, dilation, out_hw, x.dtype)
             gx = gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out.transpose(1, 0, 2, 3), parents, backward)
+    return Tensor.from_op(out.transpose(3, 0, 1, 2), parents, backward)

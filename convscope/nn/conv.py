@@ -33,7 +33,8 @@ class Conv2d(Module):
         dilation (int or pair): spacing between filter taps. Default 1.
         groups (int): independent channel groups (``in_channels`` = depthwise). Default 1.
         bias (bool): add a learned bias per filter. Default True.
-        rng (numpy.random.Generator): draws the He-uniform initial weights; biases start at 0.
+        rng (numpy.random.Generator): draws the initial weights and biases, uniform in
+            +-1/sqrt(fan_in) as PyTorch does (``nn.init.default_uniform_``).
 
     Shape:
         Input (N, C_in, H, W); output (N, C_out, H_out, W_out) with
@@ -68,8 +69,9 @@ class Conv2d(Module):
             self.padding = _positive_pair(padding, "padding", name, minimum=0)
         rng = np.random.default_rng() if rng is None else rng
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = init.kaiming_uniform_(Parameter(np.zeros(shape)), rng)
+        self.weight = Parameter(np.zeros(shape))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        init.default_uniform_(self.weight, self.bias, rng)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

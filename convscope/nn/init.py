@@ -65,6 +65,19 @@ def normal_(tensor, rng, mean=0.0, std=1.0):
     return _fill(tensor, rng.normal(mean, std, tensor.shape))
 
 
+def default_uniform_(weight, bias, rng):
+    """PyTorch's default for Conv2d and Linear: weight and bias from U(-b, b), b = 1/sqrt(fan_in).
+
+    (``kaiming_uniform_`` with ``a = sqrt(5)`` for the weight.) Smaller than He init; with
+    Adam it trains LeNet-5 to higher accuracy on small data (measured: see README).
+    """
+    kaiming_uniform_(weight, rng, a=math.sqrt(5), nonlinearity="leaky_relu")
+    if bias is not None:
+        bound = 1.0 / math.sqrt(fans(weight.shape)[0])
+        _fill(bias, rng.uniform(-bound, bound, bias.shape))
+    return weight
+
+
 def zeros_(tensor):
     return _fill(tensor, 0.0)
 

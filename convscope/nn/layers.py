@@ -13,7 +13,7 @@ class Linear(Module):
     Args:
         in_features, out_features (int): sizes of each input and output vector.
         bias (bool): default True.
-        rng (numpy.random.Generator): draws He-uniform initial weights; bias starts at 0.
+        rng (numpy.random.Generator): draws weights and bias uniform in +-1/sqrt(in_features).
 
     Shape: input (N, in_features), output (N, out_features); weight (out, in).
 
@@ -28,8 +28,9 @@ class Linear(Module):
                 raise ValueError(f"Linear({in_features}, {out_features}): {arg} must be a positive int")
         self.in_features, self.out_features = int(in_features), int(out_features)
         rng = np.random.default_rng() if rng is None else rng
-        self.weight = init.kaiming_uniform_(Parameter(np.zeros((out_features, in_features))), rng)
+        self.weight = Parameter(np.zeros((out_features, in_features)))
         self.bias = Parameter(np.zeros(out_features)) if bias else None
+        init.default_uniform_(self.weight, self.bias, rng)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
