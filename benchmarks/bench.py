@@ -7,19 +7,45 @@ Modes:
 
 Timings alternate between the two frameworks round by round and report medians, so drift
 of the shared machine hits both alike; ratios are what to compare (> 1: convscope faster).
-Thread settings and the load average are printed with the figures.
+
+Both frameworks run with the same settings, printed with the figures and the load average:
+
+* ``--threads N`` (default 1) BLAS threads for NumPy and intra-op threads for torch. On a
+  2-core machine shared with other jobs, threads wait on each other: while two other
+  processes kept both cores busy, a LeNet training step (batch 256) took 12x longer in
+  convscope and 2.7x longer in torch with 2 threads each than with 1. Idle OpenMP threads
+  sleep (OMP_WAIT_POLICY=PASSIVE); spinning ones made torch up to 250x slower.
+* glibc keeps freed memory (trim threshold 1 GiB, mmap threshold 32 MiB; ``--default-malloc``
+  turns this off). Otherwise the big arrays of every step go back to the OS and return as
+  thousands of page faults per step (both frameworks, batch 256: up to a third of the time).
 """
 
-import argparse
-import json
 import os
-import platform
-import resource
-import subprocess
 import sys
-import time
 
-import numpy as np
+
+def early_settings(argv):
+    """Thread counts must be fixed before NumPy's BLAS and torch's OpenMP load."""
+    threads = argv[argv.index("--threads") + 1] if "--threads" in argv else "1"
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = threads
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "--default-malloc" not in argv:  # for subprocesses; this process calls mallopt below
+        os.environ.update(MALLOC_TRIM_THRESHOLD_=str(1 << 30), MALLOC_MMAP_THRESHOLD_=str(32 << 20))
+
+
+early_settings(sys.argv)
+
+import argparse  # noqa: E402
+import ctypes  # noqa: E402
+import ctypes.util  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -146,14 +172,15 @@ def alternate(fns, seconds):
 
 def run_steps(args):
     peak = gemm_peak()
-    print(environment())
+    print(environment(args.malloc_kept))
     print(f"float32 GEMM peak (1024^3): {peak:.0f} GFLOP/s\n")
     header = f"{'model':8} {'mode':9} {'batch':>5} {'convscope img/s':>15} {'torch img/s':>12} {'ratio':>6} " \
              f"{'GFLOP/s':>8} {'% peak':>7}"
     print(header)
     print("-" * len(header))
     results = []
-    for name, shape in (("lenet5", (1, 28, 28)), ("vgg", (1, 28, 28))):
+    for name in args.models:
+        shape = (1, 28, 28)
         model = models.build(name, rng=np.random.default_rng(0))
         twin = torch_twin(model) if torch is not None else None
         fwd, train_flops = flops_per_image(model, shape)
@@ -180,12 +207,23 @@ def run_steps(args):
     return results
 
 
-def environment():
-    threads = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    torch_threads = torch.get_num_threads() if torch is not None else "no torch"
+def keep_freed_memory():
+    """Ask glibc to keep freed memory in the process (see the module notes); True if it did."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        return bool(libc.mallopt(-1, 1 << 30) and libc.mallopt(-3, 32 << 20))  # M_TRIM_, M_MMAP_THRESHOLD
+    except (OSError, AttributeError, TypeError):  # not glibc
+        return False
+
+
+def environment(malloc_kept):
+    env = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    torch_threads = torch.get_num_threads() if torch is not None else "-"
+    malloc = "freed memory kept (trim 1 GiB, mmap 32 MiB)" if malloc_kept else "default malloc"
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
             f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; numpy {np.__version__}, "
-            f"torch {torch.__version__ if torch else '-'} ({torch_threads} threads); {threads}")
+            f"torch {torch.__version__ if torch else '-'}\nthreads: torch {torch_threads}, "
+            f"{', '.join(f'{k}={v}' for k, v in env.items())}; {malloc}")
 
 
 # ----- memory ------------------------------------------------------------------------------
@@ -200,9 +238,12 @@ def memory_child(framework, steps=30, batch=256):
 
 
 def run_memory(args):
+    print(environment(args.malloc_kept))
     peaks = {}
     for framework in ("convscope", "torch") if torch is not None else ("convscope",):
-        out = subprocess.run([sys.executable, __file__, "memory-child", framework], capture_output=True, text=True)
+        flags = ["--threads", str(args.threads)] + ([] if args.malloc_kept else ["--default-malloc"])
+        out = subprocess.run([sys.executable, __file__, "memory-child", framework] + flags,
+                             capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(out.stderr)
         peaks[framework] = float(out.stdout.split()[-1])
@@ -217,7 +258,7 @@ def run_train(args):
     """Time `convscope train` and the same recipe (model, data, augmentation, schedule) in torch."""
     from convscope.data import DataLoader, load_dataset
     from convscope.recipes import make_augment, recipe_for
-    print(environment())
+    print(environment(args.malloc_kept))
     out = os.path.join("runs", "bench-train")
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "convscope.cli", "train", "--model", "lenet5", "--data", args.data,
@@ -262,12 +303,16 @@ def main():
     parser.add_argument("mode", choices=("steps", "memory", "train", "memory-child"))
     parser.add_argument("framework", nargs="?", default="convscope")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--models", nargs="+", default=["lenet5", "vgg"], help="for steps (default lenet5 vgg)")
     parser.add_argument("--seconds", type=float, default=6.0, help="time per configuration (default 6)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--data", default="digits")
+    parser.add_argument("--threads", type=int, default=1, help="threads for each framework (default 1)")
+    parser.add_argument("--default-malloc", action="store_true", help="let glibc return freed memory to the OS")
     args = parser.parse_args()
+    args.malloc_kept = not args.default_malloc and keep_freed_memory()
     if torch is not None:
-        torch.set_num_threads(int(os.environ.get("TORCH_THREADS", os.cpu_count())))
+        torch.set_num_threads(args.threads)
     {"steps": run_steps, "memory": run_memory, "train": run_train,
      "memory-child": lambda a: memory_child(a.framework)}[args.mode](args)
 

@@ -128,6 +128,10 @@ def read_safetensors(path, expected_format):
             data = f.read()
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: is a folder, expected a .safetensors file") from None
+    except PermissionError:
+        raise ModelFileError(f"{path}: permission denied") from None
     metadata = _check_header(path, data)
     if "convscope" not in metadata:
         raise ModelFileError(f"{path}: a safetensors file without convscope metadata; expected a file saved by convscope")
@@ -162,10 +166,17 @@ def save_model(path, model, class_names=None, input_shape=None, mean=None, std=N
 def load_model(path):
     """Rebuild a model saved by :func:`save_model`; returns ``(model, meta)`` in eval mode.
 
+    ``path`` is a model file, or a training run folder holding ``model.safetensors``.
     ``meta`` is the JSON header plus convenience keys ``"model"`` (zoo name or None) and
     ``"config"``.
     """
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.safetensors")):
+        path = os.path.join(path, "model.safetensors")
     arrays, header = read_safetensors(path, MODEL_FORMAT)
+    bad = [name for name, array in arrays.items() if not np.all(np.isfinite(array))]
+    if bad:
+        raise ModelFileError(f"{path}: {', '.join(bad[:3])} hold NaN or infinite values; the file is corrupted "
+                             "(or was saved from a diverged run)")
     model = build_architecture(header.get("architecture"))
     try:
         model.load_state_dict(arrays)

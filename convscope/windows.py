@@ -11,6 +11,14 @@ A k x k window slides over each (padded) feature map with a given stride and dil
 
 :func:`col2im` is the way back: it adds each window's gradient into the pixels it came from.
 
+Memory layout: arrays have the NCHW shape everywhere, but what this module creates is stored
+*batch-last*, (C, H, W, N) in memory and seen as NCHW through a transposed view. Then the
+windows of one kernel offset, across the batch, are long contiguous runs (W_out*N numbers at
+stride 1, N at larger strides) instead of rows of W_out, so the copies in im2col and the adds
+in col2im run at memory speed (3-9x faster than NCHW at LeNet's shapes). A matrix product
+over these columns gives a batch-last result for free, and element-wise NumPy operations
+keep the layout. With batch 1 it is plain NCHW.
+
 Output size along one axis (``floor`` by default, ``ceil`` with ``ceil_mode``)::
 
     out = floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1
@@ -50,7 +58,7 @@ def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
 
 
 def batch_last(shape, dtype, fill=0):
-    """A new (N, C, H, W) array stored batch-last: (C, H, W, N) in memory, seen through a transpose."""
+    """A new (N, C, H, W) array filled with ``fill``, stored batch-last."""
     n, c, h, w = shape
     return np.full((c, h, w, n), fill, dtype=dtype).transpose(3, 0, 1, 2)
 
@@ -125,9 +133,9 @@ def reduce_windows(windows, ufunc):
     """Reduce each window over its two kernel axes with a binary ufunc (np.maximum, np.add).
 
     ``windows`` is (N, C, kH, kW, H_out, W_out); the result is (N, C, H_out, W_out).
-    The reduction folds the ufunc over the kernel offsets: on a strided view this is
-    10-40x faster than ``windows.max(axis=(2, 3))``, which NumPy walks element by element
-    (2x2 max pool of (256, 6, 28, 28) float32: 0.4 ms against 17.5 ms).
+    The reduction folds the ufunc over the kernel offsets, a few long passes; NumPy's
+    ``windows.max(axis=(2, 3))`` is slower on a strided view (2x2 max pool of (256, 6, 28, 28)
+    float32: 0.2 ms against 0.6 ms batch-last, 0.4 ms against 17.5 ms stored NCHW).
     """
     kh, kw = windows.shape[2:4]
     out = windows[:, :, 0, 0].copy(order="K")  # keep the memory layout

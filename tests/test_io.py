@@ -172,3 +172,18 @@ def test_architecture_refuses_custom_modules():
     with pytest.raises(ModelFileError, match="cannot describe Custom"):
         architecture_of(Custom())
     assert json.dumps(architecture_of(models.lenet5(rng=np.random.default_rng(0))))
+
+
+def test_run_folder_and_nan_weights(tmp_path, saved):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(saved.read_bytes())
+    model, meta = load_model(folder)
+    assert meta["model"] == "lenet5"
+    with pytest.raises(ModelFileError, match="is a folder"):
+        load_model(tmp_path)
+    bad = models.lenet5(rng=np.random.default_rng(0))
+    bad[0].weight.data[0, 0, 0, 0] = np.nan
+    save_model(tmp_path / "nan.safetensors", bad)
+    with pytest.raises(ModelFileError, match="0.weight hold NaN or infinite values"):
+        load_model(tmp_path / "nan.safetensors")

@@ -66,6 +66,16 @@ def test_pad2d_keeps_channel_major_layout():
     assert out.strides[1] > out.strides[0]
 
 
+def test_pad2d_and_col2im_store_batch_last():
+    x = np.arange(24.0).reshape(2, 3, 2, 2)  # NCHW in memory
+    padded = pad2d(x, (0, 0, 0, 0))
+    assert padded.transpose(1, 2, 3, 0).flags.c_contiguous
+    np.testing.assert_array_equal(padded, x)
+    assert pad2d(padded, (0, 0, 0, 0)) is padded  # already batch-last: no copy
+    back = col2im(lambda i, j: np.ones((2, 3, 1, 1)), (2, 3, 2, 2), (2, 2), (1, 1), (1, 1), (1, 1), np.float64)
+    assert back.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
 WINDOW_CASES = {
     "k2_s1": ((2, 2, 5, 6), (2, 2), (1, 1), (1, 1)),
     "k3x2_s2x1": ((1, 3, 7, 6), (3, 2), (2, 1), (1, 1)),

@@ -16,6 +16,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="convscope",
         description="Build, train and look inside convolutional neural networks.")
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"convscope {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import train as train_commands
     train_commands.add_parsers(subparsers)
@@ -38,6 +40,10 @@ def main(argv=None):
         return args.run(args)
     except (DatasetNotFoundError, ModelFileError, TrainingDiverged, ValueError, FileNotFoundError) as error:
         print(f"convscope {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # e.g. an output folder that cannot be written
+        where = f" {error.filename}" if error.filename else ""
+        print(f"convscope {args.command}: error: cannot use{where}: {error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"convscope {args.command}: interrupted", file=sys.stderr)

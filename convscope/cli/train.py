@@ -98,8 +98,11 @@ class SaveModel(Callback):
 def run_train(args):
     recipe = _recipe(args)
     out = args.out or os.path.join("runs", f"{args.model}-{args.data}")
-    if os.path.exists(os.path.join(out, CHECKPOINT)) and not args.resume:
+    has_checkpoint = os.path.exists(os.path.join(out, CHECKPOINT))
+    if has_checkpoint and not args.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    if args.resume and not has_checkpoint:
+        print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
     train_set = load_dataset(args.data, "train", root=args.data_dir, download=args.download)
     val_set = load_dataset(args.data, "val", root=args.data_dir, download=args.download)
     init_seed, loader_seed = np.random.SeedSequence(args.seed).spawn(2)
@@ -124,6 +127,8 @@ def run_train(args):
                   callbacks=[ProgressBar(), SaveModel(model_path, model, train_set, config)], run_dir=out,
                   rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=args.patience)
     last = history[-1]
+    if args.resume and has_checkpoint and last["epoch"] >= recipe.epochs:
+        print(f"the run in {out} had already finished its {recipe.epochs} epochs", file=sys.stderr)
     seconds = sum(r["seconds"] for r in history)
     print(f"done: validation accuracy {last['val_acc']:.2%} after {last['epoch']} epochs "
           f"({seconds:.1f} s training); model saved to {model_path}")
@@ -138,6 +143,8 @@ def _dataset_for(meta, args):
     if name not in DATASET_NAMES:
         raise ValueError(f"the model file does not say which dataset it was trained on; pass --data ({', '.join(DATASET_NAMES)})")
     data = load_dataset(name, args.split, root=args.data_dir)
+    if meta.get("dataset") and meta["dataset"] != name:
+        print(f"note: the model was trained on {meta['dataset']}, evaluating on {name}", file=sys.stderr)
     if list(data.images.shape[1:]) != list(meta["input_shape"]):
         raise ValueError(f"the model expects images of shape {tuple(meta['input_shape'])}, "
                          f"{name} has {data.images.shape[1:]}")
@@ -179,6 +186,8 @@ def run_predict(args):
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     names = meta.get("class_names") or [str(k) for k in range(1000)]
     for path in args.images:
+        if str(path).endswith(".safetensors"):
+            raise ValueError(f"{path} is a model file; the order is: convscope predict MODEL IMAGE [IMAGE ...]")
         x, notes = preprocess_image(path, meta)
         with no_grad():
             logits = model(Tensor(x)).data[0]

@@ -72,12 +72,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     xp = pad2d(x.data, pads)
     cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, out_hw[0] * out_hw[1] * n)
     wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)
-    out = np.matmul(wmat, cols).reshape(weight.shape[0], *out_hw, n)
+    out = np.matmul(wmat, cols).reshape(weight.shape[0], *out_hw, n)  # batch-last, like cols
     if bias is not None:
         out += bias.data[:, None, None, None]
 
     def backward(g):
-        g2 = g.transpose(1, 2, 3, 0).reshape(groups, wmat.shape[1], -1)
+        g2 = g.transpose(1, 2, 3, 0).reshape(groups, wmat.shape[1], -1)  # a view if g is batch-last
         gb = g2.sum(axis=2).reshape(-1) if bias is not None and bias.requires_grad else None
         gw = np.matmul(g2, cols.transpose(0, 2, 1)).reshape(weight.shape) if weight.requires_grad else None
         gx = None
