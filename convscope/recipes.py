@@ -1,9 +1,11 @@
 """Default training recipes: optimizer, schedule, batch size and augmentation per model.
 
 ``convscope train`` uses these unless told otherwise. The LeNet-5 recipe (AdamW with weight
-decay 0.05, a one-cycle schedule peaking at 3e-3, batch 64, random 1-pixel shifts on
-digits) reaches 98.7-98.8% on the ``digits`` validation split in 20 epochs (seeds 0 and 1);
-larger shifts or +-10 degree rotations measured 0.3-1.0 points worse. See README.md.
+decay 0.05, a one-cycle schedule peaking at 3e-3, batch 32, random 1-pixel shifts on
+digits) reached 98.60-98.93% on the ``digits`` validation split in 20 epochs over seeds
+0-3 (mean 98.80%). Measured alternatives, same seeds: batch 64 mean 98.42%; weight decay
+0.1 98.57%; shifts plus 5-degree rotations 98.67%; Adam without weight decay, He init or
++-2 px shifts with 10-degree rotations 97.3-98.3%. See README.md.
 """
 
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ class Recipe:
 
 
 RECIPES = {
-    "lenet5": Recipe(optimizer="adamw", lr=3e-3, weight_decay=0.05, batch_size=64, epochs=20),
+    "lenet5": Recipe(optimizer="adamw", lr=3e-3, weight_decay=0.05, batch_size=32, epochs=20),
     "vgg": Recipe(optimizer="adamw", lr=3e-3, weight_decay=5e-4, batch_size=128, epochs=15),
     "resnet": Recipe(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=30),
 }
