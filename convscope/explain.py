@@ -44,7 +44,8 @@ def conv(row, depth):
                 f"{c}-channel input. Each filter makes one map of where its pattern shows up, so "
                 f"{_s((c, h, w))} becomes {_s(out)}. A filter's {per_filter} weights are reused at every "
                 f"position, so a pattern is found wherever it is, and the layer needs only "
-                f"{_n(row.params)} numbers where a fully connected layer would need {_n(row.dense_weights)}. "
+                f"{_n(row.weights)} weights where a fully connected layer would need {_n(row.dense_weights)} "
+                f"(weights only: biases are not counted on either side). "
                 f"Each output pixel sees {_rf(row)} of the input image.")
     if depth == "technical":
         return "\n".join(_conv_technical(row))
@@ -70,7 +71,8 @@ def _conv_technical(row):
             f"- Receptive field: `{rf_in} + ({k}-1)*{d}*{jump_in} = {row.receptive_field[0]}` input pixels; "
             f"jump `{jump_in}*{s} = {row.jump[0]}` (input pixels between neighbouring outputs).",
             f"- A dense layer {_s(row.input_shape[1:])} -> {_s(out)} would need {_n(row.dense_weights)} "
-            f"weights, {row.dense_weights / row.weights:,.0f} times as many."]
+            f"weights, {row.dense_weights / row.weights:,.0f} times the {_n(row.weights)} here "
+            f"(weights only: biases are not counted on either side)."]
 
 
 def _padding_effect(row):
@@ -309,8 +311,8 @@ def explain(model, input_shape, depth="technical", class_names=None):
     input_shape = tuple(input_shape)[-3:]
     rows = summarize(model, input_shape)
     parts = [f"# {type(model).__name__}, layer by layer ({depth})", introduction(model, rows, input_shape, depth)]
-    for i, row in enumerate(rows, 1):
-        parts.append(f"## {i}. `{row.name}` {row.kind}: {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}")
+    for row in rows:
+        parts.append(f"## Layer {row.name}: {row.kind} ({_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])})")
         parts.append(layer_text(row, depth, rows))
     parts += ["## Output", output_section(model, rows, depth, class_names)]
     return "\n\n".join(parts) + "\n"

@@ -340,7 +340,8 @@ def format_sharing(rows):
             lines.append(f"  {r.name}: {r.weights:,} shared weights vs {r.dense_weights:,} for a dense "
                          f"{_shape(r.input_shape)} -> {_shape(r.output_shape)} layer "
                          f"({r.dense_weights / r.weights:,.0f}x fewer)")
-    return "Local, shared weights (conv layers):\n" + "\n".join(lines) if lines else ""
+    header = "Local, shared weights (conv layers; weights only, biases not counted on either side):\n"
+    return header + "\n".join(lines) if lines else ""
 
 
 def summary(model, input_shape):

@@ -72,6 +72,26 @@ def test_viz_writes_pngs(model_file, digit_png, tmp_path, capsys):
     assert "prediction:" in out and "input: read" in out
 
 
+def test_viz_takes_a_run_folder_and_writes_next_to_the_model(model_file, digit_png, capsys):
+    code, out, _ = run(["viz", model_file.parent, digit_png], capsys)
+    folder = model_file.parent / "viz"
+    assert code == 0 and (folder / "filters_0.png").exists() and str(folder / "filters_0.png") in out
+    assert f"wrote 19 pictures to {folder}" in out
+
+
+def test_unwritable_out_is_one_plain_line(model_file, digit_png, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run(["viz", model_file, digit_png, "--out", blocker / "viz"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"convscope viz: error: cannot write to {blocker / 'viz'}: ") and "Errno" not in err
+
+
+def test_folder_without_a_model_says_so(tmp_path, capsys):
+    code, _, err = run(["summary", tmp_path], capsys)
+    assert code == 1 and f"folder {tmp_path} holds no model.safetensors" in err
+
+
 def test_viz_without_image_or_data_says_why(model_file, no_data, tmp_path, capsys):
     code, out, err = run(["viz", model_file, "--out", tmp_path / "v"], capsys)
     assert code == 1 and err.startswith("convscope viz: error: dataset 'digits' not found")
@@ -82,6 +102,15 @@ def test_invariance(model_file, digit_png, tmp_path, capsys):
     assert code == 0 and "map corr aligned" in out and "(+1,-1)" in out
     with Image.open(tmp_path / "invariance.png") as image:
         assert image.size == (round(9 * 1.4 * 100), round(2.6 * 1.4 * 100))  # figsize x dpi
+    assert out.strip().endswith(str(tmp_path / "invariance.png"))
+
+
+def test_invariance_writes_next_to_the_model_by_default(model_file, digit_png, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(["invariance", model_file, digit_png, "--pixels", "1"], capsys)
+    written = model_file.parent / "viz" / "invariance.png"
+    assert code == 0 and written.exists() and out.strip().endswith(str(written))
+    assert not (tmp_path / "invariance.png").exists()
 
 
 def test_report(model_file, no_data, capsys):

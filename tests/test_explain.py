@@ -67,7 +67,7 @@ def test_math_has_equations_and_gradients(lenet_texts, vgg_texts):
     assert "p_k = exp(z_k) / Σ_(j=0..9) exp(z_j)" in lenet
     assert "L = -log p_y" in lenet and "∂L/∂z_k = p_k - [k = y]" in lenet
     assert "x̂ = (x - μ_c) / sqrt(σ²_c + 1e-05)" in vgg and "(c = 0..7)" in vgg
-    assert "Σ_(c=0..7) Σ_(u=0..2)" in vgg and "b[o] +" not in vgg.split("## 2.")[0]
+    assert "Σ_(c=0..7) Σ_(u=0..2)" in vgg and "b[o] +" not in vgg.split("\n## Layer")[1]
 
 
 def test_every_layer_has_a_section(lenet_texts):
@@ -86,3 +86,22 @@ def test_residual_blocks_are_explained():
 def test_unknown_depth():
     with pytest.raises(ValueError, match="depth"):
         explain(lenet5(rng=np.random.default_rng(0)), (1, 28, 28), "poetry")
+
+
+def test_headings_name_the_layer_once(lenet_texts):
+    text = lenet_texts["technical"]
+    assert "\n## Layer 0: Conv2d (1x28x28 -> 6x28x28)\n" in text
+    assert "\n## Layer 5: MaxPool2d (16x10x10 -> 16x5x5)\n" in text
+    assert "## 1." not in text and "`0`" not in text
+
+
+def test_weight_sharing_compares_weights_with_weights(lenet_texts):
+    """explain and summary give the same numbers: weights only, biases left out on both sides."""
+    concepts, technical = lenet_texts["concepts"], lenet_texts["technical"]
+    assert "needs only 150 weights where a fully connected layer would need 3,687,936" in concepts
+    assert "156 numbers where" not in concepts
+    assert "would need 3,687,936 weights, 24,586 times the 150 here" in technical
+    assert "biases are not counted on either side" in concepts and "biases are not counted on either side" in technical
+    from convscope.summary import summary
+    text = summary(lenet5(rng=np.random.default_rng(0)), (1, 28, 28))
+    assert "0: 150 shared weights vs 3,687,936" in text and "weights only, biases not counted" in text

@@ -1,6 +1,7 @@
 """The HTML run report: self-contained, every image decodes, opens in headless Chromium."""
 
 import base64
+import html
 import io
 import json
 import re
@@ -13,7 +14,7 @@ from PIL import Image
 from convscope.data import Dataset
 from convscope.io import save_model
 from convscope.models import lenet5
-from convscope.viz.report import confident_mistakes, confusion_matrix, write_report
+from convscope.viz.report import EXPLANATIONS, confident_mistakes, confusion_matrix, write_report
 
 META = {"model": "lenet5", "config": {}, "class_names": [str(k) for k in range(10)],
         "input_shape": [1, 28, 28], "mean": [0.2], "std": [0.3], "dataset": "digits"}
@@ -59,6 +60,30 @@ def test_report_is_self_contained(run_dir):
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as image:
             assert image.size[0] > 0 and image.size[1] > 0
     assert "http://" not in text and "https://" not in text
+
+
+def test_report_explains_every_section_and_shows_saliency_gradcam_pooling(run_dir):
+    text = write_report(run_dir, lenet5(rng=np.random.default_rng(0)), META, small_dataset()).read_text()
+    for heading, words in EXPLANATIONS.items():
+        assert f'<p class="explain">{html.escape(words)}</p>' in text, heading
+    for sample in (0, 1, 2):  # the first image of each of the first 3 classes
+        assert f'alt="saliency of image {sample}"' in text and f'alt="gradcam of image {sample}"' in text
+    assert "Where the network looks: saliency and Grad-CAM" in text
+    assert "Pooling compared: max, average and L2" in text and 'alt="pooling"' in text
+    assert len(image_sources(text)) >= 2 + 2 + 3 * 3 + 3 * 2 + 1  # ... + saliency and Grad-CAM x3 + pooling
+
+
+@pytest.mark.parametrize("optimizer, shown", [("adamw", False), ("adam", False), ("sgd", True)])
+def test_run_table_hides_settings_the_optimizer_ignores(run_dir, optimizer, shown):
+    config = {"model": "lenet5", "data": "digits", "optimizer": optimizer, "lr": 0.003, "momentum": 0.9,
+              "schedule": "onecycle", "augment": {"shift": 1}}
+    (run_dir / "run.json").write_text(json.dumps(config))
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"epoch": 4, "train_loss": 0.1, "val_acc": 0.9873, "lr": 1.2e-08}) + "\n")
+    text = write_report(run_dir, lenet5(rng=np.random.default_rng(0)), META, small_dataset(20)).read_text()
+    assert ("<th>momentum</th>" in text) == shown
+    assert "<td>1.20e-08 (set by the onecycle schedule; starting / peak lr 0.003)</td>" in text
+    assert "<td>98.73%</td>" in text and "<td>shift=1</td>" in text
 
 
 def test_report_loads_the_model_and_explains_missing_data(run_dir, tmp_path, monkeypatch):

@@ -57,8 +57,9 @@ def test_first_layer_filter_tiles_show_each_filter():
     second = grids.tile_box(1, (3, 3), 2)
     tile0 = out[first[0]:first[2], first[1]:first[3], 0]
     tile1 = out[second[0]:second[2], second[1]:second[3], 0]
-    np.testing.assert_array_equal(tile0, [[0, 128, 255]] * 3)  # -1 black, 0 mid-grey, +1 white
-    np.testing.assert_array_equal(tile1, np.array([[0, 128, 255]] * 3).T)
+    blue, white, red = grids.to_uint8(grids.diverging(np.array([0.0, 0.5, 1.0])))[:, 0]
+    np.testing.assert_array_equal(tile0, [[blue, white, red]] * 3)  # -1 blue, 0 white, +1 red
+    np.testing.assert_array_equal(tile1, np.array([[blue, white, red]] * 3).T)
 
 
 def test_channel_filter_grid_puts_filter_o_in_column_o():
@@ -75,6 +76,7 @@ def test_channel_filter_grid_puts_filter_o_in_column_o():
 def test_filter_modes():
     assert grids.filter_mode(np.zeros((6, 1, 5, 5)), True) == "input"
     assert grids.filter_mode(np.zeros((16, 6, 5, 5)), False) == "channels"
+    assert grids.filter_mode(np.zeros((32, 16, 3, 3)), False) == "norm"  # over 256 tiles
     assert grids.filter_mode(np.zeros((64, 64, 3, 3)), False) == "norm"
     norm = grids.filter_grid(np.ones((4, 64, 3, 3)), mode="norm", scale=1)
     assert norm.shape == (2 * 4 + 1, 2 * 4 + 1, 3)
@@ -107,13 +109,16 @@ def test_colour_maps_and_resize():
 def test_titled_png_has_documented_size_and_tiles(tmp_path):
     acts = capture_activations(edge_model(), bar(True))
     grid = grids.feature_grid(acts["1"][0], scale=3, pad=1)
-    title = "1 ReLU output 2x10x10"
-    path = render.save_png(tmp_path / "features.png", render.titled(grid, title))
+    title, note = "Layer 1 (ReLU): the same 2 maps of 10x10", "a note long enough to wrap " * 5
+    band = render.title_band(title, note, grid.shape[1])
+    path = render.save_png(tmp_path / "features.png", render.titled(grid, title, note))
     with Image.open(path) as image:
-        assert image.size == (max(grid.shape[1], render.title_width(title)), grid.shape[0] + render.TITLE_HEIGHT)
+        assert image.size == (max(grid.shape[1], render.title_width(title), render.NOTE_WIDTH),
+                              grid.shape[0] + band.shape[0])
         pixels = np.asarray(image.convert("RGB"))
+    assert band.shape[0] > render.TITLE_SIZE + 2 * render.NOTE_SIZE  # the note wrapped onto 2+ lines
     top, left, bottom, right = grids.tile_box(0, (10, 10), 2, pad=1, scale=3)
-    np.testing.assert_array_equal(pixels[top + render.TITLE_HEIGHT:bottom + render.TITLE_HEIGHT, left:right],
+    np.testing.assert_array_equal(pixels[top + band.shape[0]:bottom + band.shape[0], left:right],
                                   grid[top:bottom, left:right])
 
 
@@ -133,6 +138,9 @@ def test_all_pictures_open_as_pngs(make, shape, tmp_path):
         path = render.save_png(tmp_path / f"{stem}.png", image)
         with Image.open(path) as png:
             assert png.size == (image.shape[1], image.shape[0])
+    for stem, image in pictures:
+        if stem.startswith(("filters_", "features_", "saliency", "gradcam", "pooling")):
+            assert image.shape[0] >= 100 and image.shape[1] >= render.NOTE_WIDTH, stem
     top_k = dict(pictures)["topk"]
     assert top_k.shape == (260, 400, 3)  # figsize (4.0, 2.6) at 100 dpi
 

@@ -1,14 +1,17 @@
 """Looking-inside commands: ``summary``, ``explain``, ``viz``, ``report``, ``invariance``.
 
 ``add_parsers(subparsers)`` adds them to the ``convscope`` command; each sets
-``run=<function(args) -> exit code>``. MODEL is a model file written by training, or a zoo
-name (``lenet5``, ``vgg``, ``resnet``) for an untrained model with seed-0 random weights.
+``run=<function(args) -> exit code>``. MODEL is a model file written by training, a run
+folder holding one (``model.safetensors``), or a zoo name (``lenet5``, ``vgg``, ``resnet``)
+for an untrained model with seed-0 random weights. Commands that write files print every
+path they write; ``viz`` and ``invariance`` write into ``--out``, by default a ``viz`` folder
+next to the model file (``./viz`` for a zoo name).
 
     convscope summary runs/lenet/model.safetensors
     convscope explain lenet5 --depth math
-    convscope viz runs/lenet/model.safetensors digit.png --out viz/
+    convscope viz runs/lenet digit.png              # writes runs/lenet/viz/*.png
     convscope report runs/lenet
-    convscope invariance runs/lenet/model.safetensors digit.png
+    convscope invariance runs/lenet/model.safetensors digit.png --out shifts/
 """
 
 import functools
@@ -38,11 +41,30 @@ def zoo_model(name):
     return model, meta
 
 
+def model_path(spec):
+    """The model file ``spec`` names: itself, or ``model.safetensors`` in a run folder;
+    None for a zoo name."""
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / "model.safetensors").is_file():
+            raise InspectError(f"folder {spec} holds no model.safetensors (is it a training run folder?)")
+        return path / "model.safetensors"
+    return path if path.exists() else None
+
+
+def default_out(spec):
+    """Where pictures go without --out: a ``viz`` folder next to the model file, else ./viz."""
+    path = model_path(spec)
+    return path.parent / "viz" if path is not None else Path("viz")
+
+
 def load(spec, input_shape=None):
-    """(model, meta) from a model file path or a zoo name; ``input_shape`` "C,H,W" overrides."""
-    if Path(spec).exists():
+    """(model, meta) from a model file, a run folder or a zoo name; ``input_shape``
+    "C,H,W" overrides the recorded input shape."""
+    path = model_path(spec)
+    if path is not None:
         from ..io import load_model
-        model, meta = load_model(spec)
+        model, meta = load_model(path)
     else:
         model, meta = zoo_model(spec)
     if input_shape:
@@ -106,6 +128,12 @@ def input_for(args, meta):
 
 
 # ----- commands -----------------------------------------------------------------------
+def os_reason(error):
+    """An OSError in plain words: "PATH: No such file or directory", without "[Errno 2]"."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
 def reports_errors(command):
     """Turn expected failures into a one-line message on stderr and exit code 1."""
     name = command.__name__.removeprefix("run_")
@@ -114,10 +142,29 @@ def reports_errors(command):
     def run(args):
         try:
             return command(args)
-        except (InspectError, OSError, ValueError, ImportError, KeyError) as error:
+        except OSError as error:
+            print(f"convscope {name}: error: {os_reason(error)}", file=sys.stderr)
+        except (InspectError, ValueError, ImportError, KeyError) as error:
             print(f"convscope {name}: error: {error}", file=sys.stderr)
-            return 1
+        return 1
     return run
+
+
+def write_into(where, write):
+    """``write()``, an OSError on a path inside ``where`` (file or folder) turned into
+    "cannot write to WHERE: reason"; other OSErrors (reading a model) pass on unchanged."""
+    try:
+        return write()
+    except OSError as error:
+        failed, target = Path(str(error.filename)).absolute(), Path(where).absolute()
+        if error.filename is not None and not (failed == target or {failed, target} & {*failed.parents, *target.parents}):
+            raise
+        raise InspectError(f"cannot write to {where}: {error.strerror or error}") from None
+
+
+def out_dir(args):
+    """--out, or the default folder next to the model (see :func:`default_out`)."""
+    return Path(args.out) if args.out else default_out(args.model)
 
 
 @reports_errors
@@ -145,8 +192,10 @@ def run_viz(args):
     names, (mean, std) = meta.get("class_names"), norm_stats(meta)
     print("input: " + "; ".join(notes))
     pictures = gallery.all_pictures(model, x, mean, std, names, args.top_k)
+    folder = out_dir(args)
     for stem, image in pictures:
-        print(render.save_png(Path(args.out) / f"{stem}.png", image))
+        print(write_into(folder, lambda: render.save_png(folder / f"{stem}.png", image)))
+    print(f"wrote {len(pictures)} pictures to {folder}")
     best = top_k(predict(model, x)[0], args.top_k)
     print("prediction: " + ", ".join(f"{names[c] if names else c} {p:.3f}" for c, p in best))
     return 0
@@ -157,7 +206,9 @@ def run_report(args):
     from ..viz.report import write_report
     if not Path(args.run_dir).is_dir():
         raise InspectError(f"run folder {args.run_dir} not found")
-    print(write_report(args.run_dir, out=args.out, max_images=args.max_images))
+    model_path(args.run_dir)  # says so if the folder holds no model.safetensors
+    where = args.out or Path(args.run_dir) / "report.html"
+    print(write_into(where, lambda: write_report(args.run_dir, out=args.out, max_images=args.max_images)))
     return 0
 
 
@@ -176,23 +227,26 @@ def run_invariance(args):
     images = [grids.image_rgb(im, mean, std) for im in detail["images"]]
     channel = most_active_channel(detail["maps"][0])
     picture = render.plot_invariance(results, images, detail["maps"][:, channel])
-    print(render.save_png(Path(args.out) / "invariance.png", picture))
+    folder = out_dir(args)
+    print(write_into(folder, lambda: render.save_png(folder / "invariance.png", picture)))
     return 0
 
 
 # ----- parsers ------------------------------------------------------------------------
 def _model_argument(parser):
     parser.add_argument("model", metavar="MODEL",
-                        help="model file (.safetensors) or zoo name (lenet5, vgg, resnet: untrained)")
+                        help="model file (.safetensors), run folder holding model.safetensors, "
+                             "or zoo name (lenet5, vgg, resnet: untrained)")
     parser.add_argument("--input-shape", metavar="C,H,W", help="input shape (default: the model's)")
 
 
-def _image_arguments(parser, out_default):
+def _image_arguments(parser):
     parser.add_argument("image", metavar="IMAGE", nargs="?",
                         help="image file (default: a validation image of the model's dataset)")
     parser.add_argument("--index", type=int, default=0, help="validation image to use without IMAGE (default 0)")
     parser.add_argument("--data-dir", help="folder with the dataset's files")
-    parser.add_argument("--out", default=out_default, metavar="DIR", help=f"output folder (default {out_default})")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: a viz folder next to the model file; ./viz for a zoo name)")
 
 
 def add_parsers(subparsers):
@@ -208,7 +262,7 @@ def add_parsers(subparsers):
 
     p = subparsers.add_parser("viz", help="PNGs: filters, feature maps, top-k, saliency, Grad-CAM, pooling")
     _model_argument(p)
-    _image_arguments(p, "viz")
+    _image_arguments(p)
     p.add_argument("--top-k", type=int, default=5, help="classes in the prediction chart (default 5)")
     p.set_defaults(run=run_viz)
 
@@ -220,6 +274,6 @@ def add_parsers(subparsers):
 
     p = subparsers.add_parser("invariance", help="shift an image: feature maps move, predictions stay")
     _model_argument(p)
-    _image_arguments(p, ".")
+    _image_arguments(p)
     p.add_argument("--pixels", type=int, default=2, help="shift in pixels (default 2)")
     p.set_defaults(run=run_invariance)

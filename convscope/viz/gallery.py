@@ -1,31 +1,41 @@
 """The pictures of ``convscope viz``: one titled uint8 image per view of a model and an input.
 
 Each function returns ``[(file stem, image)]``; the caller chooses where to save them
-(:func:`convscope.viz.render.save_png`). Titles name the layer and its shape.
+(:func:`convscope.viz.render.save_png`). Titles say in plain words what is shown, with the
+layer's name, type and shape (:mod:`convscope.viz.captions`); every colour picture has a key.
 
-* filters: every conv layer's weights (:func:`convscope.viz.grids.filter_grid`),
-* features: every layer's output for one image, one grid per layer,
+* filters: every conv layer's weights (:func:`convscope.viz.grids.filter_grid`), one
+  labelled tile per filter (or filter x input channel), about ``TILE_PIXELS`` tall,
+* features: every layer's output for one image: a labelled grid of its maps, or a bar
+  chart of a 1-D output (the last layer's bars are named after the classes),
 * top-k: the most probable classes,
 * saliency and Grad-CAM,
 * pooling: max, average and L2 pooling of the same feature map, side by side.
 """
 
+import math
+
 import numpy as np
 
 from ..summary import summarize
-from . import grids, render
+from . import captions, grids, render
 from .activations import capture_activations, compare_pooling, conv_layers, first_pool_input, most_active_channel
 from .saliency import grad_cam, predict, saliency, saliency_map, top_k
 
-TILE_PIXELS = 56  # grids are scaled up so tiles are about this tall
-
-
-def _shape(shape):
-    return "x".join(str(s) for s in shape)
+TILE_PIXELS = 80  # grids are enlarged (nearest neighbour) so tiles are at least this tall
+INPUT_PIXELS = 112  # the input image and saliency panels are enlarged to about this size
+MAX_WIDTH = 1080  # a grid wider than this is drawn with smaller tiles (to fit a report page)
 
 
 def _scale(height, target=TILE_PIXELS):
-    return max(1, target // max(height, 1))
+    """The whole-number enlargement that makes ``height`` pixels at least ``target`` tall."""
+    return max(1, math.ceil(target / max(height, 1)))
+
+
+def grid_scale(tile_hw, ncols):
+    """:func:`_scale` of a tile, reduced if ``ncols`` such tiles would be wider than MAX_WIDTH."""
+    fits = (MAX_WIDTH // ncols - 1) // max(tile_hw[1], 1)
+    return max(1, min(_scale(tile_hw[0]), fits))
 
 
 def safe_name(name):
@@ -34,37 +44,97 @@ def safe_name(name):
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "model"
 
 
+def labelled_grid(tiles_hw, grid, labels, ncols, scale):
+    """Write ``labels`` into the label bands of a grid made with ``label=render.LABEL_HEIGHT``."""
+    boxes = [grids.label_box(i, tiles_hw, ncols, 1, scale, render.LABEL_HEIGHT) for i in range(len(labels))]
+    return render.write_labels(grid, boxes, labels)
+
+
+def weight_legend(weight, mode):
+    """The colour key of a filter grid (None for RGB filters, which have no single scale)."""
+    if mode == "norm":
+        norms = np.sqrt((np.asarray(weight, np.float64) ** 2).sum(axis=1))
+        return render.legend(grids.colour_ramp(grids.gray), [(0, captions.number(norms.min())),
+                                                             (1, captions.number(norms.max()))], captions.NORM_KEY)
+    if mode == "input" and weight.shape[1] == 3:
+        return None
+    limit = float(np.abs(weight).max())
+    return render.legend(grids.colour_ramp(grids.diverging), [(0, captions.number(-limit)), (0.5, "0"),
+                                                              (1, captions.number(limit))], captions.WEIGHT_KEY)
+
+
+def grey_legend(lo, hi):
+    """The key of a grey picture scaled from ``lo`` (black) to ``hi`` (white)."""
+    return render.legend(grids.colour_ramp(grids.gray), [(0, captions.number(lo)), (1, captions.number(hi))],
+                         captions.ACTIVATION_KEY)
+
+
+def heat_legend():
+    return render.legend(grids.colour_ramp(grids.heat), [(0, "none"), (1, "most")], captions.HEAT_KEY)
+
+
+def with_key(image, title, note, key):
+    """``image`` titled, with its colour ``key`` (or none) underneath."""
+    parts = [image] + ([key] if key is not None else [])
+    return render.titled(grids.stack(parts, pad=6), title, note)
+
+
+def filter_picture(name, weight, first_layer):
+    """The labelled, titled grid of one conv layer's weight (C_out, C_in, kH, kW)."""
+    mode = grids.filter_mode(weight, first_layer)
+    tiles, ncols = grids.filter_tiles(weight, mode)
+    ncols = grids.grid_columns(len(tiles), ncols)
+    scale = grid_scale(weight.shape[2:], ncols)
+    grid = grids.tile(tiles, ncols=ncols, scale=scale, label=render.LABEL_HEIGHT)
+    grid = labelled_grid(weight.shape[2:], grid, grids.filter_labels(weight, mode), ncols, scale)
+    return with_key(grid, *captions.filter_title(name, weight, mode), weight_legend(weight, mode))
+
+
 def filter_pictures(model):
     """One grid per conv layer: the first in the input's colours, deeper ones per channel or
     as norms (see :func:`convscope.viz.grids.filter_mode`)."""
-    pictures = []
-    for i, (name, conv) in enumerate(conv_layers(model)):
-        weight = conv.weight.data
-        mode = grids.filter_mode(weight, first_layer=i == 0)
-        grid = grids.filter_grid(weight, mode, scale=_scale(weight.shape[2], 40))
-        title = f"{name} Conv2d weight {_shape(weight.shape)} ({mode})"
-        pictures.append((f"filters_{safe_name(name)}", render.titled(grid, title)))
-    return pictures
+    return [(f"filters_{safe_name(name)}", filter_picture(name, conv.weight.data, i == 0))
+            for i, (name, conv) in enumerate(conv_layers(model))]
 
 
-def feature_pictures(model, x, layers=None):
-    """One grid per layer (or per name in ``layers``) of its output for input x (1, C, H, W)."""
-    kinds = {name: type(m).__name__ for name, m in model.named_modules()}
+def maps_picture(fmaps, title, note):
+    """Labelled grid of feature maps (C, H, W), one grey scale, with its key."""
+    ncols = grids.grid_columns(len(fmaps))
+    scale = grid_scale(fmaps.shape[1:], ncols)
+    grid = grids.feature_grid(fmaps, scale=scale, label=render.LABEL_HEIGHT)
+    grid = labelled_grid(fmaps.shape[1:], grid, [f"map {k}" for k in range(len(fmaps))], ncols, scale)
+    return with_key(grid, title, note, grey_legend(fmaps.min(), fmaps.max()))
+
+
+def output_picture(row, values, class_names=None, last=False):
+    """One layer's output for one image: maps (C, H, W) as a grid, a vector (F,) as bars."""
+    title, note = captions.output_title(row, last), captions.output_note(row, last)
+    if values.ndim == 3:
+        return maps_picture(values, title, note)
+    values = values.ravel()
+    named = last and class_names is not None and len(class_names) == values.size
+    names = list(class_names) if named else ([str(k) for k in range(values.size)] if last else None)
+    chart = render.plot_bars(values, names, int(values.argmax()) if last else None,
+                             "score (logit)" if last else "value")
+    return render.titled(chart, title, note)
+
+
+def feature_pictures(model, x, layers=None, class_names=None):
+    """One picture per layer (or per name in ``layers``) of its output for input x (1, C, H, W)."""
+    rows = summarize(model, x.shape)  # same layers, same order as capture_activations
+    acts = list(capture_activations(model, x).items())
     pictures = []
-    for i, (name, out) in enumerate(capture_activations(model, x).items()):
-        if layers is not None and name not in layers:
-            continue
-        fmaps = out[0]
-        grid = grids.feature_grid(fmaps, scale=_scale(fmaps.shape[1] if fmaps.ndim == 3 else 8))
-        title = f"{name} {kinds.get(name.split('#')[0], '')} output {_shape(fmaps.shape)}"
-        pictures.append((f"features_{i:02d}_{safe_name(name)}", render.titled(grid, title)))
+    for i, ((name, out), row) in enumerate(zip(acts, rows)):
+        if layers is None or name in layers:
+            picture = output_picture(row, out[0], class_names, last=i == len(acts) - 1)
+            pictures.append((f"features_{i:02d}_{safe_name(name)}", picture))
     return pictures
 
 
 def input_picture(x, mean=None, std=None, scale=None):
-    """The input image (1, C, H, W) as uint8 RGB, enlarged to about 112 pixels."""
+    """The input image (1, C, H, W) as uint8 RGB, enlarged to about ``INPUT_PIXELS``."""
     image = grids.to_uint8(grids.image_rgb(x[0], mean, std))
-    return grids.enlarge(image, scale or _scale(image.shape[0], 112))
+    return grids.enlarge(image, scale or _scale(image.shape[0], INPUT_PIXELS))
 
 
 def prediction_picture(model, x, class_names=None, k=5):
@@ -81,23 +151,49 @@ def layer_placement(model, x, layer):
     return row.start, row.jump
 
 
-def saliency_pictures(model, x, mean=None, std=None, class_names=None):
-    """Saliency (input, |gradient|, overlay) and Grad-CAM (input, map, overlay) panels."""
+def panels(images, names):
+    """uint8 images side by side on white, each under its short name."""
+    return grids.side_by_side([render.titled(im, n, size=render.NOTE_SIZE) for im, n in zip(images, names)],
+                              pad=8, background=grids.WHITE)
+
+
+def saliency_picture(model, x, mean=None, std=None, class_names=None):
+    """Input, saliency ``max_c |dz/dx|`` and the two overlaid, for the predicted class."""
     image = grids.image_rgb(x[0], mean, std)
-    scale = _scale(image.shape[0], 112)
-    big = grids.enlarge(grids.to_uint8(image), scale)
+    scale = _scale(image.shape[0], INPUT_PIXELS)
     gradient, target = saliency(model, x)
     smap = grids.to_unit(saliency_map(gradient))
+    row = panels([grids.enlarge(grids.to_uint8(im), scale) for im in (image, grids.heat(smap))]
+                 + [grids.enlarge(grids.overlay(image, smap), scale)], ["input", "saliency", "overlay"])
     name = class_names[target] if class_names else str(target)
-    panel = grids.side_by_side([big, grids.enlarge(grids.to_uint8(grids.heat(smap)), scale),
-                                grids.enlarge(grids.overlay(image, smap), scale)])
-    cam, layer, _ = grad_cam(model, x, target)
+    note = (f"Which pixels, changed a little, would change the score of class {name} most "
+            "(the gradient of that score with respect to each pixel, |dz/dx|).")
+    return with_key(row, f"Saliency map: the pixels the class-{name} score is most sensitive to", note, heat_legend())
+
+
+def gradcam_picture(model, x, mean=None, std=None, class_names=None):
+    """Input, Grad-CAM map of the last conv layer placed over the pixels it sees, overlay."""
+    image = grids.image_rgb(x[0], mean, std)
+    scale = _scale(image.shape[0], INPUT_PIXELS)
+    cam, layer, target = grad_cam(model, x)
     place = layer_placement(model, x, layer)  # each value over the input pixels it sees
     cam_big = grids.to_uint8(grids.heat(grids.to_unit(grids.resize(cam, image.shape[:2], *place))))
-    cam_panel = grids.side_by_side([big, grids.enlarge(cam_big, scale),
-                                    grids.enlarge(grids.overlay(image, grids.to_unit(cam), 0.5, *place), scale)])
-    return [("saliency", render.titled(panel, f"saliency |dz/dx| for class {name}")),
-            ("gradcam", render.titled(cam_panel, f"Grad-CAM at {layer} {_shape(cam.shape)} for class {name}"))]
+    row = panels([grids.enlarge(grids.to_uint8(image), scale), grids.enlarge(cam_big, scale),
+                  grids.enlarge(grids.overlay(image, grids.to_unit(cam), 0.5, *place), scale)],
+                 ["input", "Grad-CAM", "overlay"])
+    name = class_names[target] if class_names else str(target)
+    note = (f"Where layer {layer}'s {captions.shape_text(cam.shape)} feature maps hold the evidence for "
+            f"class {name}: each map weighted by how much it raises the class score, summed, negatives dropped.")
+    return with_key(row, f"Grad-CAM: where the network sees class {name}", note, heat_legend())
+
+
+def saliency_pictures(model, x, mean=None, std=None, class_names=None):
+    """``[("saliency", image), ("gradcam", image)]`` for the predicted class of x (1, C, H, W)."""
+    return [("saliency", saliency_picture(model, x, mean, std, class_names)),
+            ("gradcam", gradcam_picture(model, x, mean, std, class_names))]
+
+
+_POOLING_NAMES = {"max": "max pool", "average": "average pool", "L2": "L2 pool"}
 
 
 def pooling_picture(model, x, kernel_size=2):
@@ -107,19 +203,24 @@ def pooling_picture(model, x, kernel_size=2):
     channel = most_active_channel(fmaps)
     fmap = fmaps[channel]
     pooled = compare_pooling(fmap, kernel_size)
-    lo, hi = min(fmap.min(), *(p.min() for p in pooled.values())), max(fmap.max(), *(p.max() for p in pooled.values()))
-    scale = _scale(fmap.shape[0], 112)
-    panels = [render.titled(grids.enlarge(grids.to_uint8(grids.gray(grids.to_unit(a, lo, hi))),
-                                          scale * fmap.shape[0] // a.shape[0]), f"{label} {_shape(a.shape)}")
-              for label, a in [("input", fmap)] + list(pooled.items())]
-    title = (f"channel {channel} entering layer {layer}: max / average / L2 pooling, "
-             f"{kernel_size}x{kernel_size} stride {kernel_size}")
-    return [("pooling", render.titled(grids.side_by_side(panels), title))]
+    arrays = [fmap] + list(pooled.values())
+    lo, hi = min(a.min() for a in arrays), max(a.max() for a in arrays)
+    scale = _scale(fmap.shape[0], INPUT_PIXELS)
+    images = [grids.enlarge(grids.to_uint8(grids.gray(grids.to_unit(a, lo, hi))), scale * fmap.shape[0] // a.shape[0])
+              for a in arrays]
+    names = [f"map {captions.shape_text(fmap.shape)}"] + [f"{_POOLING_NAMES[k]} {captions.shape_text(a.shape)}"
+                                                          for k, a in pooled.items()]
+    k = f"{kernel_size}x{kernel_size}"
+    note = (f"Map {channel} entering layer {layer}, pooled three ways: each {k} window (stride {kernel_size}) "
+            f"becomes one pixel — max keeps the strongest value, average the mean, L2 sqrt(sum of squares).")
+    return [("pooling", with_key(panels(images, names), "Pooling compared: max, average and L2 on the same map",
+                                 note, grey_legend(lo, hi)))]
 
 
 def all_pictures(model, x, mean=None, std=None, class_names=None, k=5):
     """Everything ``convscope viz`` writes, as ``[(file stem, uint8 image)]``."""
-    return (filter_pictures(model) + feature_pictures(model, x)
-            + [("input", input_picture(x, mean, std))]
+    image = input_picture(x, mean, std)
+    return (filter_pictures(model) + feature_pictures(model, x, class_names=class_names)
+            + [("input", render.titled(image, f"The input image ({captions.shape_text(x.shape[1:])})"))]
             + prediction_picture(model, x, class_names, k)
             + saliency_pictures(model, x, mean, std, class_names) + pooling_picture(model, x))

@@ -3,11 +3,13 @@
 Every function here is pure: numbers in, a uint8 RGB image ``(H, W, 3)`` out. Nothing is
 drawn on screen or written to disk (that is :mod:`convscope.viz.render`'s job).
 
-A grid of ``n`` tiles of ``h x w`` pixels, each scaled up ``scale`` times, with ``ncols``
-columns (default ``ceil(sqrt(n))``) and ``pad`` separator pixels, has the size::
+A grid of ``n`` tiles of ``h x w`` pixels, each scaled up ``scale`` times (nearest
+neighbour: every value becomes a ``scale x scale`` block), with ``ncols`` columns (default
+``ceil(sqrt(n))``), ``pad`` separator pixels and a white band of ``label`` pixels above each
+tile (room for its name, written by :mod:`convscope.viz.render`), has the size::
 
     rows   = ceil(n / ncols)
-    height = rows  * (h*scale + pad) + pad
+    height = rows  * (label + h*scale + pad) + pad
     width  = ncols * (w*scale + pad) + pad
 
 and tile ``i`` sits at row ``i // ncols``, column ``i % ncols`` (see :func:`tile_box`).
@@ -21,6 +23,7 @@ import math
 import numpy as np
 
 SEPARATOR = (96, 96, 96)  # grey lines between tiles
+WHITE = (255, 255, 255)  # label bands and page background
 _BLUE, _WHITE, _RED = np.array([0.23, 0.30, 0.75]), np.ones(3), np.array([0.70, 0.02, 0.15])
 
 
@@ -75,14 +78,21 @@ def grid_columns(n, ncols=None):
     return max(1, min(n, ncols)) if ncols else max(1, math.ceil(math.sqrt(n)))
 
 
-def tile_box(index, tile_hw, ncols, pad=1, scale=1):
+def tile_box(index, tile_hw, ncols, pad=1, scale=1, label=0):
     """``(top, left, bottom, right)`` pixel box of tile ``index`` in a grid."""
     h, w = tile_hw[0] * scale, tile_hw[1] * scale
-    top, left = pad + (index // ncols) * (h + pad), pad + (index % ncols) * (w + pad)
+    top = pad + (index // ncols) * (label + h + pad) + label
+    left = pad + (index % ncols) * (w + pad)
     return top, left, top + h, left + w
 
 
-def tile(images, ncols=None, pad=1, scale=1):
+def label_box(index, tile_hw, ncols, pad=1, scale=1, label=0):
+    """``(top, left, bottom, right)`` of the white label band above tile ``index``."""
+    top, left, _, right = tile_box(index, tile_hw, ncols, pad, scale, label)
+    return top - label, left, top, right
+
+
+def tile(images, ncols=None, pad=1, scale=1, label=0):
     """Lay ``images`` out in a grid.
 
     Args:
@@ -90,8 +100,9 @@ def tile(images, ncols=None, pad=1, scale=1):
         ncols (int): columns; default ``ceil(sqrt(N))``.
         pad (int): separator width in pixels. Default 1.
         scale (int): each pixel becomes a ``scale x scale`` block. Default 1.
+        label (int): height of the white band above each tile for its name. Default 0.
 
-    Returns: uint8 (rows*(h*scale+pad)+pad, ncols*(w*scale+pad)+pad, 3).
+    Returns: uint8 (rows*(label+h*scale+pad)+pad, ncols*(w*scale+pad)+pad, 3).
     """
     images = np.asarray(images, dtype=np.float64)
     if images.ndim == 3:
@@ -101,11 +112,12 @@ def tile(images, ncols=None, pad=1, scale=1):
     n, h, w = images.shape[:3]
     ncols = grid_columns(n, ncols)
     rows = math.ceil(n / ncols)
-    out = np.empty((rows * (h * scale + pad) + pad, ncols * (w * scale + pad) + pad, 3), np.uint8)
+    out = np.empty((rows * (label + h * scale + pad) + pad, ncols * (w * scale + pad) + pad, 3), np.uint8)
     out[:] = SEPARATOR
     big = to_uint8(images).repeat(scale, axis=1).repeat(scale, axis=2)
     for i in range(n):
-        top, left, bottom, right = tile_box(i, (h, w), ncols, pad, scale)
+        top, left, bottom, right = tile_box(i, (h, w), ncols, pad, scale, label)
+        out[top - label:top, left:right] = WHITE
         out[top:bottom, left:right] = big[i]
     return out
 
@@ -113,23 +125,24 @@ def tile(images, ncols=None, pad=1, scale=1):
 def filter_mode(weight, first_layer):
     """How to show a conv weight (C_out, C_in, kH, kW): "input" for the first layer (grey or
     RGB, as the image), else "channels" (one tile per output x input channel) when that
-    makes at most 1024 tiles, else "norm" (one tile per filter: L2 norm over input channels)."""
+    makes at most 256 tiles, else "norm" (one tile per filter: L2 norm over input channels)."""
     if first_layer and weight.shape[1] in (1, 3):
         return "input"
-    return "channels" if weight.shape[0] * weight.shape[1] <= 1024 else "norm"
+    return "channels" if weight.shape[0] * weight.shape[1] <= 256 else "norm"
 
 
 def filter_tiles(weight, mode):
     """Tiles of a conv weight (C_out, C_in, kH, kW) for :func:`tile`, and the column count.
 
-    "input": one tile per filter, each scaled on its own (grey: 0 is mid-grey, RGB: min-max);
+    "input": one tile per filter; one input channel: blue (negative), white (0), red
+    (positive) on one scale for the layer; RGB: each filter min-max scaled on its own;
     "channels": tile (o, c) at row c, column o, one blue-white-red scale for the whole layer;
     "norm": one grey tile per filter, ``sqrt(sum_c w[o, c]^2)`` at each tap.
     """
     weight = np.asarray(weight, dtype=np.float64)
     c_out, c_in = weight.shape[:2]
     if mode == "input" and c_in == 1:
-        return gray(np.stack([signed_unit(w[0]) for w in weight])), None
+        return diverging(signed_unit(weight[:, 0])), None
     if mode == "input" and c_in == 3:
         return np.stack([to_unit(w).transpose(1, 2, 0) for w in weight]), None
     if mode == "channels":  # column o is filter o, row c its input channel c
@@ -140,13 +153,22 @@ def filter_tiles(weight, mode):
     raise ValueError(f"filter_tiles: unknown mode {mode!r} for weight of shape {weight.shape}")
 
 
-def filter_grid(weight, mode="channels", scale=8, pad=1):
+def filter_grid(weight, mode="channels", scale=8, pad=1, label=0):
     """Grid image of a conv layer's filters (see :func:`filter_tiles` for the modes).
 
     Shape: weight (C_out, C_in, kH, kW) -> uint8 grid, sized as in the module docstring.
     """
     tiles, ncols = filter_tiles(weight, mode)
-    return tile(tiles, ncols=ncols, pad=pad, scale=scale)
+    return tile(tiles, ncols=ncols, pad=pad, scale=scale, label=label)
+
+
+def filter_labels(weight, mode):
+    """The name of each tile of :func:`filter_tiles`, in tile order: "f3" is filter 3,
+    "f3 c1" its weights on input channel 1."""
+    c_out, c_in = np.shape(weight)[:2]
+    if mode == "channels":
+        return [f"f{o} c{c}" for c in range(c_in) for o in range(c_out)]
+    return [f"f{o}" for o in range(c_out)]
 
 
 def vector_image(v):
@@ -158,7 +180,7 @@ def vector_image(v):
     return out.reshape(-1, cols)
 
 
-def feature_grid(fmaps, scale=2, pad=1, shared=True):
+def feature_grid(fmaps, scale=2, pad=1, shared=True, label=0):
     """Grid of one layer's feature maps for one image, grey, one tile per channel.
 
     Args:
@@ -173,8 +195,8 @@ def feature_grid(fmaps, scale=2, pad=1, shared=True):
         rgb[np.isnan(image)] = np.array(SEPARATOR) / 255
         return tile(rgb[None], pad=pad, scale=scale)
     if shared:
-        return tile(to_unit(fmaps), pad=pad, scale=scale)
-    return tile(np.stack([to_unit(f) for f in fmaps]), pad=pad, scale=scale)
+        return tile(to_unit(fmaps), pad=pad, scale=scale, label=label)
+    return tile(np.stack([to_unit(f) for f in fmaps]), pad=pad, scale=scale, label=label)
 
 
 # ----- images and overlays ------------------------------------------------------------
@@ -229,12 +251,33 @@ def enlarge(image, scale):
     return image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def side_by_side(images, pad=4):
-    """uint8 RGB images in one row, top-aligned, separated by ``pad`` grey pixels."""
+def colour_ramp(colour_map, width=240, height=14):
+    """A horizontal bar running through ``colour_map`` from 0 (left) to 1 (right): uint8
+    (height, width, 3), the strip of a legend."""
+    row = colour_map(np.linspace(0.0, 1.0, width))
+    return to_uint8(np.broadcast_to(row, (height, width, 3)))
+
+
+def stack(images, pad=4, background=WHITE):
+    """uint8 RGB images one above the other, left-aligned, ``pad`` pixels apart, on
+    ``background``."""
+    width = max(im.shape[1] for im in images)
+    height = sum(im.shape[0] for im in images) + pad * (len(images) - 1)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = background
+    top = 0
+    for im in images:
+        out[top:top + im.shape[0], :im.shape[1]] = im
+        top += im.shape[0] + pad
+    return out
+
+
+def side_by_side(images, pad=4, background=SEPARATOR):
+    """uint8 RGB images in one row, top-aligned, ``pad`` pixels apart on ``background``."""
     height = max(im.shape[0] for im in images)
     width = sum(im.shape[1] for im in images) + pad * (len(images) + 1)
     out = np.empty((height + 2 * pad, width, 3), np.uint8)
-    out[:] = SEPARATOR
+    out[:] = background
     left = pad
     for im in images:
         out[pad:pad + im.shape[0], left:left + im.shape[1]] = im

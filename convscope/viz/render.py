@@ -1,26 +1,35 @@
 """The one place in convscope that draws plots and writes image and HTML files.
 
 Everything else in :mod:`convscope.viz` turns arrays into uint8 RGB arrays; this module
-adds titles (Pillow), draws charts (matplotlib's Agg canvas on a ``Figure``: no window, no
-pyplot state, the user's backend left alone), encodes PNGs and writes files. Chart functions return uint8 RGB arrays too, of
+writes text into them (Pillow, with matplotlib's DejaVu Sans font), draws charts
+(matplotlib's Agg canvas on a ``Figure``: no window, no pyplot state, the user's backend left
+alone), encodes PNGs and writes files. Chart functions return uint8 RGB arrays too, of
 ``figsize * dpi`` pixels, so they can be saved or inlined in a report alike.
 
-A titled image (:func:`titled`) is ``TITLE_HEIGHT`` pixels taller than the image and
-``max(image width, title_width(title))`` pixels wide.
+A titled image (:func:`titled`) has a white band on top: one bold title line
+(``TITLE_SIZE`` px font) and, optionally, a plain-words note wrapped to the picture's width
+(at least ``NOTE_WIDTH``). It is ``title_band(...).shape[0]`` pixels taller than the image,
+``max(image width, title_width(title), NOTE_WIDTH if there is a note)`` pixels wide, and the
+image sits at its bottom left.
 """
 
 import base64
+import functools
 import io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn off-screen, whatever the backend
+from matplotlib import font_manager
 from matplotlib.figure import Figure  # not pyplot: no global figure state, no window
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
-TITLE_HEIGHT = 20
+TITLE_SIZE, NOTE_SIZE, LABEL_SIZE = 15, 12, 11  # font sizes in pixels
+NOTE_WIDTH = 480  # notes wrap at the picture's width, but never narrower than this
+LABEL_HEIGHT = 15  # band above a grid tile for its name (grids.tile(label=...))
 BACKGROUND = (255, 255, 255)
+INK = (0, 0, 0)
 DPI = 100
 
 
@@ -53,23 +62,86 @@ def write_text(path, text):
     return path
 
 
-# ----- titles -------------------------------------------------------------------------
-def title_width(title):
-    """Pixels the title needs: its text width plus 4 pixels each side."""
-    left, _, right, _ = ImageFont.load_default().getbbox(title)
-    return right - left + 8
+# ----- text ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def font(size, bold=False):
+    """DejaVu Sans (shipped with matplotlib) at ``size`` pixels."""
+    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"))
+    return ImageFont.truetype(path, size)
 
 
-def titled(image, title):
-    """The image under a white band with ``title`` written in it.
+def text_width(text, size, bold=False):
+    left, _, right, _ = font(size, bold).getbbox(text)
+    return right - left
 
-    Shape: (H, W, 3) -> (H + TITLE_HEIGHT, max(W, title_width(title)), 3), image at the left.
+
+def wrap(text, width, size):
+    """Split ``text`` into lines of at most ``width`` pixels at word boundaries."""
+    lines = []
+    for word in text.split():
+        if lines and text_width(lines[-1] + " " + word, size) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def title_width(title, size=TITLE_SIZE):
+    """Pixels the bold title needs: its text width plus 6 pixels each side."""
+    return text_width(title, size, bold=True) + 12
+
+
+def title_band(title, note="", width=0, size=TITLE_SIZE):
+    """The white band of :func:`titled`: bold ``title``, then ``note`` wrapped, uint8 (h, w, 3)."""
+    width = max(width, title_width(title, size), NOTE_WIDTH if note else 0)
+    lines = wrap(note, width - 12, NOTE_SIZE) if note else []
+    line = NOTE_SIZE + 4
+    canvas = Image.new("RGB", (width, size + 10 + line * len(lines) + (4 if lines else 0)), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((6, 4), title, fill=INK, font=font(size, bold=True))
+    for k, text in enumerate(lines):
+        draw.text((6, size + 8 + k * line), text, fill=(60, 60, 60), font=font(NOTE_SIZE))
+    return np.asarray(canvas)
+
+
+def titled(image, title, note="", size=TITLE_SIZE):
+    """The image under a white band with ``title`` (``size`` px, bold) and ``note`` in it.
+
+    Shape: (H, W, 3) -> (H + band height, max(W, band width), 3), image at the bottom left.
     """
     image = np.asarray(image, dtype=np.uint8)
-    h, w = image.shape[:2]
-    canvas = Image.new("RGB", (max(w, title_width(title)), h + TITLE_HEIGHT), BACKGROUND)
-    canvas.paste(Image.fromarray(image), (0, TITLE_HEIGHT))
-    ImageDraw.Draw(canvas).text((4, 4), title, fill=(0, 0, 0), font=ImageFont.load_default())
+    band = title_band(title, note, image.shape[1], size)
+    out = np.empty((band.shape[0] + image.shape[0], band.shape[1], 3), np.uint8)
+    out[:] = BACKGROUND
+    out[:band.shape[0]] = band
+    out[band.shape[0]:, :image.shape[1]] = image
+    return out
+
+
+def write_labels(image, boxes, labels, size=LABEL_SIZE):
+    """Each label centred in its ``(top, left, bottom, right)`` box (e.g. a tile's label band)."""
+    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for (top, left, bottom, right), text in zip(boxes, labels):
+        draw.text(((left + right) / 2, (top + bottom) / 2), text, fill=INK, font=font(size), anchor="mm")
+    return np.asarray(canvas)
+
+
+def legend(ramp, ticks, caption):
+    """A colour key: ``caption`` above the ``ramp`` (from grids.colour_ramp), and under it
+    each ``(fraction, text)`` of ``ticks`` at that fraction of the ramp's width."""
+    ramp = np.asarray(ramp, dtype=np.uint8)
+    h, w = ramp.shape[:2]
+    widest = max([text_width(t, NOTE_SIZE) for _, t in ticks] + [0])
+    width = max(text_width(caption, NOTE_SIZE) + 12, w + widest + 12)
+    canvas = Image.new("RGB", (width, h + 2 * NOTE_SIZE + 16), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((6, 2), caption, fill=INK, font=font(NOTE_SIZE))
+    left, top = 6 + widest // 2, NOTE_SIZE + 6
+    canvas.paste(Image.fromarray(ramp), (left, top))
+    draw.rectangle((left - 1, top - 1, left + w, top + h), outline=(120, 120, 120))
+    for fraction, text in ticks:
+        draw.text((left + fraction * (w - 1), top + h + 2), text, fill=INK, font=font(NOTE_SIZE), anchor="ma")
     return np.asarray(canvas)
 
 
@@ -116,22 +188,47 @@ def plot_curves(metrics, size=(8.0, 3.0)):
     return figure_array(fig)
 
 
-def plot_confusion(matrix, class_names, size=(5.0, 4.5)):
+def plot_bars(values, names=None, highlight=None, ylabel="value", size=(9.0, 2.6)):
+    """One bar per value of a 1-D vector (F,), e.g. a fully connected layer's outputs.
+
+    ``names`` (F,) label each bar (e.g. class names for the logits); without them the axis
+    counts units. Bar ``highlight`` is drawn in orange. Returns uint8 image.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    fig = Figure(figsize=size, dpi=DPI)
+    ax = fig.add_subplot()
+    colours = ["#dd8452" if i == highlight else "#4c72b0" for i in range(values.size)]
+    ax.bar(np.arange(values.size), values, color=colours, width=0.8 if names else 1.0)
+    ax.axhline(0, color="#555", lw=0.8)
+    if names:
+        ax.set_xticks(np.arange(values.size), [str(n) for n in names], fontsize=10)
+        ax.set_xlabel("class")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("unit (position in the vector)")
+        ax.set_xlim(-1, values.size)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return figure_array(fig)
+
+
+def plot_confusion(matrix, class_names, size=(7.0, 6.0)):
     """Confusion matrix (K, K), rows = true class, columns = predicted, with counts."""
     matrix = np.asarray(matrix)
     fig = Figure(figsize=size, dpi=DPI)
     ax = fig.add_subplot()
     im = ax.imshow(matrix, cmap="Blues")
     ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=90 if len(class_names) > 10 else 45, fontsize=7)
-    ax.set_yticks(ticks, class_names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xticks(ticks, class_names, rotation=90 if len(class_names) > 10 else 0, fontsize=11)
+    ax.set_yticks(ticks, class_names, fontsize=11)
+    ax.set_xlabel("predicted class", fontsize=11)
+    ax.set_ylabel("true class", fontsize=11)
     if len(class_names) <= 12:
         threshold = matrix.max() / 2 if matrix.size else 0
         for (i, j), v in np.ndenumerate(matrix):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
-                    color="white" if v > threshold else "black")
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=11 if len(class_names) <= 10 else 9,
+                    color="white" if v > threshold else "black", fontweight="bold" if i == j else "normal")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return figure_array(fig)

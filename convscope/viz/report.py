@@ -8,8 +8,10 @@
 
 and writes ``RUN_DIR/report.html`` with the run's settings, the training curves, the model
 summary, the confusion matrix on the validation set, the most confidently misclassified
-validation images, the filters, and the feature maps of a few validation images. The page builders here are pure; files are
-written by :mod:`convscope.viz.render`.
+validation images, the filters, the feature maps, saliency maps and Grad-CAM of a few
+validation images, and max / average / L2 pooling of one feature map. Every section opens
+with a short paragraph in plain words (``EXPLANATIONS``). The page builders here are pure;
+files are written by :mod:`convscope.viz.render`.
 """
 
 import html
@@ -28,7 +30,47 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 img{image-rendering:pixelated;max-width:100%;margin:4px;vertical-align:top}
 figure{display:inline-block;margin:4px;text-align:center;font-size:.8em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
-.note{color:#a33}"""
+.note{color:#a33}.explain{color:#444;max-width:60em;line-height:1.4}"""
+
+EXPLANATIONS = {
+    "Run": "The settings this model was trained with, and the numbers from the last epoch.",
+    "Training curves": (
+        "Loss (lower is better) and accuracy (higher is better) after each pass over the training data "
+        "(an epoch). 'train' is measured on the images the model learns from, 'val' on held-out validation "
+        "images it never trains on. If val stops improving while train keeps getting better, the model is "
+        "starting to memorise (overfit)."),
+    "Model": ("The layers in order, with the shape of what each one outputs, how many numbers it learns "
+              "(Params), its work per image (Mult-adds) and how many input pixels one output pixel sees (RF)."),
+    "Confusion matrix": (
+        "Each row is the true class, each column the class the model predicted; a cell counts the validation "
+        "images with that pair. The diagonal (bold) holds the correct answers; any other cell with a large "
+        "number is a pair of classes the model confuses."),
+    "Most confidently misclassified": (
+        "Validation images the model got wrong while being most sure of itself, with the true and the "
+        "predicted class and the probability it gave. They often show odd writing, wrong labels, or a real "
+        "weakness of the model."),
+    "Filters": (
+        "The weights each convolution layer learned. A filter is a small pattern that is slid over the "
+        "image; where the image matches it (red weights on bright pixels, blue on dark) the feature map "
+        "lights up. Deeper layers' filters read the previous layer's maps, one tile per input channel."),
+    "Feature maps": (
+        "What the convolution layers produce for a few validation images of different classes. Each map is "
+        "one filter's answer to 'where does my pattern appear?': bright where it does, dark where it does not. "
+        "Early maps look like edge drawings of the digit; deeper ones are smaller and more abstract."),
+    "Where the network looks": (
+        "Saliency: how much each input pixel would change the predicted class's score if it changed a little "
+        "(the gradient). Grad-CAM: which region of the last convolution layer's maps carries the evidence for "
+        "that class, placed over the input pixels it sees. Bright = important for the decision."),
+    "Pooling compared": (
+        "Pooling shrinks each feature map by summarising small windows: max pooling keeps the strongest "
+        "response, average pooling the mean, L2 pooling the square root of the sum of squares. Shown on the "
+        "most active map entering the model's first pooling layer, all on one grey scale."),
+}
+IRRELEVANT = {"adam": {"momentum"}, "adamw": {"momentum"}}  # settings the optimizer does not use
+METRIC_NAMES = {"train_loss": "final train loss", "train_acc": "final train accuracy",
+                "val_loss": "final validation loss", "val_acc": "final validation accuracy",
+                "lr": "learning rate in the last epoch", "seconds": "seconds for the last epoch",
+                "images_per_s": "images per second (last epoch)"}
 
 
 # ----- reading the run ----------------------------------------------------------------
@@ -88,6 +130,11 @@ def table(pairs):
     return f"<table>{rows}</table>"
 
 
+def explained(heading, inner):
+    """``inner`` under the plain-words paragraph of ``EXPLANATIONS`` for ``heading``."""
+    return f'<p class="explain">{html.escape(EXPLANATIONS[heading])}</p>\n{inner}'
+
+
 def page(title, sections):
     """A whole HTML document from ``[(heading, inner HTML)]``."""
     body = "".join(f"<h2>{html.escape(h)}</h2>\n{inner}\n" for h, inner in sections)
@@ -96,17 +143,49 @@ def page(title, sections):
 
 
 # ----- sections -----------------------------------------------------------------------
+def metric_text(key, value):
+    """A metric for people: accuracies in percent, rates like 8.41e-04, others 4 digits."""
+    if not isinstance(value, float):
+        return value
+    if key.endswith("_acc"):
+        return f"{value:.2%}"
+    if key == "lr":
+        return f"{value:.3g}" if value >= 0.01 else f"{value:.2e}"
+    return f"{value:,.1f}" if key in ("seconds", "images_per_s") else f"{value:.4g}"
+
+
+def run_settings(config):
+    """run.json's settings without those the chosen optimizer ignores (momentum for Adam);
+    a dict value such as ``{"shift": 1}`` reads "shift=1"."""
+    unused = IRRELEVANT.get(str(config.get("optimizer", "")).lower(), set())
+    return [(k, ", ".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict) else v)
+            for k, v in config.items() if k not in unused]
+
+
+def final_numbers(config, last):
+    """The last epoch's metrics in words; the learning rate with the schedule that set it."""
+    pairs = []
+    for key, value in last.items():
+        text = metric_text(key, value)
+        if key == "lr" and config.get("schedule") and config.get("lr") is not None:
+            text = f"{text} (set by the {config['schedule']} schedule; starting / peak lr {config['lr']})"
+        if key != "epoch":
+            pairs.append((METRIC_NAMES.get(key, f"final {key}"), text))
+    return pairs
+
+
 def run_section(config, metrics):
     last = metrics[-1] if metrics else {}
-    pairs = list(config.items()) + [(f"final {k}", f"{v:.4g}" if isinstance(v, float) else v)
-                                    for k, v in last.items() if k != "epoch"]
-    return "Run", table(pairs) if pairs else "<p class='note'>no run.json or metrics.jsonl</p>"
+    pairs = run_settings(config) + final_numbers(config, last)
+    if last.get("epoch") is not None:
+        pairs.append(("epochs recorded", last["epoch"]))
+    return "Run", explained("Run", table(pairs) if pairs else "<p class='note'>no run.json or metrics.jsonl</p>")
 
 
 def curves_section(metrics):
     if not metrics:
         return "Training curves", "<p class='note'>no metrics.jsonl in the run folder</p>"
-    return "Training curves", img(render.plot_curves(metrics), "training curves")
+    return "Training curves", explained("Training curves", img(render.plot_curves(metrics), "training curves"))
 
 
 def validation_sections(model, dataset, meta, max_images, mistakes=12):
@@ -126,24 +205,29 @@ def validation_sections(model, dataset, meta, max_images, mistakes=12):
         figures.append(figure(picture, f"true {names[labels[i]]}, predicted {names[predicted[i]]} "
                                        f"({probs[i, predicted[i]]:.2f})"))
     mistakes_html = "".join(figures) or "<p>No misclassified images.</p>"
-    return [("Confusion matrix (validation)", intro + matrix),
-            ("Most confidently misclassified", mistakes_html)], x, labels
+    return [("Confusion matrix (validation)", explained("Confusion matrix", intro + matrix)),
+            ("Most confidently misclassified", explained("Most confidently misclassified", mistakes_html))], x, labels
 
 
 def filters_section(model):
-    return "Filters", "".join(img(image, name) for name, image in gallery.filter_pictures(model))
+    pictures = "".join(f"<div>{img(image, name)}</div>" for name, image in gallery.filter_pictures(model))
+    return "Filters", explained("Filters", pictures)
 
 
 def model_section(model, meta):
     if not meta.get("input_shape"):
         return "Model", "<p class='note'>the model file does not record its input shape</p>"
-    return "Model", f"<pre>{html.escape(summary(model, meta['input_shape']))}</pre>"
+    return "Model", explained("Model", f"<pre>{html.escape(summary(model, meta['input_shape']))}</pre>")
 
 
 def sample_indices(labels, samples):
     """The first image of each of the first ``samples`` classes present (varied examples)."""
     _, first = np.unique(np.asarray(labels), return_index=True)
     return sorted(first)[:samples]
+
+
+def _label(labels, i, names):
+    return html.escape(names[labels[i]] if names else str(labels[i]))
 
 
 def features_section(model, x, labels, meta, samples):
@@ -153,11 +237,29 @@ def features_section(model, x, labels, meta, samples):
     parts = []
     for i in sample_indices(labels, samples):
         one = x[i:i + 1]
-        label = names[labels[i]] if names else str(labels[i])
         pictures = [img(gallery.input_picture(one, meta["mean"], meta["std"]), f"image {i}")]
-        pictures += [img(image, name) for name, image in gallery.feature_pictures(model, one, convs)]
-        parts.append(f"<div><h3>Validation image {i} (class {html.escape(label)})</h3>{''.join(pictures)}</div>")
-    return "Feature maps", "".join(parts)
+        pictures += [f"<div>{img(image, name)}</div>" for name, image in gallery.feature_pictures(model, one, convs)]
+        parts.append(f"<div><h3>Validation image {i} (class {_label(labels, i, names)})</h3>{''.join(pictures)}</div>")
+    return "Feature maps", explained("Feature maps", "".join(parts))
+
+
+def attention_section(model, x, labels, meta, samples):
+    """Saliency map and Grad-CAM of the same sample images as the feature maps."""
+    names = meta.get("class_names")
+    parts = []
+    for i in sample_indices(labels, samples):
+        pictures = gallery.saliency_pictures(model, x[i:i + 1], meta["mean"], meta["std"], names)
+        parts.append(f"<div><h3>Validation image {i} (class {_label(labels, i, names)})</h3>"
+                     + "".join(img(image, f"{stem} of image {i}") for stem, image in pictures) + "</div>")
+    heading = "Where the network looks: saliency and Grad-CAM"
+    return heading, explained("Where the network looks", "".join(parts))
+
+
+def pooling_section(model, x, labels, samples):
+    """Max, average and L2 pooling of one map of the first sample image."""
+    i = sample_indices(labels, samples)[0]
+    (stem, image), = gallery.pooling_picture(model, x[i:i + 1])
+    return "Pooling compared: max, average and L2", explained("Pooling compared", img(image, stem))
 
 
 # ----- the report ---------------------------------------------------------------------
@@ -215,7 +317,9 @@ def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_ima
     sections = [run_section(config, metrics), curves_section(metrics), model_section(model, meta)]
     if dataset is not None:
         validation, x, labels = validation_sections(model, dataset, meta, max_images)
-        sections += validation + [filters_section(model), features_section(model, x, labels, meta, samples)]
+        sections += validation + [filters_section(model), features_section(model, x, labels, meta, samples),
+                                  attention_section(model, x, labels, meta, samples),
+                                  pooling_section(model, x, labels, samples)]
     else:
         sections += [("Validation", f"<p class='note'>validation data not available ({html.escape(reason)})</p>"),
                      filters_section(model)]

@@ -1,0 +1,96 @@
+"""Plain-words titles and colour keys for the pictures of ``convscope viz`` and the report.
+
+A title names the layer, its type and its shape, then says in words what the picture shows:
+
+>>> from convscope.models import lenet5
+>>> from convscope.summary import summarize
+>>> row = summarize(lenet5(rng=np.random.default_rng(0)), (1, 28, 28))[5]
+>>> output_title(row)
+'Layer 5 (MaxPool2d): 16 pooled maps of 5x5 — each keeps the strongest response in every 2x2 window'
+"""
+
+import numpy as np
+
+from .. import nn
+
+WEIGHT_KEY = "Colours: red = positive weight, blue = negative weight, white = 0 (one scale for the whole layer)"
+NORM_KEY = "Grey scale: dark = small weights, bright = large weights (size over all input channels)"
+ACTIVATION_KEY = "Grey scale: dark = low, bright = high activation (one scale for the whole picture)"
+HEAT_KEY = "Heat scale: black = no influence, red -> yellow -> white = strongest influence"
+_POOL_WORDS = {"MaxPool2d": "keeps the strongest response in", "AvgPool2d": "averages",
+               "LPPool2d": "takes sqrt(sum of squares) of"}
+_BENDS = {"ReLU": "negative values set to 0", "LeakyReLU": "negative values shrunk",
+          "Sigmoid": "each value squashed into 0..1", "Tanh": "each value squashed into -1..1"}
+
+
+def shape_text(shape):
+    """(6, 28, 28) -> "6x28x28"."""
+    return "x".join(str(s) for s in shape)
+
+
+def number(value):
+    """A tick label: 3 significant digits, a sign for non-zero values."""
+    return "0" if value == 0 else f"{value:+.3g}"
+
+
+def filter_title(name, weight, mode):
+    """(title, note) for the filter grid of conv layer ``name``, weight (C_out, C_in, kH, kW)."""
+    c_out, c_in, kh, kw = np.shape(weight)
+    k = f"{kh}x{kw}"
+    if mode == "channels":
+        return (f"Layer {name} (Conv2d): the {c_out} learned filters, each {c_in} channels of {k}",
+                f"One tile per filter and input channel: column f is filter f (it makes feature map f), "
+                f"row c holds its weights on input channel c. Tiles are enlarged {k} weight grids.")
+    if mode == "norm":
+        return (f"Layer {name} (Conv2d): the {c_out} learned {k} filters, each over {c_in} input channels",
+                "One tile per filter (too many channels to show one by one): each tap shows the size of "
+                "its weights over all input channels.")
+    colour = " colour" if c_in == 3 else ""
+    note = ("Each filter is drawn in the colours it responds to most (scaled on its own)." if c_in == 3 else
+            "A filter responds where the image looks like its red parts and unlike its blue parts.")
+    return f"Layer {name} (Conv2d): the {c_out} learned {k}{colour} filters, one per feature map", note
+
+
+def _maps(shape):
+    return f"{shape[0]} maps of {shape[1]}x{shape[2]}" if len(shape) == 3 else f"{shape[0]} numbers"
+
+
+def output_words(row, last=False):
+    """What a layer's output is, in words, from its summary row (convscope.summary.LayerRow)."""
+    m, out, inp = row.module, tuple(row.output_shape[1:]), tuple(row.input_shape[1:])
+    if isinstance(m, nn.Conv2d):
+        return f"{out[0]} feature maps of {out[1]}x{out[2]}, one per learned {shape_text(m.kernel_size)} filter"
+    if row.kind in _BENDS:
+        return f"the same {_maps(out)} with {_BENDS[row.kind]}"
+    if row.kind in _POOL_WORDS:
+        k = shape_text(m.kernel_size)
+        return f"{out[0]} pooled maps of {out[1]}x{out[2]} — each {_POOL_WORDS[row.kind]} every {k} window"
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        return f"{out[0]} maps averaged down to {out[1]}x{out[2]} (one number per map)"
+    if isinstance(m, nn.BatchNorm2d):
+        return f"the same {_maps(out)}, each channel rescaled to a standard range"
+    if isinstance(m, nn.Flatten):
+        return f"the {shape_text(inp)} maps lined up as one list of {out[0]:,} numbers"
+    if isinstance(m, nn.Linear) and last:
+        return f"the {out[0]} class scores (logits) — the largest is the prediction"
+    if isinstance(m, nn.Linear):
+        return f"{out[0]} numbers, each a weighted sum of all {inp[0]:,} inputs"
+    if isinstance(m, nn.Dropout):
+        return f"the same {_maps(out)} (dropout only acts during training)"
+    if m is not None and m.children():
+        return f"{_maps(out)}: the block's layers plus its shortcut, added"
+    return shape_text(out)
+
+
+def output_title(row, last=False):
+    """"Layer NAME (Kind): <what the output is>"."""
+    return f"Layer {row.name} ({row.kind}): {output_words(row, last)}"
+
+
+def output_note(row, last=False):
+    """One sentence on how to read a layer's output picture."""
+    if len(row.output_shape) == 4:
+        return ("One tile per map (map k = channel k), enlarged; bright = the layer responds strongly there.")
+    if last:
+        return "One bar per class; the orange bar is the predicted class. Softmax turns these into probabilities."
+    return "A list of numbers has no picture layout, so each number is one bar (height = its value)."
