@@ -208,7 +208,7 @@ def lrs(scheduler, steps):
     seen = [scheduler.optimizer.lr]
     for _ in range(steps):
         scheduler.step()
-        seen.append(scheduler.get_last_lr())
+        seen.append(scheduler.get_last_lr()[0])
     return seen
 
 

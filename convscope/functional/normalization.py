@@ -18,10 +18,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     Training mode has a hand-written backward (the standard closed form); the plain
     composition is :func:`batch_norm_reference`, used by the tests.
     """
-    if x.ndim not in (2, 4) or x.shape[1] != len(running_mean):
-        raise ShapeError(f"expected (N, {len(running_mean)}) or (N, {len(running_mean)}, H, W), got shape {x.shape}")
+    running_mean, running_var = (r.data if isinstance(r, Tensor) else r for r in (running_mean, running_var))
+    channels = x.shape[1] if x.ndim > 1 else None
+    if x.ndim not in (2, 4) or (running_mean is not None and channels != len(running_mean)):
+        expected = len(running_mean) if running_mean is not None else "C"
+        raise ShapeError(f"expected (N, {expected}) or (N, {expected}, H, W), got shape {x.shape}")
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     shape = (1, -1) + (1,) * (x.ndim - 2)
+    if not training and running_mean is None:
+        raise ValueError("batch_norm in eval mode needs running_mean and running_var")
     if not training:
         scale = 1.0 / np.sqrt(running_var + eps)
         out = (x - running_mean.reshape(shape)) * scale.reshape(shape).astype(x.dtype)
@@ -34,10 +39,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     var = np.mean(centred * centred, axis=axes)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
     x_hat = centred * inv_std.reshape(shape)
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += momentum * var * count / (count - 1)
+    if running_mean is not None:  # None: normalise with batch statistics only
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += momentum * var * count / (count - 1)
 
     def backward(g):
         g_sum = g.sum(axis=axes).reshape(shape)

@@ -141,18 +141,20 @@ class BatchNorm2d(Module):
         num_features (int): channels C.
         eps (float): added to the variance. Default 1e-5.
         momentum (float): running-statistics update rate. Default 0.1.
+        affine (bool): learn a per-channel scale and shift. Default True.
 
     Shape: input and output (N, C, H, W) (or (N, C)). Buffers ``running_mean``,
     ``running_var`` (C,) are used in eval mode and saved in the state dict.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
         if not isinstance(num_features, (int, np.integer)) or num_features < 1:
             raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
-        self.weight = Parameter(np.ones(num_features))
-        self.bias = Parameter(np.zeros(num_features))
+        self.affine = bool(affine)
+        self.weight = Parameter(np.ones(num_features)) if affine else None
+        self.bias = Parameter(np.zeros(num_features)) if affine else None
         self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
 
@@ -161,10 +163,10 @@ class BatchNorm2d(Module):
                             self.training, self.momentum, self.eps)
 
     def config(self):
-        return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
+        return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + ("" if self.affine else ", affine=False")
 
 
 class CrossEntropyLoss(Module):

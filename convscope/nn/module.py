@@ -40,6 +40,18 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
+    def add_module(self, name, module):
+        """Register a sub-module under ``name`` (same as assigning an attribute)."""
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} is a {type(module).__name__}, not a Module")
+        setattr(self, name, module)
+
+    def register_parameter(self, name, param):
+        """Register a :class:`Parameter` under ``name`` (same as assigning an attribute)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} is a {type(param).__name__}, not a Parameter")
+        setattr(self, name, param)
+
     def register_buffer(self, name, array):
         """A saved, non-learned array (e.g. BatchNorm running statistics)."""
         self._buffers[name] = array
@@ -121,6 +133,13 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every module, children first (e.g. custom initialisation)."""
+        for child in self._modules.values():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def config(self):
         """Constructor arguments needed to rebuild this module (override in subclasses)."""

@@ -23,7 +23,8 @@ class LRScheduler:
         self.apply()
 
     def get_last_lr(self):
-        return self.optimizer.lr
+        """The learning rate now in force, as a one-element list (PyTorch's habit)."""
+        return [self.optimizer.lr]
 
     def state_dict(self):
         return {"last_step": self.last_step, "base_lr": self.base_lr}
@@ -45,14 +46,17 @@ class StepLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """Half a cosine from the base rate down to ``eta_min`` over ``T_max`` steps."""
+    """Half a cosine from the base rate down to ``eta_min`` over ``T_max`` steps.
+
+    Past ``T_max`` the cosine carries on (rising again), exactly as PyTorch's closed form.
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer)
 
     def lr_at(self, step):
-        progress = min(step, self.T_max) / self.T_max
+        progress = step / self.T_max
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
 
 
@@ -69,8 +73,13 @@ class OneCycleLR(LRScheduler):
     ``max_momentum`` and ``base_momentum``.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps, pct_start=0.3, div_factor=25.0,
-                 final_div_factor=1e4, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95):
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = epochs * steps_per_epoch
         if total_steps < 2:
             raise ValueError(f"OneCycleLR: total_steps must be >= 2, got {total_steps}")
         self.max_lr, self.total_steps = float(max_lr), int(total_steps)
