@@ -74,7 +74,12 @@ def make_optimizer(recipe, params):
 
 
 def make_scheduler(recipe, optimizer, total_steps):
-    """A schedule stepped once per batch over ``total_steps`` batches (None for constant)."""
+    """A schedule stepped once per batch over ``total_steps`` batches (None for constant).
+
+    A run of a single step has nothing to schedule and keeps the peak rate.
+    """
+    if total_steps < 2:
+        return None
     if recipe.schedule == "onecycle":
         return optim.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total_steps)
     if recipe.schedule == "cosine":

@@ -102,3 +102,26 @@ def test_preprocess_plain_resize_for_colour_models(tmp_path):
     with pytest.raises(ValueError, match="blank"):
         Image.fromarray(np.zeros((30, 30), np.uint8)).save(tmp_path / "black.png")
         preprocess_image(tmp_path / "black.png", {"input_shape": [1, 28, 28]})
+
+
+def test_train_on_an_image_folder_and_an_npz(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["circle", "square"]):
+        (tmp_path / "shapes" / name).mkdir(parents=True)
+        for i in range(20):
+            image = (rng.random((40, 40)) * 50).astype(np.uint8)
+            image[10 + 10 * k:20 + 10 * k, 10:30] = 255
+            Image.fromarray(image).save(tmp_path / "shapes" / name / f"{i:02d}.png")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "shapes"), "--epochs", "1", "--out", str(out),
+                 "--no-report", "--no-augment"]) == 0
+    assert "36 train / 4 val images" in capsys.readouterr().err  # every 10th per class validates
+    assert main(["evaluate", str(out)]) == 0
+    assert "circle" in capsys.readouterr().out
+
+    images = rng.integers(0, 255, (30, 1, 28, 28)).astype(np.uint8)
+    np.savez(tmp_path / "mine.npz", images=images, labels=np.arange(30) % 3)
+    assert main(["train", "--data", str(tmp_path / "mine.npz"), "--epochs", "1", "--out", str(tmp_path / "r2"),
+                 "--no-report", "--no-augment"]) == 0
+    assert main(["train", "--data", str(tmp_path / "nothing_here"), "--out", str(tmp_path / "r3")]) == 1
+    assert "neither a dataset" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from .. import models
-from ..data import DATASETS, DataLoader, load_dataset
+from ..data import DATASETS, DataLoader, load_dataset, load_user_data
 from ..data.preprocess import preprocess_image
 from ..io import load_model, save_model
 from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
@@ -24,7 +24,9 @@ def add_parsers(subparsers):
                               description="Train a zoo model; writes a checkpoint, the model file, "
                                           "metrics and an HTML report into --out.")
     p.add_argument("--model", default="lenet5", choices=sorted(models.ZOO), help="zoo model (default lenet5)")
-    p.add_argument("--data", default="digits", choices=DATASET_NAMES, help="dataset (default digits)")
+    p.add_argument("--data", default="digits", metavar="NAME|PATH",
+                   help=f"dataset: {', '.join(DATASET_NAMES)} (default digits), or a folder with one "
+                        "subfolder of images per class, or an .npz file (every 10th image per class validates)")
     p.add_argument("--data-dir", help="folder holding the dataset files (searched before the cache)")
     p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
     p.add_argument("--epochs", type=int, help="epochs (default: the model's recipe, 20 for lenet5)")
@@ -44,7 +46,7 @@ def add_parsers(subparsers):
     p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix",
                               description="Evaluate a saved model on a dataset split.")
     p.add_argument("model", help="model file (.safetensors) written by convscope train")
-    p.add_argument("--data", choices=DATASET_NAMES, help="dataset (default: the one it was trained on)")
+    p.add_argument("--data", metavar="NAME|PATH", help="dataset name or path (default: the one it was trained on)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="default val")
     p.add_argument("--data-dir", help="folder holding the dataset files")
     p.add_argument("--batch-size", type=int, default=500)
@@ -103,8 +105,8 @@ def run_train(args):
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     if args.resume and not has_checkpoint:
         print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
-    train_set = load_dataset(args.data, "train", root=args.data_dir, download=args.download)
-    val_set = load_dataset(args.data, "val", root=args.data_dir, download=args.download)
+    train_set = load_data(args.data, "train", args, models.ZOO_INPUTS.get(args.model, (1, 28, 28)))
+    val_set = load_data(args.data, "val", args, train_set.images.shape[1:])
     init_seed, loader_seed = np.random.SeedSequence(args.seed).spawn(2)
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
     model = models.build(args.model, rng=init_rng, in_channels=train_set.images.shape[1],
@@ -138,11 +140,20 @@ def run_train(args):
     return 0
 
 
+def load_data(name, split, args, input_shape):
+    """A named dataset, or the user's folder / .npz file at ``name`` (sized for the model)."""
+    if name in DATASETS:
+        return load_dataset(name, split, root=args.data_dir, download=getattr(args, "download", False))
+    if not os.path.exists(name):
+        raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) nor an existing folder or .npz file")
+    return load_user_data(name, split, size=tuple(input_shape[1:]), channels=input_shape[0])
+
+
 def _dataset_for(meta, args):
     name = args.data or meta.get("dataset")
-    if name not in DATASET_NAMES:
-        raise ValueError(f"the model file does not say which dataset it was trained on; pass --data ({', '.join(DATASET_NAMES)})")
-    data = load_dataset(name, args.split, root=args.data_dir)
+    if not name:
+        raise ValueError(f"the model file does not say which dataset it was trained on; pass --data ({', '.join(DATASET_NAMES)} or a path)")
+    data = load_data(name, args.split, args, meta["input_shape"])
     if meta.get("dataset") and meta["dataset"] != name:
         print(f"note: the model was trained on {meta['dataset']}, evaluating on {name}", file=sys.stderr)
     if list(data.images.shape[1:]) != list(meta["input_shape"]):

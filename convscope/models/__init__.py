@@ -9,6 +9,7 @@ from .resnet import BasicBlock, SmallResNet
 from .vgg import SmallVGG
 
 ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet}
+ZOO_INPUTS = {"lenet5": (1, 28, 28), "vgg": (1, 28, 28), "resnet": (3, 32, 32)}  # what each was designed for
 
 
 def build(name, rng=None, **config):
@@ -23,4 +24,4 @@ def lenet5(in_channels=1, num_classes=10, rng=None):
     return LeNet5(in_channels, num_classes, rng=rng)
 
 
-__all__ = ["ZOO", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock"]
+__all__ = ["ZOO", "ZOO_INPUTS", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock"]

@@ -1,0 +1,54 @@
+"""Your own data: a folder of images (one subfolder per class) or an .npz file.
+
+``load_user_data(path, split, ...)`` gives the same :class:`Dataset` as the named datasets,
+so ``convscope train --data PATH`` works on it. The validation split is fixed: within each
+class, every 10th image in file order (the 10th, 20th, ...) is held out; "test" is the
+same as "val" (keep a separate folder for a real test set and evaluate on it with
+``--data``).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from convscope.data.dataset import Dataset, channel_stats
+from convscope.data.readers import read_image_folder, read_npz
+
+HOLDOUT_EVERY = 10
+
+
+def holdout_mask(labels):
+    """(N,) bool: every HOLDOUT_EVERY-th image of each class, counting in file order."""
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        mask[members[HOLDOUT_EVERY - 1::HOLDOUT_EVERY]] = True
+    return mask
+
+
+def load_user_data(path, split="train", size=(28, 28), channels=1):
+    """Load a class-per-subfolder image folder (resized to ``size``, ``channels`` 1 or 3) or
+    an .npz with (x, y) / (images, labels) arrays; returns the ``split`` as a Dataset.
+
+    Shape: images (N, C, H, W) uint8, labels (N,) int64; mean/std from the training part.
+    """
+    path = Path(path)
+    if path.is_dir():
+        images, labels, class_names = read_image_folder(path, size, "L" if channels == 1 else "RGB")
+    elif path.suffix == ".npz" and path.is_file():
+        images, labels = read_npz(path)
+        class_names = None
+        if images.dtype != np.uint8:
+            raise ValueError(f"{path}: expected uint8 images (0..255), got {images.dtype}")
+    else:
+        raise ValueError(f"{path}: expected a folder with one subfolder per class, or an .npz file")
+    held_out = holdout_mask(labels)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"{path}: unknown split {split!r}, expected train, val or test")
+    if held_out.all() or not held_out.any():
+        raise ValueError(f"{path}: too few images to hold out every {HOLDOUT_EVERY}th per class for validation")
+    mean, std = channel_stats(images[~held_out])
+    chosen = ~held_out if split == "train" else held_out
+    if class_names is None:
+        class_names = [str(k) for k in range(int(labels.max()) + 1)]
+    return Dataset(images[chosen], labels[chosen], class_names, str(path), split, mean, std)
