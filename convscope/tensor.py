@@ -62,6 +62,25 @@ def unbroadcast(grad, shape):
     return grad
 
 
+def _axis_order(a):
+    """Axes of ``a`` from outermost to innermost in memory (length-1 axes left out)."""
+    return sorted((i for i, n in enumerate(a.shape) if n > 1), key=lambda i: -a.strides[i])
+
+
+def same_layout(grad, data):
+    """``grad`` stored with the axis order of ``data``: a copy only where the two differ.
+
+    Convolutions store feature maps batch-last (see :mod:`convscope.windows`) while, say,
+    the gradient through a Flatten comes back stored NCHW; a NumPy operation mixing the two
+    runs ~10x slower, so each gradient takes the layout of the data it belongs to.
+    """
+    if grad.ndim < 3 or 0 in grad.strides or _axis_order(grad) == _axis_order(data):
+        return grad
+    out = np.empty_like(data, dtype=grad.dtype)  # the axis order of data
+    out[...] = grad
+    return out
+
+
 class Tensor:
     """An n-dimensional float array (float32 by default, float64 allowed) with autograd.
 
@@ -138,7 +157,7 @@ class Tensor:
             for parent, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not parent.requires_grad:
                     continue
-                pg = unbroadcast(pg, parent.shape)
+                pg = same_layout(unbroadcast(pg, parent.shape), parent.data)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
 

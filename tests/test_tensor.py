@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from convscope import Tensor, no_grad, tensor
-from convscope.tensor import unbroadcast
+from convscope.tensor import same_layout, unbroadcast
 from helpers import away_from_zero, distinct, gradcheck, randn
 
 
@@ -184,6 +184,27 @@ def test_diamond_graph_visits_shared_node_once():
     z = y * y + y  # dz/dx = (2y + 1) * 3 = 39
     z.sum().backward()
     np.testing.assert_allclose(x.grad, [39.0])
+
+
+def test_same_layout_copies_a_gradient_into_the_layout_of_its_data():
+    data = np.zeros((3, 4, 5, 2)).transpose(3, 0, 1, 2)  # (N, C, H, W) stored batch-last
+    grad = np.arange(120.0).reshape(2, 3, 4, 5)  # stored NCHW
+    out = same_layout(grad, data)
+    np.testing.assert_array_equal(out, grad)
+    assert out.strides == data.strides
+    assert same_layout(out, data) is out  # already alike: no copy
+    assert same_layout(grad, np.zeros((2, 3, 4, 5))) is grad
+
+
+def test_gradient_arrives_in_the_layout_of_its_data():
+    data = np.ones((3, 2, 4, 4)).transpose(1, 0, 2, 3)  # (N, C, H, W) with C outermost in memory
+    x = Tensor(data, requires_grad=True)
+    seen = []
+    probe = Tensor.from_op(data, (x,), lambda g: seen.append(g) or (g,))  # records its gradient
+    projection = np.arange(96.0).reshape(2, 48)
+    (probe.reshape(2, -1) * Tensor(projection)).sum().backward()  # reshape's gradient is (2, 48)
+    assert seen[0].strides[1] > seen[0].strides[0]  # stored like probe's data
+    np.testing.assert_array_equal(seen[0].reshape(2, -1), projection)
 
 
 def test_gradients_accumulate_across_backward_calls():

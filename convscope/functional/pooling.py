@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..tensor import ShapeError, Tensor
-from ..windows import col2im, output_size, pad2d, pair, reduce_windows, sliding_windows, to_batch_last
+from ..windows import col2im, output_size, pad2d, pair, reduce_windows, sliding_windows
 
 
 class _Geometry:
@@ -66,7 +66,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     out = reduce_windows(windows, np.maximum)
 
     def backward(g):
-        g, unclaimed = to_batch_last(g), np.ones_like(out, dtype=bool)  # all batch-last, as out
+        unclaimed = np.ones_like(out, dtype=bool)  # stored batch-last, like out and g
 
         def patch(i, j):  # called for offsets in row-major order: the first maximum claims g
             hit = np.equal(windows[:, :, i, j], out)
@@ -86,7 +86,6 @@ def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     out = reduce_windows(geo.windows(padded), np.add)
 
     def backward(g):
-        g = to_batch_last(g)
         return (geo.col2im(lambda i, j: g, padded.shape, x.dtype),)
 
     return Tensor.from_op(out, (x,), backward)
