@@ -37,8 +37,6 @@ def early_settings(argv):
 early_settings(sys.argv)
 
 import argparse  # noqa: E402
-import ctypes  # noqa: E402
-import ctypes.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
@@ -51,6 +49,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from convscope import Tensor, models, no_grad, nn, optim  # noqa: E402
 from convscope import functional as F  # noqa: E402
+from convscope.cli.process import keep_freed_memory  # noqa: E402
 
 try:
     import torch
@@ -207,15 +206,6 @@ def run_steps(args):
     return results
 
 
-def keep_freed_memory():
-    """Ask glibc to keep freed memory in the process (see the module notes); True if it did."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        return bool(libc.mallopt(-1, 1 << 30) and libc.mallopt(-3, 32 << 20))  # M_TRIM_, M_MMAP_THRESHOLD
-    except (OSError, AttributeError, TypeError):  # not glibc
-        return False
-
-
 def environment(malloc_kept):
     env = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     torch_threads = torch.get_num_threads() if torch is not None else "-"
@@ -260,6 +250,9 @@ def run_train(args):
     from convscope.recipes import make_augment, recipe_for
     print(environment(args.malloc_kept))
     out = os.path.join("runs", "bench-train")
+    if os.path.exists(out):
+        import shutil
+        shutil.rmtree(out)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "convscope.cli", "train", "--model", "lenet5", "--data", args.data,
                     "--epochs", str(args.epochs), "--out", out, "--no-report", "--seed", "0"], check=True,
@@ -276,7 +269,9 @@ def run_train(args):
     twin = torch_twin(model)
     loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=rng,
                         augment=make_augment(recipe.augment, (28, 28)))
-    topt = torch.optim.Adam(twin.parameters(), lr=recipe.lr)
+    if recipe.optimizer != "adamw" or recipe.schedule != "onecycle":
+        raise SystemExit(f"bench train mirrors AdamW + one-cycle; the lenet5 recipe is now {recipe.optimizer} + {recipe.schedule}")
+    topt = torch.optim.AdamW(twin.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=recipe.lr, total_steps=args.epochs * len(loader))
     start = time.perf_counter()
     for _ in range(args.epochs):
@@ -292,8 +287,8 @@ def run_train(args):
             val = DataLoader(val_set, 500)
             correct = sum(int((twin(torch.from_numpy(x)).argmax(1).numpy() == y).sum()) for x, y in val)
     theirs = time.perf_counter() - start
-    print(f"convscope train ({args.epochs} epochs, whole command incl. start-up and saving): {ours:.1f} s, "
-          f"val acc {history[-1]['val_acc']:.2%}")
+    print(f"convscope train ({args.epochs} epochs, whole command incl. start-up and saving): {ours:.1f} s "
+          f"({sum(r['seconds'] for r in history):.1f} s in training epochs), val acc {history[-1]['val_acc']:.2%}")
     print(f"torch, same recipe and loader: {theirs:.1f} s, val acc {correct / len(val_set):.2%}")
     print(f"ratio torch/convscope time: {theirs / ours:.2f}")
 

@@ -320,3 +320,7 @@ def tensor(data, requires_grad=False, dtype=None):
 
 class ShapeError(ValueError):
     """A tensor of the wrong shape reached an op; modules prefix the layer that got it."""
+
+
+class DTypeError(TypeError):
+    """A tensor of the wrong dtype reached an op; modules prefix the layer that got it."""

@@ -328,3 +328,18 @@ def test_no_grad_inference_builds_no_graph():
     with no_grad():
         out = model(t32(np.zeros((1, 1, 28, 28))))
     assert out.shape == (1, 10) and not out.requires_grad
+
+
+def test_dtype_error_names_the_layer():
+    conv = nn.Conv2d(1, 2, 3, rng=RNG(0))
+    with pytest.raises(TypeError, match=r"Conv2d\(1, 2.*expected float32 input like the weights, got float64"):
+        conv(Tensor(np.zeros((1, 1, 5, 5))))
+
+
+def test_dropout_mask_follows_the_memory_layout():
+    x = Tensor(np.ones((4, 3, 5, 5), np.float32).transpose(1, 2, 3, 0).copy().transpose(3, 0, 1, 2))
+    drop = nn.Dropout(0.5, rng=RNG(0))
+    out = drop(x).data
+    assert out.strides == x.data.strides  # batch-last stays batch-last
+    assert set(np.unique(out)) == {0.0, 2.0}
+    assert drop.eval()(x) is x

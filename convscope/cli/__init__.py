@@ -33,6 +33,8 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .process import configure
+    configure()
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

@@ -7,7 +7,7 @@ and being read; the backward pass builds the bands again instead of keeping them
 
 import numpy as np
 
-from ..tensor import ShapeError, Tensor
+from ..tensor import DTypeError, ShapeError, Tensor
 from ..windows import batch_last, col2im, im2col, output_size, pad2d, pair, row_bands
 
 
@@ -44,7 +44,8 @@ def _check_conv_input(x, weight, groups):
     if weight.shape[0] % groups:
         raise ShapeError(f"out_channels {weight.shape[0]} is not divisible by groups={groups}")
     if x.dtype != weight.dtype:
-        raise TypeError(f"input dtype {x.dtype} differs from weight dtype {weight.dtype}")
+        raise DTypeError(f"expected {weight.dtype} input like the weights, got {x.dtype}; "
+                         f"convert with Tensor(x, dtype=np.{weight.dtype})")
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

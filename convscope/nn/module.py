@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import ShapeError, Tensor
+from ..tensor import DTypeError, ShapeError, Tensor
 
 
 class Parameter(Tensor):
@@ -60,7 +60,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         try:
             return self.forward(*args, **kwargs)
-        except ShapeError as error:
+        except (ShapeError, DTypeError) as error:
             if not getattr(error, "located", False):
                 error.args = (f"{self!r}: {error.args[0]}",)
                 error.located = True
