@@ -140,7 +140,7 @@ def _root(s, p):
     return Tensor.from_op(out, (s,), backward)
 
 
-def lp_pool2d(x, norm_type, kernel_size, stride=None, padding=0, ceil_mode=False):
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0):
     """L_p norm of each window: ``(sum |x|^p) ** (1/p)``; ``norm_type=2`` is L2 pooling.
 
     Unlike PyTorch, which computes ``(sum x^p) ** (1/p)`` and so gives NaN or wrong signs
@@ -149,8 +149,9 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, padding=0, ceil_mode=False
 
     Args:
         norm_type (float): p >= 1. ``1`` sums absolute values; large p approaches max pooling.
-        kernel_size, stride (default kernel_size), padding (default 0), ceil_mode: as in
-            :func:`max_pool2d`.
+        kernel_size, stride (default kernel_size), ceil_mode: as in :func:`max_pool2d`, in
+            PyTorch's order.
+        padding (int or pair): zeros around the input (an addition; PyTorch has none). Default 0.
 
     >>> lp_pool2d(Tensor(np.array([[[[3.0, -4.0]]]])), 2, (1, 2)).numpy().ravel()
     array([5.])

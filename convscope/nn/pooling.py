@@ -75,14 +75,14 @@ class LPPool2d(_Pool2d):
     Shape: as :class:`MaxPool2d`.
     """
 
-    def __init__(self, norm_type, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         if not float(norm_type) >= 1:
             raise ValueError(f"LPPool2d: norm_type must be >= 1, got {norm_type!r}")
         self.norm_type = float(norm_type)
 
     def forward(self, x):
-        return F.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return F.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode, self.padding)
 
     def config(self):
         return dict(super().config(), norm_type=self.norm_type)
