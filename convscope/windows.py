@@ -100,50 +100,33 @@ def sliding_windows(x, kernel, stride, dilation, out_hw):
     )
 
 
-BAND_NUMBERS = 1 << 19  # numbers in one band of the window matrix (see row_bands)
-
-
-def row_bands(out_h, row_numbers):
-    """Split ``out_h`` output rows into slices whose window matrix holds about BAND_NUMBERS numbers.
-
-    ``row_numbers`` is the size of one output row's share of the matrix (C*kH*kW*W_out*N).
-    A band of 2 MiB (float32) stays in cache between im2col writing it and the matrix
-    product reading it; the whole matrix (20 MB for LeNet's first layer at batch 256) does
-    not, and building and multiplying it whole took 1.5x as long. Small inputs are one band.
-    """
-    step = max(1, BAND_NUMBERS // max(row_numbers, 1))
-    return [slice(start, min(start + step, out_h)) for start in range(0, out_h, step)]
-
-
-def im2col(x, kernel, stride, dilation, out_hw, rows=slice(None)):
+def im2col(x, kernel, stride, dilation, out_hw):
     """Windows of padded ``x`` as matrix columns, shape (C*kH*kW, H_out*W_out*N).
 
     Row ``c*kH*kW + i*kW + j`` holds kernel tap (c, i, j) for every output pixel, so a
     weight matrix (C_out, C*kH*kW) times these columns is the convolution. Column
-    ``(y*W_out + x)*N + n`` is output pixel (y, x) of image n: batch-last, like the inputs.
-    ``rows`` (a slice of output rows) keeps only the windows of those rows.
+    ``(y*W_out + x)*N + n`` is output pixel (y, x) of image n: batch-last, like the inputs,
+    so each copied run is W_out*N numbers long rather than one row of W_out.
     """
-    windows = sliding_windows(x, kernel, stride, dilation, out_hw)[:, :, :, :, rows]
+    windows = sliding_windows(x, kernel, stride, dilation, out_hw)
     n, c, kh, kw, ho, wo = windows.shape
     return windows.transpose(1, 2, 3, 4, 5, 0).reshape(c * kh * kw, ho * wo * n)
 
 
-def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype, rows=slice(None), out=None):
+def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype):
     """Sum window gradients back onto the padded input: the adjoint of the windows view.
 
-    ``patch(i, j)`` gives the gradient reaching kernel offset (i, j) of every window of the
-    output rows ``rows`` (default all), shape (N, C, rows, W_out). Returns an array of
-    ``padded_shape`` (N, C, H_p, W_p), stored batch-last; with ``out`` the sums are added
-    into that array instead of a new one.
+    ``patch(i, j)`` gives the gradient reaching kernel offset (i, j) of every window, shape
+    (N, C, H_out, W_out). Returns an array of ``padded_shape`` (N, C, H_p, W_p), stored
+    batch-last.
     """
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    first, stop, _ = rows.indices(ho)
-    out = batch_last(padded_shape, dtype) if out is None else out
+    out = batch_last(padded_shape, dtype)
     for i in range(kh):
-        in_rows = slice(first * sh + i * dh, (stop - 1) * sh + i * dh + 1, sh)
+        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):
-            in_cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            out[:, :, in_rows, in_cols] += patch(i, j)
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            out[:, :, rows, cols] += patch(i, j)
     return out
 
 

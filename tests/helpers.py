@@ -11,15 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from convscope import Tensor, no_grad, windows
-
-
-# ----- conv2d's window matrix: one band, bands of a few rows, a band per row ----------------------
-@pytest.fixture(params=[1 << 40, 500, 1], ids=["one_band", "bands_of_rows", "band_per_row"])
-def conv_bands(request, monkeypatch):
-    """Run a test with conv2d building its window matrix whole, in bands of a few output rows
-    (1-6 in CONV_CASES, the last band often shorter), and one output row at a time."""
-    monkeypatch.setattr(windows, "BAND_NUMBERS", request.param)
+from convscope import Tensor, no_grad
 
 
 # ----- gradient checking --------------------------------------------------------------------

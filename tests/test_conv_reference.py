@@ -5,7 +5,7 @@ import pytest
 
 from convscope import Tensor
 from convscope import functional as F
-from helpers import CONV_CASES, cases, conv_bands, f64, pair, randn, same_padding  # noqa: F401
+from helpers import CONV_CASES, cases, f64, pair, randn, same_padding
 
 
 # ----- the reference: explicit loops over n, c_out, y, x, c_in and kernel taps -----------------
@@ -65,7 +65,7 @@ def naive_conv2d_backward(x, w, g, **kw):
 
 # ----- conv2d against the reference, forward and gradients ----------------------------------------
 @pytest.mark.parametrize("case", cases(CONV_CASES))
-def test_conv2d_matches_naive_reference(case, conv_bands):
+def test_conv2d_matches_naive_reference(case):
     x_np, w_np = randn(*case.x, seed=1), randn(*case.w, seed=2)
     b_np = randn(case.w[0], seed=3) if case.bias else None
     x, w = f64(x_np), f64(w_np)

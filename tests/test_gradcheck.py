@@ -7,15 +7,14 @@ from convscope import Tensor
 from convscope import functional as F
 from convscope import nn
 from helpers import (ADAPTIVE_CASES, CONV_CASES, POOL_CASES, UNDILATED_POOL_CASES, away_from_zero, cases,
-                     check_gradients, conv_bands, distinct, f64, gradcheck, gradcheck_module, randn,  # noqa: F401
-                     to_float64)
+                     check_gradients, distinct, f64, gradcheck, gradcheck_module, randn, to_float64)
 
 RNG = np.random.default_rng
 
 
 # ----- windowed ops over the shared shape tables ------------------------------------------------
 @pytest.mark.parametrize("case", cases(CONV_CASES))
-def test_conv2d(case, conv_bands):
+def test_conv2d(case):
     arrays = [randn(*case.x, seed=1), randn(*case.w, seed=2)] + ([randn(case.w[0], seed=3)] if case.bias else [])
     gradcheck(lambda x, w, b=None: F.conv2d(x, w, b, **case.kwargs), *arrays)
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from convscope import windows
-from convscope.windows import col2im, im2col, output_size, pad2d, pair, reduce_windows, row_bands, sliding_windows
+from convscope.windows import col2im, im2col, output_size, pad2d, pair, reduce_windows, sliding_windows
 from helpers import pool_out_size, randn
 
 
@@ -130,13 +129,6 @@ def test_col2im_counts_overlaps_by_hand():
     # 1x4 row, kernel 1x2, stride 1: pixels 1 and 2 belong to two windows each.
     back = col2im(lambda i, j: np.ones((1, 1, 1, 3)), (1, 1, 1, 4), (1, 2), (1, 1), (1, 1), (1, 3), np.float64)
     np.testing.assert_array_equal(back[0, 0], [[1, 2, 2, 1]])
-
-
-def test_row_bands_cover_the_rows_in_order(monkeypatch):
-    monkeypatch.setattr(windows, "BAND_NUMBERS", 100)
-    assert row_bands(5, 30) == [slice(0, 3), slice(3, 5)]  # 3 rows of 30 numbers fit in 100
-    assert row_bands(3, 1000) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # at least one row a band
-    assert row_bands(4, 1) == [slice(0, 4)]
 
 
 @pytest.mark.parametrize("ufunc, reduce", [(np.maximum, np.max), (np.add, np.sum)], ids=["max", "sum"])

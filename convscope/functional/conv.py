@@ -1,14 +1,13 @@
 """2-D convolution (cross-correlation): sliding windows, then one matrix product.
 
-The window matrix is built and multiplied one band of output rows at a time
-(:func:`~convscope.windows.row_bands`), so each band stays in cache between being written
-and being read; the backward pass builds the bands again instead of keeping them.
+The window matrix (im2col) is built once per call and kept for the weight gradient; feature
+maps are stored batch-last, so its copies run W_out*N numbers at a time.
 """
 
 import numpy as np
 
 from ..tensor import DTypeError, ShapeError, Tensor
-from ..windows import batch_last, col2im, im2col, output_size, pad2d, pair, row_bands
+from ..windows import col2im, im2col, output_size, pad2d, pair
 
 
 def conv_padding(padding, kernel, dilation, stride):
@@ -72,33 +71,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     pads, out_hw = _geometry(x.shape, kernel, stride, padding, dilation)
     n, c, h, w = x.shape
     xp = pad2d(x.data, pads)
+    cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, out_hw[0] * out_hw[1] * n)
     wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)  # (groups, C_out/g, C/g*kH*kW)
-    bands = row_bands(out_hw[0], c * kernel[0] * kernel[1] * out_hw[1] * n)
-
-    def windows(rows):  # the matrix of one band of output rows, split by group
-        return im2col(xp, kernel, stride, dilation, out_hw, rows).reshape(groups, wmat.shape[2], -1)
-
-    out = np.empty(wmat.shape[:2] + (out_hw[0], out_hw[1] * n), dtype=x.dtype)  # batch-last
-    for rows in bands:
-        np.matmul(wmat, windows(rows), out=_band(out, rows))
-    out = out.reshape(weight.shape[0], *out_hw, n)
+    out = np.matmul(wmat, cols).reshape(weight.shape[0], *out_hw, n)  # one product, batch-last
     if bias is not None:
         out += bias.data[:, None, None, None]
 
     def backward(g):
-        g2 = g.transpose(1, 2, 3, 0).reshape(wmat.shape[:2] + (out_hw[0], -1))  # a view: g is batch-last
-        gb = g2.sum(axis=(2, 3)).reshape(-1) if bias is not None and bias.requires_grad else None
-        gw = np.zeros_like(wmat) if weight.requires_grad else None
-        gxp = batch_last(xp.shape, x.dtype) if x.requires_grad else None
-        for rows in bands:
-            if gw is not None:  # the windows are built again rather than kept since the forward pass
-                gw += np.matmul(_band(g2, rows), windows(rows).transpose(0, 2, 1))
-            if gxp is not None:
-                gcols = np.matmul(wmat.transpose(0, 2, 1), _band(g2, rows)).reshape(c, *kernel, -1, out_hw[1], n)
-                col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), xp.shape, kernel, stride, dilation,
-                       out_hw, x.dtype, rows, out=gxp)
-        gx = None if gxp is None else gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
-        return gx, None if gw is None else gw.reshape(weight.shape), gb
+        g2 = g.transpose(1, 2, 3, 0).reshape(wmat.shape[:2] + (-1,))  # a view: g is batch-last
+        gb = g2.sum(axis=2).reshape(-1) if bias is not None and bias.requires_grad else None
+        gw = np.matmul(g2, cols.transpose(0, 2, 1)).reshape(weight.shape) if weight.requires_grad else None
+        gx = None
+        if x.requires_grad:
+            gcols = np.matmul(wmat.transpose(0, 2, 1), g2).reshape(c, *kernel, *out_hw, n)
+            gxp = col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), xp.shape, kernel, stride,
+                         dilation, out_hw, x.dtype)
+            gx = gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+        return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out.transpose(3, 0, 1, 2), parents, backward)
@@ -112,8 +101,3 @@ def _geometry(shape, kernel, stride, padding, dilation):
     if min(out_hw) < 1:
         raise ShapeError(f"input {shape} is smaller than the dilated kernel {kernel} with padding {padding}")
     return pads, out_hw
-
-
-def _band(a, rows):
-    """Rows ``rows`` of ``a`` (groups, C_out/g, H_out, W_out*N) as a (groups, C_out/g, -1) view."""
-    return a[:, :, rows].reshape(a.shape[0], a.shape[1], -1)
