@@ -245,7 +245,9 @@ class Tensor:
         return self ** 0.5
 
     # ----- reductions ----------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Sum over ``axis`` (NumPy names) or ``dim`` / ``keepdim`` (PyTorch names)."""
+        axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         shape = self.shape
 
         def backward(g):
@@ -255,13 +257,15 @@ class Tensor:
 
         return Tensor.from_op(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), backward)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         count = int(np.prod([self.shape[i] for i in axes]))
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """Maximum; the gradient goes to the first maximal element, as in PyTorch."""
+        axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         a = self.data
         index = np.argmax(a, axis=axis, keepdims=True) if axis is not None else np.argmax(a)
         out = np.max(a, axis=axis, keepdims=keepdims)
@@ -304,6 +308,13 @@ class Tensor:
     def astype(self, dtype):
         old = self.dtype
         return Tensor.from_op(self.data.astype(dtype), (self,), lambda g: (g.astype(old),))
+
+
+def _axes(axis, keepdims, dim, keepdim):
+    """Accept PyTorch's ``dim``/``keepdim`` as well as NumPy's ``axis``/``keepdims``."""
+    axis = dim if dim is not None else axis
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return axis, keepdims if keepdim is None else keepdim
 
 
 def _lift(value, dtype):

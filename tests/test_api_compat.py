@@ -47,3 +47,11 @@ def test_one_cycle_from_epochs_and_cosine_past_t_max():
         lrs.append(cosine.get_last_lr()[0])
         cosine.step()
     np.testing.assert_allclose(lrs, [(1 + np.cos(np.pi * t / 4)) / 2 for t in range(8)], atol=1e-12)
+
+
+def test_reductions_take_pytorch_names():
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    np.testing.assert_array_equal(x.sum(dim=1, keepdim=True).data, [[3.0], [12.0]])
+    np.testing.assert_array_equal(x.mean(dim=0).data, [1.5, 2.5, 3.5])
+    x.max(dim=1).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 0, 1], [0, 0, 1]])
