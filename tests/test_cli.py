@@ -125,3 +125,21 @@ def test_train_on_an_image_folder_and_an_npz(tmp_path, capsys):
                  "--no-report", "--no-augment"]) == 0
     assert main(["train", "--data", str(tmp_path / "nothing_here"), "--out", str(tmp_path / "r3")]) == 1
     assert "neither a dataset" in capsys.readouterr().err
+
+
+def test_resnet_on_cifar10_binary_batches(tmp_path, capsys):
+    """The CIFAR-10 path end to end on small fake batches: reader, crop+flip, SGD recipe."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    for name, count in [(f"data_batch_{k}.bin", 1010) for k in range(1, 6)] + [("test_batch.bin", 20)]:
+        records = rng.integers(0, 256, (count, 3073), dtype=np.uint8)
+        records[:, 0] = np.arange(count) % 10
+        (folder / name).write_bytes(records.tobytes())
+    out = tmp_path / "run"
+    assert main(["train", "--model", "resnet", "--data", "cifar10", "--data-dir", str(folder), "--epochs", "1",
+                 "--out", str(out), "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "50 train / 5000 val images, sgd lr 0.1" in err and "'crop': 4, 'flip': True" in err
+    assert main(["evaluate", str(out), "--data-dir", str(folder), "--split", "test"]) == 0
+    assert "(test, 20 images)" in capsys.readouterr().out
