@@ -82,29 +82,12 @@ def torch_twin(model):
 
 
 def flops_per_image(model, shape):
-    """(forward, training) FLOPs of one image: 2 per multiply-add; training adds the weight
-    gradients (same cost as forward) and input gradients for every layer but the first."""
-    from convscope.windows import output_size
-    c, h, w = shape
-    forward, first_layer = 0, None
-    for layer in model:
-        cost = 0
-        if isinstance(layer, nn.Conv2d):
-            pads = (0, 0) if layer.padding == "valid" else ((layer.kernel_size[0] - 1) // 2,) * 2 \
-                if layer.padding == "same" else layer.padding
-            h, w = (output_size(s, k, st, p, d) for s, k, st, p, d in
-                    zip((h, w), layer.kernel_size, layer.stride, pads, layer.dilation))
-            cost = 2 * layer.out_channels * layer.in_channels // layer.groups * np.prod(layer.kernel_size) * h * w
-            c = layer.out_channels
-        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-            h, w = (output_size(s, k, st, p, 1, layer.ceil_mode) for s, k, st, p in
-                    zip((h, w), layer.kernel_size, layer.stride, layer.padding))
-        elif isinstance(layer, nn.Linear):
-            cost = 2 * layer.in_features * layer.out_features
-        if cost and first_layer is None:
-            first_layer = cost
-        forward += cost
-    return forward, 3 * forward - first_layer
+    """(forward, training) FLOPs of one image: 2 per multiply-add of the conv and linear
+    layers (from ``convscope.summary``); training adds the weight gradients (same cost as
+    forward) and input gradients for every layer but the first."""
+    from convscope.summary import summarize
+    costs = [2 * r.mult_adds for r in summarize(model, shape) if isinstance(r.module, (nn.Conv2d, nn.Linear))]
+    return sum(costs), 3 * sum(costs) - costs[0]
 
 
 def gemm_peak(seconds=1.0):

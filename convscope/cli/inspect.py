@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-ZOO_INPUT = {"lenet5": 28, "vgg": 28, "resnet": 32}  # image size each zoo model is built for
-
 
 class InspectError(Exception):
     """A problem with the user's arguments or files; the CLI prints it in one line."""
@@ -30,11 +28,11 @@ class InspectError(Exception):
 # ----- loading ------------------------------------------------------------------------
 def zoo_model(name):
     """An untrained zoo model (seed 0) and a meta dict like a model file's."""
-    from ..models import ZOO, build
+    from ..models import ZOO, ZOO_INPUTS, build
     if name not in ZOO:
         raise InspectError(f"{name!r} is not a model file, and not a zoo name ({', '.join(sorted(ZOO))})")
     model = build(name, rng=np.random.default_rng(0))
-    channels, size = model.in_channels, ZOO_INPUT.get(name, 28)
+    channels, size = model.in_channels, ZOO_INPUTS[name][1]
     meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],
             "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
             "dataset": None}
@@ -83,26 +81,12 @@ def norm_stats(meta):
     return meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels
 
 
-def simple_preprocess(path, meta):
-    """Image file -> (float32 (1, C, H, W), notes): grey or RGB, resized, ``(x/255 - mean)/std``."""
-    from PIL import Image
-    c, h, w = meta["input_shape"]
-    with Image.open(path) as image:
-        image = image.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-        x = np.asarray(image, dtype=np.float32).reshape(h, w, -1).transpose(2, 0, 1) / 255
-    mean, std = (np.asarray(v, np.float32).reshape(-1, 1, 1) for v in norm_stats(meta))
-    return ((x - mean) / std)[None].astype(np.float32), [f"read {path}, resized to {w}x{h}"]
-
-
 def load_image(path, meta):
     """(x (1, C, H, W), notes) from the data package's ``preprocess_image`` (MNIST-style for
-    digit models) where it exists, else from :func:`simple_preprocess`."""
+    digit models, a plain resize otherwise)."""
+    from ..data.preprocess import preprocess_image
     if not Path(path).exists():
         raise InspectError(f"image {path} not found")
-    try:
-        from ..data.preprocess import preprocess_image
-    except ImportError:
-        return simple_preprocess(path, meta)
     return preprocess_image(path, meta)
 
 

@@ -79,9 +79,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return Tensor.from_op(out, (x,), backward)
 
 
-def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, _name="sum_pool2d"):
+def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Sum of each window (zero padding): the shared core of average and L_p pooling."""
-    geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, _name)
+    return _sum_windows(x, _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "sum_pool2d"))
+
+
+def _sum_windows(x, geo):
     padded = pad2d(x.data, geo.pads, 0.0)
     out = reduce_windows(geo.windows(padded), np.add)
 
@@ -122,9 +125,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
-    sums = sum_pool2d(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     geo = _Geometry(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    return sums * (1.0 / _window_counts(geo, count_include_pad, x.dtype))
+    return _sum_windows(x, geo) * (1.0 / _window_counts(geo, count_include_pad, x.dtype))
 
 
 def _root(s, p):
@@ -159,9 +161,8 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0
     p = float(norm_type)
     if not p >= 1:
         raise ValueError(f"lp_pool2d: norm_type must be >= 1, got {norm_type!r}")
-    if x.ndim != 4:
-        raise ShapeError(f"lp_pool2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-    return _root(sum_pool2d(x.abs() ** p, kernel_size, stride, padding, 1, ceil_mode, "lp_pool2d"), p)
+    geo = _Geometry(x, kernel_size, stride, padding, 1, ceil_mode, "lp_pool2d")
+    return _root(_sum_windows(x.abs() ** p, geo), p)
 
 
 def _average_matrix(size, out, dtype):
