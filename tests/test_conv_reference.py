@@ -65,7 +65,7 @@ def naive_conv2d_backward(x, w, g, **kw):
 
 # ----- conv2d against the reference, forward and gradients ----------------------------------------
 @pytest.mark.parametrize("case", cases(CONV_CASES))
-def test_conv2d_matches_naive_reference(case):
+def test_conv2d_matches_naive_reference(case, bands):
     x_np, w_np = randn(*case.x, seed=1), randn(*case.w, seed=2)
     b_np = randn(case.w[0], seed=3) if case.bias else None
     x, w = f64(x_np), f64(w_np)

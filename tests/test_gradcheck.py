@@ -14,7 +14,7 @@ RNG = np.random.default_rng
 
 # ----- windowed ops over the shared shape tables ------------------------------------------------
 @pytest.mark.parametrize("case", cases(CONV_CASES))
-def test_conv2d(case):
+def test_conv2d(case, bands):
     arrays = [randn(*case.x, seed=1), randn(*case.w, seed=2)] + ([randn(case.w[0], seed=3)] if case.bias else [])
     gradcheck(lambda x, w, b=None: F.conv2d(x, w, b, **case.kwargs), *arrays)
 

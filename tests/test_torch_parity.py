@@ -46,7 +46,7 @@ def compare(our_fn, torch_fn, *arrays, seed=0):
 # ----- windowed ops over the shared tables -------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("case", cases(CONV_CASES))
-def test_conv2d(case):
+def test_conv2d(case, bands):
     arrays = [randn(*case.x, seed=1), randn(*case.w, seed=2)] + ([randn(case.w[0], seed=3)] if case.bias else [])
     compare(lambda x, w, b=None: F.conv2d(x, w, b, **case.kwargs),
             lambda x, w, b=None: TF.conv2d(x, w, b, **case.kwargs), *arrays)

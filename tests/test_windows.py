@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from convscope.windows import col2im, im2col, output_size, pad2d, pair, reduce_windows, sliding_windows
+from convscope import windows
+from convscope.windows import col2im, im2col, output_size, pad2d, pair, reduce_windows, row_bands, sliding_windows
 from helpers import pool_out_size, randn
 
 
@@ -129,6 +130,25 @@ def test_col2im_counts_overlaps_by_hand():
     # 1x4 row, kernel 1x2, stride 1: pixels 1 and 2 belong to two windows each.
     back = col2im(lambda i, j: np.ones((1, 1, 1, 3)), (1, 1, 1, 4), (1, 2), (1, 1), (1, 1), (1, 3), np.float64)
     np.testing.assert_array_equal(back[0, 0], [[1, 2, 2, 1]])
+
+
+def test_col2im_adds_into_a_given_view():
+    target = np.ones((1, 1, 3, 4))
+    back = col2im(lambda i, j: np.ones((1, 1, 1, 3)), None, (1, 2), (1, 1), (1, 1), (1, 3), np.float64,
+                  out=target[:, :, 1:2])
+    np.testing.assert_array_equal(target[0, 0], [[1, 1, 1, 1], [2, 3, 3, 2], [1, 1, 1, 1]])
+    assert np.shares_memory(back, target)
+
+
+@pytest.mark.parametrize("budget, rows_per_band", [(1, 1), (100, 2), (120, 2), (150, 3), (10 ** 9, 7)])
+def test_row_bands_cover_each_output_row_once(monkeypatch, budget, rows_per_band):
+    monkeypatch.setattr(windows, "BAND_BYTES", budget)
+    bands = list(row_bands(7, 50, kernel_h=3, stride_h=2, dilation_h=2))
+    assert [r for rows, _ in bands for r in rows] == list(range(7))
+    assert all(len(rows) == rows_per_band for rows, _ in bands[:-1])
+    for rows, span in bands:  # the input rows the band's windows read: y*stride + i*dilation
+        read = {y * 2 + i * 2 for y in rows for i in range(3)}
+        assert (span.start, span.stop) == (min(read), max(read) + 1)
 
 
 @pytest.mark.parametrize("ufunc, reduce", [(np.maximum, np.max), (np.add, np.sum)], ids=["max", "sum"])

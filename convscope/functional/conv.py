@@ -1,13 +1,15 @@
 """2-D convolution (cross-correlation): sliding windows, then one matrix product.
 
-The window matrix (im2col) is built once per call and kept for the weight gradient; feature
-maps are stored batch-last, so its copies run W_out*N numbers at a time.
+Feature maps are stored batch-last, so the window matrix's copies run W_out*N numbers at a
+time. The forward pass builds the whole window matrix for its one product and lets it go;
+the backward pass rebuilds it a band of output rows at a time (:func:`row_bands`), so that
+each band is still in cache when its gradient products read it.
 """
 
 import numpy as np
 
 from ..tensor import DTypeError, ShapeError, Tensor
-from ..windows import col2im, im2col, output_size, pad2d, pair
+from ..windows import batch_last, col2im, im2col, output_size, pad2d, pair, row_bands
 
 
 def conv_padding(padding, kernel, dilation, stride):
@@ -74,20 +76,28 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, out_hw[0] * out_hw[1] * n)
     wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)  # (groups, C_out/g, C/g*kH*kW)
     out = np.matmul(wmat, cols).reshape(weight.shape[0], *out_hw, n)  # one product, batch-last
+    del cols  # the backward rebuilds it band by band
     if bias is not None:
         out += bias.data[:, None, None, None]
 
     def backward(g):
         g2 = g.transpose(1, 2, 3, 0).reshape(wmat.shape[:2] + (-1,))  # a view: g is batch-last
         gb = g2.sum(axis=2).reshape(-1) if bias is not None and bias.requires_grad else None
-        gw = np.matmul(g2, cols.transpose(0, 2, 1)).reshape(weight.shape) if weight.requires_grad else None
-        gx = None
-        if x.requires_grad:
-            gcols = np.matmul(wmat.transpose(0, 2, 1), g2).reshape(c, *kernel, *out_hw, n)
-            gxp = col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), xp.shape, kernel, stride,
-                         dilation, out_hw, x.dtype)
-            gx = gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
-        return gx, gw, gb
+        gw = np.zeros_like(wmat) if weight.requires_grad else None
+        gxp = batch_last(xp.shape, x.dtype) if x.requires_grad else None
+        row_bytes = wmat.shape[2] * groups * out_hw[1] * n * x.dtype.itemsize
+        for rows, span in row_bands(out_hw[0], row_bytes, kernel[0], stride[0], dilation[0]):
+            band_hw = (len(rows), out_hw[1])
+            g_band = g2[:, :, rows.start * band_hw[1] * n:rows.stop * band_hw[1] * n]  # columns of these rows
+            if gw is not None:
+                cols = im2col(xp[:, :, span], kernel, stride, dilation, band_hw).reshape(groups, -1, g_band.shape[2])
+                gw += np.matmul(g_band, cols.transpose(0, 2, 1))
+            if gxp is not None:
+                gcols = np.matmul(wmat.transpose(0, 2, 1), g_band).reshape(c, *kernel, *band_hw, n)
+                col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), None, kernel, stride, dilation,
+                       band_hw, x.dtype, out=gxp[:, :, span])
+        gx = None if gxp is None else gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+        return gx, None if gw is None else gw.reshape(weight.shape), gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out.transpose(3, 0, 1, 2), parents, backward)
