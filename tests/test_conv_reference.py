@@ -165,3 +165,12 @@ def test_conv2d_rejects_bad_arguments(x_shape, w_shape, kwargs, error, match):
 def test_conv2d_rejects_mixed_dtypes():
     with pytest.raises(TypeError, match="dtype"):
         F.conv2d(Tensor(np.zeros((1, 1, 3, 3))), Tensor(np.zeros((1, 1, 2, 2), dtype=np.float32)))
+
+
+def test_empty_batch_gives_empty_output_and_zero_weight_gradient():
+    x, w = f64(np.zeros((0, 2, 5, 5))), f64(randn(3, 2, 3, 3))
+    out = F.conv2d(x, w, padding=1)
+    assert out.shape == (0, 3, 5, 5)
+    out.sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(w.grad, np.zeros((3, 2, 3, 3)))

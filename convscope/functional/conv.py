@@ -73,8 +73,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     pads, out_hw = _geometry(x.shape, kernel, stride, padding, dilation)
     n, c, h, w = x.shape
     xp = pad2d(x.data, pads)
-    cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, -1, out_hw[0] * out_hw[1] * n)
     wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)  # (groups, C_out/g, C/g*kH*kW)
+    cols = im2col(xp, kernel, stride, dilation, out_hw).reshape(groups, wmat.shape[2], -1)
     out = np.matmul(wmat, cols).reshape(weight.shape[0], *out_hw, n)  # one product, batch-last
     del cols  # the backward rebuilds it band by band
     if bias is not None:
@@ -90,7 +90,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             band_hw = (len(rows), out_hw[1])
             g_band = g2[:, :, rows.start * band_hw[1] * n:rows.stop * band_hw[1] * n]  # columns of these rows
             if gw is not None:
-                cols = im2col(xp[:, :, span], kernel, stride, dilation, band_hw).reshape(groups, -1, g_band.shape[2])
+                cols = im2col(xp[:, :, span], kernel, stride, dilation, band_hw).reshape(groups, wmat.shape[2], -1)
                 gw += np.matmul(g_band, cols.transpose(0, 2, 1))
             if gxp is not None:
                 gcols = np.matmul(wmat.transpose(0, 2, 1), g_band).reshape(c, *kernel, *band_hw, n)
