@@ -206,7 +206,16 @@ def environment(malloc_kept):
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
             f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; numpy {np.__version__}, "
             f"torch {torch.__version__ if torch else '-'}\nthreads: torch {torch_threads}, "
-            f"{', '.join(f'{k}={v}' for k, v in env.items())}; {malloc}")
+            f"{', '.join(f'{k}={v}' for k, v in env.items())}; {malloc}\n{blas_kernels()}")
+
+
+def blas_kernels():
+    """NumPy's BLAS and the kernels it runs: they change these figures (OpenBLAS picks AVX-512
+    kernels on an AVX-512 CPU unless OPENBLAS_CORETYPE names others)."""
+    from threadpoolctl import threadpool_info
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    found = ", ".join(f"{i['internal_api']} {i['version']} ({i.get('architecture') or '?'} kernels)" for i in blas)
+    return f"numpy BLAS: {found or 'not found'}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}"
 
 
 # ----- memory ------------------------------------------------------------------------------
