@@ -248,7 +248,7 @@ def run_memory(args):
 # ----- whole training runs ------------------------------------------------------------------
 def run_train(args):
     """Time `convscope train` and the same recipe (model, data, augmentation, schedule) in torch."""
-    from convscope.data import DataLoader, load_dataset
+    from convscope.data import DataLoader, load_splits
     from convscope.recipes import make_augment, recipe_for
     print(environment(args.malloc_kept))
     out = os.path.join("runs", "bench-train")
@@ -265,7 +265,7 @@ def run_train(args):
         print(f"convscope: {ours:.1f} s; torch not installed")
         return
     recipe = recipe_for("lenet5", args.data)
-    train_set, val_set = load_dataset(args.data, "train"), load_dataset(args.data, "val")
+    train_set, val_set = load_splits(args.data, ("train", "val"))
     rng = np.random.default_rng(0)
     model = models.lenet5(rng=rng)
     twin = torch_twin(model)

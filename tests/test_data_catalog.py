@@ -13,7 +13,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from convscope.data import DatasetNotFoundError, channel_stats, load_dataset, sha256_file, verify_sha256
+from convscope.data import DatasetNotFoundError, channel_stats, load_dataset, load_splits, sha256_file, verify_sha256
 from convscope.data import catalog
 from convscope.data.download import download, extract_members
 
@@ -58,6 +58,10 @@ def test_mnist_splits_and_statistics(tmp_path):
     assert train.mean == val.mean == test.mean == channel_stats(train.images)[0]
     assert train.std == test.std and train.class_names == [str(k) for k in range(10)]
     assert (train.name, train.split, test.split) == ("mnist", "train", "test")
+    together = load_splits("mnist", ("test", "train"), root=tmp_path / "mine")  # one read, same datasets
+    for one, other in zip(together, (test, train)):
+        np.testing.assert_array_equal(one.images, other.images)
+        assert (one.split, one.mean, one.std) == (other.split, other.mean, other.std)
 
 
 def test_fashion_class_names_and_gunzipped_files(tmp_path):

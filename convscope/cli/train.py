@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from .. import models
-from ..data import DATASETS, DataLoader, load_dataset, load_user_data
+from ..data import DATASETS, DataLoader, load_splits, load_user_splits
 from ..data.preprocess import preprocess_image
 from ..io import load_model, save_model
 from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
@@ -105,8 +105,7 @@ def run_train(args):
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     if args.resume and not has_checkpoint:
         print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
-    train_set = load_data(args.data, "train", args, models.ZOO_INPUTS.get(args.model, (1, 28, 28)))
-    val_set = load_data(args.data, "val", args, train_set.images.shape[1:])
+    train_set, val_set = load_data(args.data, ("train", "val"), args, models.ZOO_INPUTS.get(args.model, (1, 28, 28)))
     init_seed, loader_seed = np.random.SeedSequence(args.seed).spawn(2)
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
     model = models.build(args.model, rng=init_rng, in_channels=train_set.images.shape[1],
@@ -140,20 +139,21 @@ def run_train(args):
     return 0
 
 
-def load_data(name, split, args, input_shape):
-    """A named dataset, or the user's folder / .npz file at ``name`` (sized for the model)."""
+def load_data(name, splits, args, input_shape):
+    """Splits of a named dataset, or of the user's folder / .npz file at ``name`` (sized for the
+    model), read once: a list of Datasets in the order of ``splits``."""
     if name in DATASETS:
-        return load_dataset(name, split, root=args.data_dir, download=getattr(args, "download", False))
+        return load_splits(name, splits, root=args.data_dir, download=getattr(args, "download", False))
     if not os.path.exists(name):
         raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) nor an existing folder or .npz file")
-    return load_user_data(name, split, size=tuple(input_shape[1:]), channels=input_shape[0])
+    return load_user_splits(name, splits, size=tuple(input_shape[1:]), channels=input_shape[0])
 
 
 def _dataset_for(meta, args):
     name = args.data or meta.get("dataset")
     if not name:
         raise ValueError(f"the model file does not say which dataset it was trained on; pass --data ({', '.join(DATASET_NAMES)} or a path)")
-    data = load_data(name, args.split, args, meta["input_shape"])
+    [data] = load_data(name, (args.split,), args, meta["input_shape"])
     if meta.get("dataset") and meta["dataset"] != name:
         print(f"note: the model was trained on {meta['dataset']}, evaluating on {name}", file=sys.stderr)
     if list(data.images.shape[1:]) != list(meta["input_shape"]):

@@ -15,21 +15,23 @@ from convscope.data.augment import (
     rotate,
     translate,
 )
-from convscope.data.catalog import DATASETS, DatasetNotFoundError, load_dataset
+from convscope.data.catalog import DATASETS, DatasetNotFoundError, load_dataset, load_splits
 from convscope.data.dataset import Dataset, channel_stats
 from convscope.data.npm_digits import prepare_digits
 from convscope.data.download import default_cache_dir, sha256_file, verify_sha256
 from convscope.data.loader import DataLoader
 from convscope.data.preprocess import preprocess_image
 from convscope.data.readers import read_cifar10_batch, read_idx, read_image_folder, read_npz
-from convscope.data.user import load_user_data
+from convscope.data.user import load_user_data, load_user_splits
 
 __all__ = [
     # containers and loading
     "Dataset",
     "DataLoader",
     "load_dataset",
+    "load_splits",
     "load_user_data",
+    "load_user_splits",
     "preprocess_image",
     "DATASETS",
     "DatasetNotFoundError",

@@ -110,10 +110,17 @@ def load_dataset(name: str, split: str = "train", root=None, cache_dir=None,
         >>> val.images.shape, val.labels.shape, val.mean  # doctest: +SKIP
         ((1500, 1, 28, 28), (1500,), (0.1313...,))
     """
+    return load_splits(name, (split,), root, cache_dir, download)[0]
+
+
+def load_splits(name: str, splits=SPLITS, root=None, cache_dir=None, download: bool = False) -> list:
+    """Several splits of a named dataset, as :func:`load_dataset` gives them, from one read of
+    its files: a list of Datasets in the order of ``splits``."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}, expected one of {sorted(DATASETS)}")
-    if split not in SPLITS:
-        raise ValueError(f"{name}: unknown split {split!r}, expected one of {SPLITS}")
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"{name}: unknown split {split!r}, expected one of {SPLITS}")
     source = DATASETS[name]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folders = candidate_folders(name, source, root, cache)
@@ -123,10 +130,9 @@ def load_dataset(name: str, split: str = "train", root=None, cache_dir=None,
         folder = next((f for f in folders if has_files(f, source.files)), None)
     if folder is None:
         raise DatasetNotFoundError(missing_message(name, source, folders, cache))
-    splits = source.read(folder)
-    mean, std = channel_stats(splits["train"][0])
-    images, labels = splits[split]
-    return Dataset(images, labels, list(source.class_names), name, split, mean, std)
+    arrays = source.read(folder)
+    mean, std = channel_stats(arrays["train"][0])
+    return [Dataset(*arrays[split], list(source.class_names), name, split, mean, std) for split in splits]
 
 
 def candidate_folders(name: str, source: Source, root, cache: Path) -> list[Path]:

@@ -32,6 +32,11 @@ def load_user_data(path, split="train", size=(28, 28), channels=1):
 
     Shape: images (N, C, H, W) uint8, labels (N,) int64; mean/std from the training part.
     """
+    return load_user_splits(path, (split,), size, channels)[0]
+
+
+def load_user_splits(path, splits=("train", "val"), size=(28, 28), channels=1):
+    """Several splits of your data, as :func:`load_user_data` gives them, from one read."""
     path = Path(path)
     if path.is_dir():
         images, labels, class_names = read_image_folder(path, size, "L" if channels == 1 else "RGB")
@@ -43,12 +48,14 @@ def load_user_data(path, split="train", size=(28, 28), channels=1):
     else:
         raise ValueError(f"{path}: expected a folder with one subfolder per class, or an .npz file")
     held_out = holdout_mask(labels)
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"{path}: unknown split {split!r}, expected train, val or test")
+    for split in splits:
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"{path}: unknown split {split!r}, expected train, val or test")
     if held_out.all() or not held_out.any():
         raise ValueError(f"{path}: too few images to hold out every {HOLDOUT_EVERY}th per class for validation")
     mean, std = channel_stats(images[~held_out])
-    chosen = ~held_out if split == "train" else held_out
     if class_names is None:
         class_names = [str(k) for k in range(int(labels.max()) + 1)]
-    return Dataset(images[chosen], labels[chosen], class_names, str(path), split, mean, std)
+    parts = {"train": ~held_out, "val": held_out, "test": held_out}
+    return [Dataset(images[parts[split]], labels[parts[split]], class_names, str(path), split, mean, std)
+            for split in splits]
