@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import functional as F
+from .data.download import write_atomic
 from .io import load_checkpoint, save_checkpoint
 from .tensor import Tensor, no_grad
 
@@ -98,11 +99,7 @@ def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes=None):
 
 
 def _write_metrics(run_dir, history):
-    path = os.path.join(run_dir, METRICS)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.writelines(json.dumps(record) + "\n" for record in history)
-    os.replace(tmp, path)
+    write_atomic(os.path.join(run_dir, METRICS), "".join(json.dumps(r) + "\n" for r in history).encode())
 
 
 def fit(model, train_loader, optimizer, epochs, val_loader=None, loss_fn=F.cross_entropy,

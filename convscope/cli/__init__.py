@@ -19,14 +19,10 @@ def build_parser():
     from .. import __version__
     parser.add_argument("--version", action="version", version=f"convscope {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import inspect as inspect_commands
     from . import train as train_commands
     train_commands.add_parsers(subparsers)
-    try:
-        from . import inspect as inspect_commands
-    except ImportError as error:  # the look-inside commands need matplotlib
-        print(f"convscope: look-inside commands unavailable ({error})", file=sys.stderr)
-    else:
-        inspect_commands.add_parsers(subparsers)
+    inspect_commands.add_parsers(subparsers)  # they import matplotlib only when they run
     return parser
 
 

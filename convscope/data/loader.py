@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from convscope.data.dataset import Dataset, validate_arrays
+from convscope.data.dataset import Dataset, channel_stats, validate_arrays
 
 
 class DataLoader:
@@ -94,8 +94,7 @@ def _unpack(data):
                         f"got {type(data).__name__}")
     images, labels = validate_arrays(data[0], data[1], "DataLoader")
     if images.dtype == np.uint8:
-        dataset = Dataset(images, labels)
-        return dataset.images, dataset.labels, dataset.mean, dataset.std, 1 / 255
+        return images, labels, *channel_stats(images), 1 / 255
     if images.dtype.kind != "f":
         raise ValueError(f"DataLoader: expected uint8 or float images, got dtype {images.dtype}")
     mean, std = images.mean(axis=(0, 2, 3)), images.std(axis=(0, 2, 3))
