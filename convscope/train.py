@@ -72,6 +72,13 @@ def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, scheduler=Non
             "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9)}
 
 
+def confusion_matrix(labels, predicted, num_classes):
+    """(K, K) counts: row = true class, column = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
+    return matrix
+
+
 def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes=None):
     """Loss, accuracy and confusion matrix (rows: true class, columns: predicted) on ``loader``.
 
@@ -90,9 +97,7 @@ def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes=None):
     model.train(was_training)
     probs, labels = np.concatenate(probs_all), np.concatenate(labels_all)
     predictions = probs.argmax(axis=1)
-    classes = num_classes or probs.shape[1]
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
+    confusion = confusion_matrix(labels, predictions, num_classes or probs.shape[1])
     return {"loss": total_loss / len(labels), "accuracy": float(np.mean(predictions == labels)),
             "count": len(labels), "confusion": confusion, "predictions": predictions,
             "probabilities": probs, "labels": labels}

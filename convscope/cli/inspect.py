@@ -98,10 +98,10 @@ def validation_sample(meta, index=0, data_dir=None):
     data = load_dataset(meta["dataset"], split="val", root=data_dir)
     if not 0 <= index < len(data.labels):
         raise InspectError(f"--index {index} is out of range: {meta['dataset']} val has {len(data.labels)} images")
-    mean, std = (np.asarray(v, np.float32).reshape(1, -1, 1, 1) for v in norm_stats(meta))
-    x = (data.images[index:index + 1].astype(np.float32) / 255 - mean) / std
+    from ..viz.report import normalise
+    x = normalise(data.images[index:index + 1], *norm_stats(meta))
     label = data.class_names[int(data.labels[index])]
-    return x.astype(np.float32), [f"{meta['dataset']} validation image {index} (label {label})"]
+    return x, [f"{meta['dataset']} validation image {index} (label {label})"]
 
 
 def input_for(args, meta):

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import gallery, render
 from ..summary import summary
+from ..train import confusion_matrix
 from .activations import conv_layers
 from .saliency import predict
 
@@ -99,13 +100,6 @@ def normalise(images, mean, std):
 def evaluate(model, x, batch_size=500):
     """Class probabilities (N, K) of normalised inputs x (N, C, H, W), in batches."""
     return np.concatenate([predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-def confusion_matrix(labels, predicted, num_classes):
-    """(K, K) counts: row = true class, column = predicted class."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
-    return matrix
 
 
 def confident_mistakes(probs, labels, k=12):
