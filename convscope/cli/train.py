@@ -14,6 +14,7 @@ from ..io import load_model, save_model
 from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
 from ..tensor import ShapeError, Tensor, no_grad
 from ..train import CHECKPOINT, Callback, evaluate, fit
+from ..viz.saliency import predict, top_k
 from .progress import ProgressBar
 
 DATASET_NAMES = tuple(sorted(DATASETS))
@@ -200,13 +201,9 @@ def run_predict(args):
         if str(path).endswith(".safetensors"):
             raise ValueError(f"{path} is a model file; the order is: convscope predict MODEL IMAGE [IMAGE ...]")
         x, notes = preprocess_image(path, meta)
-        with no_grad():
-            logits = model(Tensor(x)).data[0]
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
         print(f"{path}:")
         for note in notes:
             print(f"  - {note}")
-        for k in np.argsort(-probs)[:args.top_k]:
-            print(f"  {names[k]:>12}  {probs[k]:7.2%}  {'#' * int(round(30 * probs[k]))}")
+        for k, p in top_k(predict(model, x)[0], args.top_k):
+            print(f"  {names[k]:>12}  {p:7.2%}  {'#' * int(round(30 * p))}")
     return 0
