@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import functional as F
 from .. import nn
 from ..summary import receptive_fields, trace
 from ..tensor import Tensor
 from .activations import POOLS
-from .saliency import predict
 
 DIRECTIONS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
@@ -61,7 +61,11 @@ def probe_layers(model, x):
     """The layers to watch: the first Conv2d (the feature map) and the last pooling layer
     (the pooled features). Returns ((map name, receptive field, jump), pooled name)."""
     x = Tensor(x)
-    calls, _ = trace(model, x)
+    return _probe(trace(model, x)[0], x)
+
+
+def _probe(calls, x):
+    """probe_layers from an existing trace of ``x``."""
     fields = receptive_fields(calls, x)
     convs = [(c.name, f.rf, f.jump) for c, f in zip(calls, fields) if isinstance(c.module, nn.Conv2d)]
     pools = [c.name for c in calls if isinstance(c.module, POOLS + (nn.AdaptiveAvgPool2d,))]
@@ -84,12 +88,6 @@ class ShiftResult:
     probability: float
 
 
-def _outputs(model, x, names):
-    calls, _ = trace(model, x)
-    found = {c.name: c.output.data[0] for c in calls if c.name in names}
-    return [found[n] for n in names]
-
-
 def _compare(fmap, fmap0, dy, dx, jump, margin):
     """Aligned and unaligned correlation of two (C, h, w) maps, borders cut off."""
     my, mx = dy // jump[0], dx // jump[1]
@@ -108,19 +106,21 @@ def invariance_study(model, x, pixels=2, fill=0.0, directions=DIRECTIONS):
         (S, C', h, w), "map_layer" and "pooled_layer" names).
     """
     x = np.asarray(x.data if isinstance(x, Tensor) else x)
-    (map_name, rf, jump), pooled_name = probe_layers(model, x)
-    images = np.concatenate([shift(x, dy * pixels, dx * pixels, fill) for dy, dx in directions])
-    probs = predict(model, images)
-    outputs = [_outputs(model, im[None], [map_name, pooled_name]) for im in images]
-    fmap0, pooled0 = outputs[0]
+    images = Tensor(np.concatenate([shift(x, dy * pixels, dx * pixels, fill) for dy, dx in directions]))
+    calls, logits = trace(model, images)  # one pass over all shifted images
+    (map_name, rf, jump), pooled_name = _probe(calls, images)
+    found = {c.name: c.output.data for c in calls}
+    maps, pooled_maps = found[map_name], found[pooled_name]
+    probs = F.softmax(logits, dim=1).data
+    fmap0, pooled0 = maps[0], pooled_maps[0]
     margin = (pixels + max(rf)) // min(jump)  # where zero padding or the fill reaches in
     results = []
-    for (dy, dx), (fmap, pooled), p in zip(directions, outputs, probs):
+    for (dy, dx), fmap, pooled, p in zip(directions, maps, pooled_maps, probs):
         aligned, unaligned = _compare(fmap, fmap0, dy * pixels, dx * pixels, jump, margin)
         results.append(ShiftResult(dy * pixels, dx * pixels, aligned, unaligned,
                                    relative_change(fmap, fmap0), relative_change(pooled, pooled0),
                                    int(p.argmax()), float(p.max())))
-    detail = {"images": images, "maps": np.stack([o[0] for o in outputs]),
+    detail = {"images": images.data, "maps": maps,
               "map_layer": map_name, "pooled_layer": pooled_name}
     return results, detail
 
