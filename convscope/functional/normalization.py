@@ -19,15 +19,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     composition is :func:`batch_norm_reference`, used by the tests.
     """
     running_mean, running_var = (r.data if isinstance(r, Tensor) else r for r in (running_mean, running_var))
-    channels = x.shape[1] if x.ndim > 1 else None
-    if x.ndim not in (2, 4) or (running_mean is not None and channels != len(running_mean)):
+    if x.ndim not in (2, 4) or (running_mean is not None and x.shape[1] != len(running_mean)):
         expected = len(running_mean) if running_mean is not None else "C"
         raise ShapeError(f"expected (N, {expected}) or (N, {expected}, H, W), got shape {x.shape}")
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    if not training and running_mean is None:
-        raise ValueError("batch_norm in eval mode needs running_mean and running_var")
     if not training:
+        if running_mean is None:
+            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
         scale = 1.0 / np.sqrt(running_var + eps)
         out = (x - running_mean.reshape(shape)) * scale.reshape(shape).astype(x.dtype)
         return _affine(out, weight, bias, shape)
