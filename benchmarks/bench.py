@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from convscope import Tensor, models, no_grad, nn, optim  # noqa: E402
+from convscope import Tensor, models, nn, no_grad, optim  # noqa: E402
 from convscope import functional as F  # noqa: E402
 from convscope.cli.process import keep_freed_memory  # noqa: E402
 

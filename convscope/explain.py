@@ -15,7 +15,6 @@ True
 
 import numpy as np
 
-from . import nn
 from .summary import summarize
 
 DEPTHS = ("concepts", "technical", "math")
@@ -33,6 +32,13 @@ def _n(value):
 
 def _rf(row):
     return "the whole image" if row.receptive_field is None else f"{_s(row.receptive_field)} pixels"
+
+
+def own_words(module):
+    """The first sentence of a layer's class docstring, without its full stop: how a layer
+    convscope has no text for describes itself."""
+    line = (type(module).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    return line.split(". ")[0].rstrip(".") or type(module).__name__
 
 
 # ----- convolution ----------------------------------------------------------------------
@@ -99,7 +105,7 @@ def _conv_math(row):
             f"where {pad}. Output size: `{row.arithmetic}`.",
             "Backward, given g = ∂L/∂y:",
             "```",
-            *([f"∂L/∂b[o]       = Σ_(n,i,j) g[n, o, i, j]"] if m.bias is not None else []),
+            *(["∂L/∂b[o]       = Σ_(n,i,j) g[n, o, i, j]"] if m.bias is not None else []),
             f"∂L/∂w[o,c,u,v] = Σ_(n,i,j) g[n, o, i, j] · x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v]",
             f"∂L/∂x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v] += w[o, c, u, v] · g[n, o, i, j]   (all o, u, v, i, j)",
             "```",
@@ -110,28 +116,29 @@ def _conv_math(row):
 # ----- pooling --------------------------------------------------------------------------
 _POOL_WORDS = {"MaxPool2d": "keeps the strongest response", "AvgPool2d": "averages the responses",
                "LPPool2d": "takes sqrt(sum of squares) of the responses"}
+_POOL_USED = {"MaxPool2d": "max", "AvgPool2d": "average", "LPPool2d": "L{p:g}"}
 
 
 def pool(row, depth):
     m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
-    if isinstance(m, nn.AdaptiveAvgPool2d):
-        return adaptive_pool(row, depth)
-    (k, _), (s, _) = m.kernel_size, m.stride
+    window = m.geometry(row.input_shape[2:])
+    (k, _), (s, _) = window.kernel, window.stride
     if depth == "concepts":
-        return (f"{_POOL_WORDS[row.kind].capitalize()} in each {k}x{k} window, moving {s} pixels at a "
+        words = _POOL_WORDS[row.kind].capitalize() if row.kind in _POOL_WORDS else f"{own_words(m)}:"
+        return (f"{words} in each {k}x{k} window, moving {s} pixels at a "
                 f"time: each of the {c} maps shrinks from {h}x{w} to {out[1]}x{out[2]}. Later layers have "
                 f"less to process, and a feature that moves by a pixel often gives the same output. "
                 f"Nothing is learned here.")
     if depth == "technical":
-        return (f"- Shape: {_s((c, h, w))} -> {_s(out)}; window {_s(m.kernel_size)}, stride {_s(m.stride)}, "
-                f"padding {_s(m.padding)}; channels unchanged, no parameters.\n"
+        return (f"- Shape: {_s((c, h, w))} -> {_s(out)}; window {_s(window.kernel)}, stride {_s(window.stride)}, "
+                f"padding {_s(window.before())}; channels unchanged, no parameters.\n"
                 f"- Output size: `{row.arithmetic}`.\n"
                 f"- Receptive field grows to {_rf(row)}; jump becomes {_s(row.jump)} (x{s}).")
     return "\n".join(_pool_math(row, k, s))
 
 
 def _pool_math(row, k, s):
-    used = {"MaxPool2d": "max", "AvgPool2d": "average"}.get(row.kind) or f"L{row.module.norm_type:g}"
+    used = _POOL_USED.get(row.kind, row.kind).format(p=getattr(row.module, "norm_type", 2))
     window = f"x[n, c, {s}·i + u, {s}·j + v]"
     lines = [f"Window: 0 <= u, v < {k}, stride {s}; output size `{row.arithmetic}`. This layer uses **{used}** "
              f"pooling; the three kinds on the same window:", "```",
@@ -243,22 +250,24 @@ def block(row, depth, rows):
                "The shortcut's convolution and batch norm backpropagate as above."))
 
 
-def generic(row, depth):
-    return f"{_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, {_n(row.params)} parameters."
+TEXTS = {"conv": conv, "pool": pool, "adaptive_pool": adaptive_pool, "activation": activation,
+         "normalization": batch_norm, "flatten": flatten, "linear": linear, "dropout": dropout}
 
 
 def layer_text(row, depth, rows):
-    """The explanation of one summary row at ``depth``."""
+    """The explanation of one summary row at ``depth``, chosen by the layer's ``role``."""
     m = row.module
-    if isinstance(m, nn.Conv2d):
-        return conv(row, depth)
-    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d, nn.LPPool2d, nn.AdaptiveAvgPool2d)):
-        return pool(row, depth)
-    simple = {nn.ReLU: activation, nn.LeakyReLU: activation, nn.Sigmoid: activation, nn.Tanh: activation,
-              nn.BatchNorm2d: batch_norm, nn.Flatten: flatten, nn.Linear: linear, nn.Dropout: dropout}
-    if type(m) in simple:
-        return simple[type(m)](row, depth)
+    if m.role in TEXTS:
+        return TEXTS[m.role](row, depth)
     return block(row, depth, rows) if m.children() else generic(row, depth)
+
+
+def generic(row, depth):
+    """A layer convscope has no text for: what its docstring says, its shapes and parameters."""
+    text = f"{own_words(row.module)}. {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, {_n(row.params)} parameters."
+    if row.arithmetic:
+        text += f" Output size: `{row.arithmetic}`; receptive field {_rf(row)}."
+    return text
 
 
 # ----- the whole walk -------------------------------------------------------------------

@@ -9,7 +9,9 @@ A model file holds every parameter and buffer, and in its metadata a JSON docume
      "dataset": "digits", "training": {...}}
 
 Loading never executes code from the file: the architecture names classes from a fixed
-allow-list (the zoo and the layers of :mod:`convscope.nn`), built with JSON arguments.
+allow-list (the zoo, and the :class:`~convscope.nn.Module` classes defined by the code
+running, ``nn.LAYERS``: convscope's layers by name, others by dotted path), each built by
+calling its constructor with the JSON arguments it recorded (``Module.config``).
 
 Known trap: safetensors 0.8.0 writes a non-C-contiguous array (a transposed view, a
 strided slice) in memory order and reads it back as different values without any error
@@ -20,16 +22,16 @@ import inspect
 import json
 import os
 import struct
-import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from . import models, nn
+from .files import write_atomic
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "convscope-model"
 CHECKPOINT_FORMAT = "convscope-checkpoint"
-_LAYERS = {name: getattr(nn, name) for name in nn.__all__ if isinstance(getattr(nn, name), type)}
 
 
 class ModelFileError(ValueError):
@@ -44,10 +46,17 @@ def architecture_of(model):
             return {"type": "zoo", "name": name, "config": model.config()}
     if type(model) is nn.Sequential:
         return {"type": "Sequential", "layers": [architecture_of(layer) for layer in model]}
-    if type(model).__name__ in _LAYERS and type(model) is _LAYERS[type(model).__name__]:
-        return {"type": type(model).__name__, "config": model.config()}
-    raise ModelFileError(f"cannot describe {type(model).__name__}: model files hold zoo models and "
-                         f"Sequential stacks of convscope.nn layers ({', '.join(sorted(_LAYERS))})")
+    kind = type(model).file_name()
+    if nn.LAYERS.get(kind) is not type(model):
+        raise ModelFileError(f"cannot describe {type(model).__name__}: its class is not the one registered "
+                             f"as {kind!r} (defined twice?)")
+    try:
+        config = model.config()
+        json.dumps(config)
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"cannot save {type(model).__name__}: its constructor arguments are not plain "
+                             f"JSON values ({error})") from None
+    return {"type": kind, "config": config}
 
 
 def build_architecture(spec):
@@ -62,13 +71,15 @@ def build_architecture(spec):
             return models.build(spec["name"], rng=np.random.default_rng(0), **config)
         if kind == "Sequential":
             return nn.Sequential(*[build_architecture(s) for s in spec["layers"]])
-        if kind in _LAYERS:
-            takes_rng = "rng" in inspect.signature(_LAYERS[kind]).parameters
-            extra = {"rng": np.random.default_rng(0)} if takes_rng else {}
-            return _LAYERS[kind](**config, **extra)
+        if isinstance(kind, str) and kind in nn.LAYERS:
+            cls = nn.LAYERS[kind]
+            takes_rng = "rng" in inspect.signature(cls).parameters
+            return cls(**config, **({"rng": np.random.default_rng(0)} if takes_rng else {}))
     except (TypeError, KeyError, ValueError) as error:
         raise ModelFileError(f"cannot rebuild {kind!r} from {config}: {error}") from None
-    raise ModelFileError(f"unknown layer type {kind!r} in architecture; known: zoo, Sequential, {', '.join(sorted(_LAYERS))}")
+    known = sorted(k for k in nn.LAYERS if "." not in k)
+    raise ModelFileError(f"unknown layer type {kind!r} in architecture; known: zoo, {', '.join(known)} "
+                         "(or a layer class of your own, defined before loading)")
 
 
 # ----- raw safetensors with validation ------------------------------------------------
@@ -77,23 +88,10 @@ def _contiguous(arrays):
 
 
 def write_safetensors(path, arrays, header):
-    """Write ``arrays`` and a JSON ``header`` atomically (temporary file, then rename)."""
+    """Write ``arrays`` and a JSON ``header`` atomically (temporary file, fsync, then rename)."""
     from safetensors.numpy import save
 
-    payload = save(_contiguous(arrays), metadata={"convscope": json.dumps(header)})
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(path, save(_contiguous(arrays), metadata={"convscope": json.dumps(header)}))
 
 
 def _check_header(path, data):
@@ -231,3 +229,41 @@ def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
             raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
         generator.bit_generator.state = header["rngs"][name]
     return header["progress"]
+
+
+# ----- one loader for every way of naming a model ---------------------------------------
+RUN_MODEL = "model.safetensors"  # the model file inside a training run folder
+
+
+def model_path(spec):
+    """The model file ``spec`` names: itself, or ``model.safetensors`` in a run folder; None
+    when no such path exists (``spec`` may then be a zoo name)."""
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / RUN_MODEL).is_file():
+            raise ModelFileError(f"folder {spec} holds no {RUN_MODEL} (is it a training run folder?)")
+        return path / RUN_MODEL
+    return path if path.exists() else None
+
+
+def zoo_model(name):
+    """An untrained zoo model (seed 0) and a meta dict like a model file's (inputs not
+    normalised: mean 0, std 1)."""
+    if name not in models.ZOO:
+        raise ModelFileError(f"{name!r} is not a model file, a run folder or a zoo name ({', '.join(sorted(models.ZOO))})")
+    model = models.build(name, rng=np.random.default_rng(0))
+    channels, size = model.in_channels, models.ZOO_INPUTS[name][1]
+    meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],
+            "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
+            "dataset": None}
+    return model.eval(), meta
+
+
+def load_any(spec):
+    """``(model, meta)`` from a model file, a training run folder or a zoo name (untrained).
+
+    The one way the command line and the web explorer open a model. Raises ModelFileError
+    saying what was given and what is expected.
+    """
+    path = model_path(spec)
+    return load_model(path) if path is not None else zoo_model(str(spec))

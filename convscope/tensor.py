@@ -1,10 +1,12 @@
 """Tensor: an ndarray that remembers how it was made, so gradients can flow back.
 
 Every differentiable operation creates its result with :meth:`Tensor.from_op`, passing
-the input tensors and a ``backward`` function written right under the forward math.
-``backward(grad_out)`` returns one gradient per input (``None`` where an input needs
-none).  The engine in :meth:`Tensor.backward` alone visits the graph in reverse
-topological order, undoes broadcasting and accumulates gradients.
+the input tensors, a ``backward`` function written right under the forward math, and the
+op's name (kept as ``.op``, for drawing and exporting graphs). ``backward(grad_out)``
+returns one gradient per input (``None`` where an input needs none). The engine in
+:meth:`Tensor.backward` alone visits the graph in reverse topological order, undoes
+broadcasting and accumulates gradients: into ``.grad`` of leaf tensors, and of any other
+tensor that asked with :meth:`Tensor.retain_grad`.
 
 >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
 >>> y = (x * x).sum()
@@ -97,15 +99,18 @@ class Tensor:
         self.data = _as_array(data, dtype)
         self.grad = None
         self.requires_grad = bool(requires_grad)
+        self.op = None
         self._parents = ()
         self._backward = None
+        self._retains_grad = False
 
     @classmethod
-    def from_op(cls, data, parents, backward):
-        """Result of an operation: tracked when grad mode is on and any parent needs grad."""
+    def from_op(cls, data, parents, backward, op=None):
+        """Result of the operation named ``op`` (e.g. "conv2d"; every op of convscope names
+        itself): tracked when grad mode is on and any parent needs grad."""
         out = cls.__new__(cls)
-        out.data, out.grad, out.requires_grad = np.asarray(data), None, False
-        out._parents, out._backward = (), None
+        out.data, out.grad, out.requires_grad, out.op = np.asarray(data), None, False, op
+        out._parents, out._backward, out._retains_grad = (), None, False
         if _GRAD_ENABLED[0] and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = parents
@@ -125,6 +130,11 @@ class Tensor:
 
     def item(self):
         return self.data.item()
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()`` (as PyTorch)."""
+        self._retains_grad = True
+        return self
 
     def detach(self):
         """Same data, cut from the graph."""
@@ -151,9 +161,10 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._backward is None:  # a leaf
+            if node._backward is None or node._retains_grad:
                 node.grad = g.copy() if node.grad is None else node.grad + g
-                continue
+                if node._backward is None:  # a leaf
+                    continue
             for parent, pg in zip(node._parents, node._backward(g)):
                 if pg is None or not parent.requires_grad:
                     continue
@@ -178,27 +189,27 @@ class Tensor:
     # ----- arithmetic (broadcasting; the engine undoes it) ----------------------------
     def __add__(self, other):
         other = _lift(other, self.dtype)
-        return Tensor.from_op(self.data + other.data, (self, other), lambda g: (g, g))
+        return Tensor.from_op(self.data + other.data, (self, other), lambda g: (g, g), "add")
 
     def __mul__(self, other):
         other = _lift(other, self.dtype)
         a, b = self.data, other.data
-        return Tensor.from_op(a * b, (self, other), lambda g: (g * b, g * a))
+        return Tensor.from_op(a * b, (self, other), lambda g: (g * b, g * a), "mul")
 
     def __truediv__(self, other):
         other = _lift(other, self.dtype)
         a, b = self.data, other.data
-        return Tensor.from_op(a / b, (self, other), lambda g: (g / b, -g * a / (b * b)))
+        return Tensor.from_op(a / b, (self, other), lambda g: (g / b, -g * a / (b * b)), "div")
 
     def __neg__(self):
-        return Tensor.from_op(-self.data, (self,), lambda g: (-g,))
+        return Tensor.from_op(-self.data, (self,), lambda g: (-g,), "neg")
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             raise TypeError("only a Python number is supported as an exponent")
         a = self.data
         out = a ** exponent
-        return Tensor.from_op(out, (self,), lambda g: (g * exponent * a ** (exponent - 1),))
+        return Tensor.from_op(out, (self,), lambda g: (g * exponent * a ** (exponent - 1),), "pow")
 
     def __sub__(self, other):
         return self + (-_lift(other, self.dtype))
@@ -226,20 +237,20 @@ class Tensor:
 
         if a.ndim < 2 or b.ndim < 2:
             raise ValueError(f"matmul needs two arrays of at least 2 dims, got {a.shape} @ {b.shape}")
-        return Tensor.from_op(a @ b, (self, other), backward)
+        return Tensor.from_op(a @ b, (self, other), backward, "matmul")
 
     # ----- elementwise functions ------------------------------------------------------
     def exp(self):
         out = np.exp(self.data)
-        return Tensor.from_op(out, (self,), lambda g: (g * out,))
+        return Tensor.from_op(out, (self,), lambda g: (g * out,), "exp")
 
     def log(self):
         a = self.data
-        return Tensor.from_op(np.log(a), (self,), lambda g: (g / a,))
+        return Tensor.from_op(np.log(a), (self,), lambda g: (g / a,), "log")
 
     def abs(self):
         a = self.data
-        return Tensor.from_op(np.abs(a), (self,), lambda g: (g * np.sign(a),))
+        return Tensor.from_op(np.abs(a), (self,), lambda g: (g * np.sign(a),), "abs")
 
     def sqrt(self):
         return self ** 0.5
@@ -255,7 +266,7 @@ class Tensor:
                 g = np.expand_dims(g, axis)
             return (np.broadcast_to(g, shape),)
 
-        return Tensor.from_op(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), backward)
+        return Tensor.from_op(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), backward, "sum")
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         axis, keepdims = _axes(axis, keepdims, dim, keepdim)
@@ -279,19 +290,19 @@ class Tensor:
                 np.put_along_axis(full, index, g, axis=axis)
             return (full,)
 
-        return Tensor.from_op(out, (self,), backward)
+        return Tensor.from_op(out, (self,), backward, "max")
 
     # ----- shape ---------------------------------------------------------------------
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         old = self.shape
-        return Tensor.from_op(self.data.reshape(shape), (self,), lambda g: (g.reshape(old),))
+        return Tensor.from_op(self.data.reshape(shape), (self,), lambda g: (g.reshape(old),), "reshape")
 
     def transpose(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
         axes = axes or tuple(reversed(range(self.ndim)))
         inverse = np.argsort(axes)
-        return Tensor.from_op(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),))
+        return Tensor.from_op(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),), "transpose")
 
     def __getitem__(self, index):
         if isinstance(index, Tensor):  # a Tensor holds floats: use it as integer positions
@@ -303,11 +314,11 @@ class Tensor:
             np.add.at(full, index, g)
             return (full,)
 
-        return Tensor.from_op(a[index], (self,), backward)
+        return Tensor.from_op(a[index], (self,), backward, "getitem")
 
     def astype(self, dtype):
         old = self.dtype
-        return Tensor.from_op(self.data.astype(dtype), (self,), lambda g: (g.astype(old),))
+        return Tensor.from_op(self.data.astype(dtype), (self,), lambda g: (g.astype(old),), "astype")
 
 
 def _axes(axis, keepdims, dim, keepdim):

@@ -15,8 +15,12 @@ import time
 import numpy as np
 
 from . import functional as F
-from .data.download import write_atomic
+from . import optim
+from .files import write_atomic
 from .io import load_checkpoint, save_checkpoint
+from .metrics import confusion_matrix  # noqa: F401  (its home is convscope.metrics)
+from .nn import eval_mode
+from .tasks import Classification
 from .tensor import Tensor, no_grad
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -28,9 +32,17 @@ class TrainingDiverged(RuntimeError):
 
 
 class Callback:
-    """Hooks the loop calls; subclass and override what you need (all optional)."""
+    """Hooks the loop calls; subclass and override what you need (all optional).
+
+    ``on_backward_end`` runs after each batch's backward pass and before the optimizer's
+    step: the place to clip gradients (:class:`GradientClipping`) or, later, to average
+    gradients across machines.
+    """
 
     def on_epoch_start(self, epoch, epochs, batches):
+        pass
+
+    def on_backward_end(self, epoch, batch, model):
         pass
 
     def on_batch_end(self, epoch, batch, stats):
@@ -40,67 +52,86 @@ class Callback:
         pass
 
 
-def _batch_stats(logits, labels, loss):
-    correct = int(np.count_nonzero(logits.argmax(axis=1) == labels))
-    return float(loss) * len(labels), correct
+class GradientClipping(Callback):
+    """Rescale the gradients to an overall L2 norm of at most ``max_norm`` before each step."""
+
+    def __init__(self, max_norm):
+        if not max_norm > 0:
+            raise ValueError(f"GradientClipping: max_norm must be > 0, got {max_norm!r}")
+        self.max_norm = float(max_norm)
+
+    def on_backward_end(self, epoch, batch, model):
+        optim.clip_grad_norm_(model.parameters(), self.max_norm)
 
 
 def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, scheduler=None,
-                on_batch=None, epoch=0):
-    """One pass over ``loader`` updating ``model``; returns mean loss, accuracy and speed."""
+                on_batch=None, epoch=0, task=None, after_backward=None):
+    """One pass over ``loader`` updating ``model``; returns mean loss, the task's figures
+    (``train_acc`` for classification) and speed.
+
+    ``after_backward(batch)`` (optional) runs between each backward pass and optimizer step.
+    """
+    task = Classification(loss_fn) if task is None else task
     model.train()
-    total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    total_loss, sums, seen, start = 0.0, {}, 0, time.perf_counter()
     for batch, (x, y) in enumerate(loader):
-        logits = model(Tensor(x))
-        loss = loss_fn(logits, y)
+        output = model(Tensor(x))
+        loss = task.loss(output, y)
         value = loss.item()
         if not math.isfinite(value):
             raise TrainingDiverged(f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}; "
                                    "try a lower learning rate")
         optimizer.zero_grad()
         loss.backward()
+        if after_backward is not None:
+            after_backward(batch)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        batch_loss, batch_correct = _batch_stats(logits.data, y, value)
-        total_loss, correct, seen = total_loss + batch_loss, correct + batch_correct, seen + len(y)
+        total_loss, seen = total_loss + value * len(y), seen + len(y)
+        sums = _add(sums, task.batch_sums(output.data, y))
         if on_batch is not None:
-            on_batch(batch, {"loss": total_loss / seen, "accuracy": correct / seen, "images": seen,
+            figures = task.metrics(sums, seen)
+            on_batch(batch, {"loss": total_loss / seen, **_long_names(figures), "images": seen,
                              "seconds": time.perf_counter() - start, "lr": optimizer.lr})
     seconds = time.perf_counter() - start
-    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+    figures = {f"train_{k}": v for k, v in task.metrics(sums, max(seen, 1)).items()} if seen else {}
+    return {"train_loss": total_loss / max(seen, 1), **figures,
             "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9)}
 
 
-def confusion_matrix(labels, predicted, num_classes):
-    """(K, K) counts: row = true class, column = predicted class."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
-    return matrix
+def _add(sums, more):
+    return {k: sums.get(k, 0) + v for k, v in more.items()}
 
 
-def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes=None):
-    """Loss, accuracy and confusion matrix (rows: true class, columns: predicted) on ``loader``.
+def _long_names(figures):
+    """``{"acc": ...}`` as the progress bar's ``{"accuracy": ...}``; other names unchanged."""
+    return {("accuracy" if k == "acc" else k): v for k, v in figures.items()}
 
-    Returns a dict with ``loss``, ``accuracy``, ``count``, ``confusion`` (ndarray) and
-    ``predictions`` / ``probabilities`` (per image, in loader order).
+
+def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes=None, task=None):
+    """The loss and the task's figures on ``loader``, in eval mode, without gradients.
+
+    For classification (the default) the dict has ``loss``, ``accuracy``, ``count``,
+    ``confusion`` (rows: true class, columns: predicted) and, per image in loader order,
+    ``predictions``, ``probabilities`` and ``labels``. Other tasks give ``loss``, ``count``,
+    ``outputs``, ``targets`` and their own figures.
     """
-    was_training = model.training
-    model.eval()
-    total_loss, labels_all, probs_all = 0.0, [], []
-    with no_grad():
+    task = Classification(loss_fn, num_classes) if task is None else task
+    total_loss, targets_all, outputs_all = 0.0, [], []
+    with eval_mode(model), no_grad():
         for x, y in loader:
-            logits = model(Tensor(x))
-            total_loss += loss_fn(logits, y).item() * len(y)
-            probs_all.append(F.softmax(logits, dim=1).data)
-            labels_all.append(np.asarray(y))
-    model.train(was_training)
-    probs, labels = np.concatenate(probs_all), np.concatenate(labels_all)
-    predictions = probs.argmax(axis=1)
-    confusion = confusion_matrix(labels, predictions, num_classes or probs.shape[1])
-    return {"loss": total_loss / len(labels), "accuracy": float(np.mean(predictions == labels)),
-            "count": len(labels), "confusion": confusion, "predictions": predictions,
-            "probabilities": probs, "labels": labels}
+            output = model(Tensor(x))
+            total_loss += task.loss(output, y).item() * len(y)
+            outputs_all.append(output.data)
+            targets_all.append(np.asarray(y))
+    outputs, targets = np.concatenate(outputs_all), np.concatenate(targets_all)
+    result = {"loss": total_loss / len(targets), "count": len(targets), **task.evaluate(outputs, targets)}
+    if isinstance(task, Classification):
+        result["labels"] = targets
+    else:
+        result.update(outputs=outputs, targets=targets)
+    return result
 
 
 def _write_metrics(run_dir, history):
@@ -108,14 +139,18 @@ def _write_metrics(run_dir, history):
 
 
 def fit(model, train_loader, optimizer, epochs, val_loader=None, loss_fn=F.cross_entropy,
-        scheduler=None, callbacks=(), run_dir=None, rngs=None, resume=False, patience=None):
+        scheduler=None, callbacks=(), run_dir=None, rngs=None, resume=False, patience=None, task=None):
     """Train for ``epochs`` epochs; returns the history (one dict per epoch).
 
     Args:
         model, optimizer: what to train and how; ``scheduler`` (optional) steps every batch.
         train_loader, val_loader: iterables of ``(x, y)`` ndarray batches.
-        loss_fn: ``loss_fn(logits, labels) -> scalar Tensor``. Default cross-entropy.
-        callbacks: :class:`Callback` objects (progress bars, saving the model...).
+        loss_fn: ``loss_fn(logits, labels) -> scalar Tensor`` of the default classification
+            task. Default cross-entropy.
+        task (:class:`~convscope.tasks.Task`): the loss and the figures for other targets
+            (default ``Classification(loss_fn)``).
+        callbacks: :class:`Callback` objects (progress bars, saving the model, gradient
+            clipping...).
         run_dir: folder for the checkpoint and metrics log (None: keep nothing on disk).
         rngs (dict name -> numpy Generator): every random stream the run draws from
             (shuffling, augmentation, dropout); saved in checkpoints for exact resumption.
@@ -125,6 +160,7 @@ def fit(model, train_loader, optimizer, epochs, val_loader=None, loss_fn=F.cross
     Raises:
         TrainingDiverged: the loss became NaN or infinite (the last checkpoint stays).
     """
+    task = Classification(loss_fn) if task is None else task
     progress = {"epoch": 0, "history": [], "best_val_loss": None, "bad_epochs": 0}
     checkpoint = os.path.join(run_dir, CHECKPOINT) if run_dir else None
     if resume and checkpoint and os.path.exists(checkpoint):
@@ -134,12 +170,13 @@ def fit(model, train_loader, optimizer, epochs, val_loader=None, loss_fn=F.cross
     for epoch in range(progress["epoch"], epochs):
         for cb in callbacks:
             cb.on_epoch_start(epoch, epochs, len(train_loader))
-        on_batch = (lambda b, s: [cb.on_batch_end(epoch, b, s) for cb in callbacks]) if callbacks else None
-        record = {"epoch": epoch + 1, **train_epoch(model, train_loader, optimizer, loss_fn, scheduler, on_batch, epoch),
-                  "lr": optimizer.lr}
+        hooks = _batch_hooks(callbacks, epoch, model)
+        record = {"epoch": epoch + 1, **train_epoch(model, train_loader, optimizer, scheduler=scheduler, epoch=epoch,
+                                                    task=task, **hooks), "lr": optimizer.lr}
         if val_loader is not None:
-            result = evaluate(model, val_loader, loss_fn)
-            record.update(val_loss=result["loss"], val_acc=result["accuracy"])
+            result = evaluate(model, val_loader, task=task)
+            record["val_loss"] = result["loss"]
+            record.update({f"val_{k}": v for k, v in _val_figures(task, result).items()})
         progress["history"].append(record)
         progress["epoch"] = epoch + 1
         stop = _early_stop(progress, record, patience)
@@ -152,6 +189,29 @@ def fit(model, train_loader, optimizer, epochs, val_loader=None, loss_fn=F.cross
         if stop:
             break
     return progress["history"]
+
+
+def _batch_hooks(callbacks, epoch, model):
+    """The per-batch hooks of ``train_epoch`` that call every callback (None without any)."""
+    if not callbacks:
+        return {"on_batch": None, "after_backward": None}
+
+    def on_batch(batch, stats):
+        for cb in callbacks:
+            cb.on_batch_end(epoch, batch, stats)
+
+    def after_backward(batch):
+        for cb in callbacks:
+            cb.on_backward_end(epoch, batch, model)
+
+    return {"on_batch": on_batch, "after_backward": after_backward}
+
+
+def _val_figures(task, result):
+    """The epoch figures of a validation ``evaluate`` result (``acc`` for classification)."""
+    if isinstance(task, Classification):
+        return {"acc": result["accuracy"]}
+    return task.metrics(task.batch_sums(result["outputs"], result["targets"]), result["count"])
 
 
 def _early_stop(progress, record, patience):

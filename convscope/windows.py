@@ -31,15 +31,18 @@ Output size along one axis (``floor`` by default, ``ceil`` with ``ceil_mode``)::
 3
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
 def pair(value, name="value"):
     """``3 -> (3, 3)``; a 2-sequence passes through as a tuple of ints."""
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2:
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
         return int(value[0]), int(value[1])
     raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
 
@@ -50,13 +53,100 @@ def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
     With ``ceil_mode`` a last, partial window is kept only if it starts inside the input or
     its left padding, never entirely in the right padding.
     """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    return _positions(size, padding, padding, kernel, stride, dilation, ceil_mode)
+
+
+def _positions(size, before, after, kernel, stride, dilation, ceil_mode):
+    """:func:`output_size` with ``before`` and ``after`` padding (they differ for "same")."""
+    span = size + before + after - dilation * (kernel - 1) - 1
     if span < 0:
         return 0
     out = -(-span // stride) + 1 if ceil_mode else span // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
+    if ceil_mode and (out - 1) * stride >= size + before:
         out -= 1
     return out
+
+
+# ----- the geometry of one sliding window ----------------------------------------------
+class Window(NamedTuple):
+    """How a window slides over the H and W axes: the geometry of a conv or pooling layer.
+
+    Every field is an (H, W) pair except ``padding``, which is (top, bottom, left, right)
+    (an even kernel with ``padding="same"`` pads one more row at the bottom). Make one with
+    :func:`conv_window` or :func:`pool_window`, which check the arguments.
+
+    >>> w = pool_window(3, stride=2, padding=1, ceil_mode=True)
+    >>> w.output_hw((6, 6)), w.pads((6, 6))
+    ((4, 4), (1, 2, 1, 2))
+    """
+
+    kernel: tuple
+    stride: tuple
+    dilation: tuple = (1, 1)
+    padding: tuple = (0, 0, 0, 0)
+    ceil_mode: bool = False
+
+    def output_hw(self, in_hw):
+        """(H_out, W_out) for an input of (H, W); 0 where the input is too small."""
+        (k_h, k_w), (s_h, s_w), (d_h, d_w), (top, bottom, left, right) = self[:4]
+        return (_positions(in_hw[0], top, bottom, k_h, s_h, d_h, self.ceil_mode),
+                _positions(in_hw[1], left, right, k_w, s_w, d_w, self.ceil_mode))
+
+    def pads(self, in_hw):
+        """Padding (top, bottom, left, right) that makes every window of ``output_hw`` fit:
+        ``padding``, plus the overhang of a last, partial ceil_mode window at the bottom/right."""
+        top, bottom, left, right = self.padding
+        ends = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in
+                zip(self.output_hw(in_hw), self.stride, self.dilation, self.kernel)]
+        return top, max(ends[0] - in_hw[0] - top, bottom), left, max(ends[1] - in_hw[1] - left, right)
+
+    def before(self):
+        """Padding before the first row and column, (top, left): where window 0 starts."""
+        return self.padding[0], self.padding[2]
+
+
+def conv_window(kernel_size, stride=1, padding=0, dilation=1):
+    """The :class:`Window` of a convolution, checked.
+
+    ``padding`` is an int, a pair, ``"valid"`` (none) or ``"same"`` (keep H and W; stride 1
+    only; an even kernel's extra row/column goes at the bottom/right, as in PyTorch).
+
+    >>> conv_window(4, padding="same").padding
+    (1, 2, 1, 2)
+    """
+    kernel = _at_least(kernel_size, "kernel_size", 1)
+    stride, dilation = _at_least(stride, "stride", 1), _at_least(dilation, "dilation", 1)
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        if padding == "same" and stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
+        totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(kernel, dilation)]
+        pads = (totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2)
+    else:
+        ph, pw = _at_least(padding, "padding", 0)
+        pads = (ph, ph, pw, pw)
+    return Window(kernel, stride, dilation, pads)
+
+
+def pool_window(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """The :class:`Window` of a pooling layer, checked: ``stride`` defaults to ``kernel_size``
+    and ``padding`` may be at most half the kernel (a window must see some real input)."""
+    kernel, padding, dilation = pair(kernel_size, "kernel_size"), pair(padding, "padding"), pair(dilation, "dilation")
+    stride = kernel if stride is None else pair(stride, "stride")
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"kernel_size and stride must be >= 1 and padding >= 0, got kernel_size={kernel_size!r}, "
+                         f"stride={stride!r}, padding={padding!r}")
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"padding {padding} must be at most half of kernel_size {kernel}")
+    return Window(kernel, stride, dilation, (padding[0], padding[0], padding[1], padding[1]), bool(ceil_mode))
+
+
+def _at_least(value, name, minimum):
+    result = pair(value, name)
+    if min(result) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return result
 
 
 def batch_last(shape, dtype, fill=0):

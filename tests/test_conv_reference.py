@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import CONV_CASES, cases, f64, pair, randn, same_padding
 
 from convscope import Tensor
 from convscope import functional as F
-from helpers import CONV_CASES, cases, f64, pair, randn, same_padding
 
 
 # ----- the reference: explicit loops over n, c_out, y, x, c_in and kernel taps -----------------

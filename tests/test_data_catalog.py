@@ -13,8 +13,15 @@ import tarfile
 import numpy as np
 import pytest
 
-from convscope.data import DatasetNotFoundError, channel_stats, load_dataset, load_splits, sha256_file, verify_sha256
-from convscope.data import catalog
+from convscope.data import (
+    DatasetNotFoundError,
+    catalog,
+    channel_stats,
+    load_dataset,
+    load_splits,
+    sha256_file,
+    verify_sha256,
+)
 from convscope.data.download import download, extract_members
 
 N_TRAIN = catalog.HOLDOUT + 10  # the smallest training file that leaves a train split

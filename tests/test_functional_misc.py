@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import f64, randn
 
 from convscope import Tensor
 from convscope import functional as F
-from helpers import f64, randn
 
 RNG = np.random.default_rng
 

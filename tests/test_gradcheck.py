@@ -2,12 +2,24 @@
 
 import numpy as np
 import pytest
+from helpers import (
+    ADAPTIVE_CASES,
+    CONV_CASES,
+    POOL_CASES,
+    UNDILATED_POOL_CASES,
+    away_from_zero,
+    cases,
+    check_gradients,
+    distinct,
+    f64,
+    gradcheck,
+    gradcheck_module,
+    randn,
+    to_float64,
+)
 
-from convscope import Tensor
+from convscope import Tensor, nn
 from convscope import functional as F
-from convscope import nn
-from helpers import (ADAPTIVE_CASES, CONV_CASES, POOL_CASES, UNDILATED_POOL_CASES, away_from_zero, cases,
-                     check_gradients, distinct, f64, gradcheck, gradcheck_module, randn, to_float64)
 
 RNG = np.random.default_rng
 

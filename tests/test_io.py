@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from convscope import Tensor, models, nn, no_grad, optim
-from convscope.io import (ModelFileError, architecture_of, load_checkpoint, load_model, save_checkpoint,
-                          save_model, write_safetensors)
+from convscope.io import (
+    ModelFileError,
+    architecture_of,
+    build_architecture,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    save_model,
+    write_safetensors,
+)
 
 
 def _outputs(model, shape, seed=1):
@@ -165,13 +173,37 @@ def test_checkpoint_round_trip_restores_everything(tmp_path):
         np.testing.assert_array_equal(s1["v"], s2["v"])
 
 
-def test_architecture_refuses_custom_modules():
-    class Custom(nn.Module):
-        def forward(self, x):
-            return x
-    with pytest.raises(ModelFileError, match="cannot describe Custom"):
-        architecture_of(Custom())
+class Scale(nn.Module):
+    """Multiply by a fixed factor (a layer defined outside convscope)."""
+
+    def __init__(self, factor=2.0, shape=(1,)):
+        super().__init__()
+        self.factor, self.shape = factor, shape
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def test_architecture_describes_any_module_by_its_constructor_arguments(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=np.random.default_rng(0)), Scale(0.5, shape=(2, 3)))
+    spec = architecture_of(model)
+    assert spec["layers"][1] == {"type": "test_io.Scale", "config": {"factor": 0.5, "shape": [2, 3]}}
+    save_model(tmp_path / "m.safetensors", model, input_shape=(1, 5, 5))
+    loaded, _ = load_model(tmp_path / "m.safetensors")
+    assert isinstance(loaded[1], Scale) and loaded[1].factor == 0.5 and loaded[1].shape == [2, 3]
+    x = Tensor(np.random.default_rng(1).random((2, 1, 5, 5), dtype=np.float32))
+    np.testing.assert_array_equal(loaded(x).data, model(x).data)
     assert json.dumps(architecture_of(models.lenet5(rng=np.random.default_rng(0))))
+
+
+def test_architecture_refuses_arguments_that_are_not_json():
+    with pytest.raises(ModelFileError, match="cannot save Scale: its constructor arguments are not plain JSON"):
+        architecture_of(Scale(factor=np.ones(3)))
+
+
+def test_an_unknown_layer_type_in_a_file_is_refused_with_the_known_ones():
+    with pytest.raises(ModelFileError, match="unknown layer type 'os.system'.*Conv2d"):
+        build_architecture({"type": "os.system", "config": {}})
 
 
 def test_run_folder_and_nan_weights(tmp_path, saved):

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import gradcheck_module
 
 from convscope import Tensor, models, optim
 from convscope import functional as F
 from convscope.models import BasicBlock
-from helpers import gradcheck_module
 
 
 @pytest.mark.parametrize("name, shape, params", [

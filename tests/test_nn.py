@@ -6,9 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from convscope import Tensor, no_grad
+from convscope import Tensor, nn, no_grad
 from convscope import functional as F
-from convscope import nn
 from convscope.models import LeNet5
 from convscope.nn import init
 

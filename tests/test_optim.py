@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from convscope import Tensor
+from convscope import Tensor, optim
 from convscope import functional as F
-from convscope import optim
 from convscope.models import LeNet5
 from convscope.nn import Parameter
 

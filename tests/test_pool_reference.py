@@ -4,11 +4,21 @@ import math
 
 import numpy as np
 import pytest
+from helpers import (
+    ADAPTIVE_CASES,
+    POOL_CASES,
+    UNDILATED_POOL_CASES,
+    away_from_zero,
+    cases,
+    distinct,
+    f64,
+    pair,
+    pool_out_size,
+    randn,
+)
 
 from convscope import Tensor
 from convscope import functional as F
-from helpers import (ADAPTIVE_CASES, POOL_CASES, UNDILATED_POOL_CASES, away_from_zero, cases, distinct,
-                     f64, pair, pool_out_size, randn)
 
 
 # ----- the references: explicit loops over n, c, output y, x and kernel taps -------------------

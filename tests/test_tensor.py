@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import away_from_zero, distinct, gradcheck, randn
 
 from convscope import Tensor, no_grad, tensor
 from convscope.tensor import same_layout, unbroadcast
-from helpers import away_from_zero, distinct, gradcheck, randn
-
 
 # ----- gradient checks of the primitives ------------------------------------------------------
 BINARY_SHAPES = {

@@ -6,12 +6,11 @@ large array are judged against the array's scale.
 
 import numpy as np
 import pytest
-
-from convscope import Tensor
-from convscope import functional as F
-from convscope import nn, optim
-from convscope.models import LeNet5
 from helpers import ADAPTIVE_CASES, CONV_CASES, POOL_CASES, UNDILATED_POOL_CASES, cases, distinct, randn
+
+from convscope import Tensor, nn, optim
+from convscope import functional as F
+from convscope.models import LeNet5
 
 torch = pytest.importorskip("torch")
 # On a small machine torch's OpenMP pool and NumPy's OpenBLAS pool fight for the cores (both

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from convscope import functional as F
-from convscope import nn, optim
-from convscope.data import DataLoader, RandomShift
+from convscope import nn
+from convscope.data import DataLoader
 from convscope.io import load_checkpoint
 from convscope.train import Callback, TrainingDiverged, _early_stop, evaluate, fit
 

@@ -7,6 +7,7 @@ import pytest
 from convscope.models import lenet5
 from convscope.summary import summarize
 from convscope.viz import captions, gallery, grids, render
+from convscope.viz.activations import capture_activations
 
 NAMES = list("abcdefghij")
 
@@ -103,7 +104,7 @@ def test_vector_outputs_are_bar_charts_and_logits_carry_class_names(lenet, x, mo
     pictures = dict(gallery.feature_pictures(lenet, x, class_names=NAMES))
     assert [n for n, _, _ in calls] == [400, 120, 120, 84, 84, 10]  # Flatten, Linear/ReLU pairs, logits
     assert all(names is None for _, names, _ in calls[:-1])
-    logits = gallery.capture_activations(lenet, x)["11"][0]
+    logits = capture_activations(lenet, x)["11"][0]
     assert calls[-1] == (10, NAMES, int(logits.argmax()))
     assert pictures["features_11_11"].shape[0] >= 260 and pictures["features_11_11"].shape[1] >= 900
 

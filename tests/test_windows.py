@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import pool_out_size, randn
 
 from convscope import windows
 from convscope.windows import col2im, im2col, output_size, pad2d, pair, reduce_windows, row_bands, sliding_windows
-from helpers import pool_out_size, randn
 
 
 # ----- output size: hand-computed cases -------------------------------------------------------

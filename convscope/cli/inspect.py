@@ -26,45 +26,18 @@ class InspectError(Exception):
 
 
 # ----- loading ------------------------------------------------------------------------
-def zoo_model(name):
-    """An untrained zoo model (seed 0) and a meta dict like a model file's."""
-    from ..models import ZOO, ZOO_INPUTS, build
-    if name not in ZOO:
-        raise InspectError(f"{name!r} is not a model file, and not a zoo name ({', '.join(sorted(ZOO))})")
-    model = build(name, rng=np.random.default_rng(0))
-    channels, size = model.in_channels, ZOO_INPUTS[name][1]
-    meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],
-            "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
-            "dataset": None}
-    return model, meta
-
-
-def model_path(spec):
-    """The model file ``spec`` names: itself, or ``model.safetensors`` in a run folder;
-    None for a zoo name."""
-    path = Path(spec)
-    if path.is_dir():
-        if not (path / "model.safetensors").is_file():
-            raise InspectError(f"folder {spec} holds no model.safetensors (is it a training run folder?)")
-        return path / "model.safetensors"
-    return path if path.exists() else None
-
-
 def default_out(spec):
     """Where pictures go without --out: a ``viz`` folder next to the model file, else ./viz."""
+    from ..io import model_path
     path = model_path(spec)
     return path.parent / "viz" if path is not None else Path("viz")
 
 
 def load(spec, input_shape=None):
-    """(model, meta) from a model file, a run folder or a zoo name; ``input_shape``
-    "C,H,W" overrides the recorded input shape."""
-    path = model_path(spec)
-    if path is not None:
-        from ..io import load_model
-        model, meta = load_model(path)
-    else:
-        model, meta = zoo_model(spec)
+    """(model, meta) from a model file, a run folder or a zoo name (:func:`convscope.io.load_any`);
+    ``input_shape`` "C,H,W" overrides the recorded input shape."""
+    from ..io import load_any
+    model, meta = load_any(spec)
     if input_shape:
         try:
             meta = dict(meta, input_shape=[int(v) for v in input_shape.split(",")])
@@ -98,7 +71,7 @@ def validation_sample(meta, index=0, data_dir=None):
     data = load_dataset(meta["dataset"], split="val", root=data_dir)
     if not 0 <= index < len(data.labels):
         raise InspectError(f"--index {index} is out of range: {meta['dataset']} val has {len(data.labels)} images")
-    from ..viz.report import normalise
+    from ..data import normalise
     x = normalise(data.images[index:index + 1], *norm_stats(meta))
     label = data.class_names[int(data.labels[index])]
     return x, [f"{meta['dataset']} validation image {index} (label {label})"]
@@ -169,18 +142,20 @@ def run_explain(args):
 
 @reports_errors
 def run_viz(args):
+    from ..inference import top_k
+    from ..trace import trace
     from ..viz import gallery, render
-    from ..viz.saliency import predict, top_k
     model, meta = load(args.model, args.input_shape)
     x, notes = input_for(args, meta)
     names, (mean, std) = meta.get("class_names"), norm_stats(meta)
     print("input: " + "; ".join(notes))
-    pictures = gallery.all_pictures(model, x, mean, std, names, args.top_k)
+    traced = trace(model, x, gradients=True)  # the one forward pass every picture reads
+    pictures = gallery.all_pictures(model, x, mean, std, names, args.top_k, traced_pass=traced)
     folder = out_dir(args)
     for stem, image in pictures:
-        print(write_into(folder, lambda: render.save_png(folder / f"{stem}.png", image)))
+        print(write_into(folder, functools.partial(render.save_png, folder / f"{stem}.png", image)))
     print(f"wrote {len(pictures)} pictures to {folder}")
-    best = top_k(predict(model, x)[0], args.top_k)
+    best = top_k(traced.probabilities()[0], args.top_k)
     print("prediction: " + ", ".join(f"{names[c] if names else c} {p:.3f}" for c, p in best))
     return 0
 
@@ -190,6 +165,7 @@ def run_report(args):
     from ..viz.report import write_report
     if not Path(args.run_dir).is_dir():
         raise InspectError(f"run folder {args.run_dir} not found")
+    from ..io import model_path
     model_path(args.run_dir)  # says so if the folder holds no model.safetensors
     where = args.out or Path(args.run_dir) / "report.html"
     print(write_into(where, lambda: write_report(args.run_dir, out=args.out, max_images=args.max_images)))

@@ -6,7 +6,7 @@
                         augment=RandomShift(2))
     for x, y in loader: ...                          # x (64, 1, 28, 28) float32, y (64,) int64
 """
-from convscope.data.augment import (
+from .augment import (
     Compose,
     RandomCrop,
     RandomHorizontalFlip,
@@ -15,14 +15,14 @@ from convscope.data.augment import (
     rotate,
     translate,
 )
-from convscope.data.catalog import DATASETS, DatasetNotFoundError, load_dataset, load_splits
-from convscope.data.dataset import Dataset, channel_stats
-from convscope.data.npm_digits import prepare_digits
-from convscope.data.download import default_cache_dir, sha256_file, verify_sha256
-from convscope.data.loader import DataLoader
-from convscope.data.preprocess import preprocess_image
-from convscope.data.readers import read_cifar10_batch, read_idx, read_image_folder, read_npz
-from convscope.data.user import load_user_data, load_user_splits
+from .catalog import DATASETS, DatasetNotFoundError, load_dataset, load_splits
+from .dataset import Dataset, channel_stats, normalise
+from .download import default_cache_dir, sha256_file, verify_sha256
+from .loader import DataLoader
+from .npm_digits import prepare_digits
+from .preprocess import preprocess_image
+from .readers import read_cifar10_batch, read_idx, read_image_folder, read_npz
+from .user import load_user_data, load_user_splits
 
 __all__ = [
     # containers and loading
@@ -38,6 +38,7 @@ __all__ = [
     "prepare_digits",
     "default_cache_dir",
     "channel_stats",
+    "normalise",
     # readers
     "read_idx",
     "read_cifar10_batch",

@@ -31,10 +31,10 @@ from typing import Callable
 
 import numpy as np
 
-from convscope.data import npm_digits
-from convscope.data.dataset import Dataset, channel_stats
-from convscope.data.download import CACHE_ENV, default_cache_dir, download, extract_members
-from convscope.data.readers import read_cifar10_batch, read_idx
+from . import npm_digits
+from .dataset import Dataset, channel_stats
+from .download import CACHE_ENV, default_cache_dir, download, extract_members
+from .readers import read_cifar10_batch, read_idx
 
 SPLITS = ("train", "val", "test")
 HOLDOUT = 5000  # validation images taken from the end of the official training set

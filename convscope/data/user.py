@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convscope.data.dataset import Dataset, channel_stats
-from convscope.data.readers import read_image_folder, read_npz
+from .dataset import Dataset, channel_stats
+from .readers import read_image_folder, read_npz
 
 HOLDOUT_EVERY = 10
 

@@ -12,27 +12,27 @@ def relu(x):
     array([0., 0., 2.], dtype=float32)
     """
     a = x.data
-    return Tensor.from_op(np.maximum(a, 0), (x,), lambda g: (g * (a > 0),))
+    return Tensor.from_op(np.maximum(a, 0), (x,), lambda g: (g * (a > 0),), "relu")
 
 
 def leaky_relu(x, negative_slope=0.01):
     """``x`` where x > 0, else ``negative_slope * x``."""
     a = x.data
     slope = np.where(a > 0, 1.0, negative_slope).astype(a.dtype)
-    return Tensor.from_op(a * slope, (x,), lambda g: (g * slope,))
+    return Tensor.from_op(a * slope, (x,), lambda g: (g * slope,), "leaky_relu")
 
 
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, computed without overflow. Gradient ``s * (1 - s)``."""
     a = x.data
     out = np.exp(-np.logaddexp(0, -a)).astype(a.dtype)
-    return Tensor.from_op(out, (x,), lambda g: (g * out * (1 - out),))
+    return Tensor.from_op(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
 
 
 def tanh(x):
     """Hyperbolic tangent. Gradient ``1 - tanh(x)^2``."""
     out = np.tanh(x.data)
-    return Tensor.from_op(out, (x,), lambda g: (g * (1 - out * out),))
+    return Tensor.from_op(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
 
 
 def log_softmax(x, dim=-1):

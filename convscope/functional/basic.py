@@ -44,7 +44,7 @@ def pad(x, pad, mode="constant", value=0.0):
         raise ValueError(f"pad: negative padding is not supported, got {pad!r}")
     out = np.pad(x.data, widths, constant_values=value)
     crop = tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape))
-    return Tensor.from_op(out, (x,), lambda g: (g[crop],))
+    return Tensor.from_op(out, (x,), lambda g: (g[crop],), "pad")
 
 
 def cat(tensors, dim=0):
@@ -52,7 +52,7 @@ def cat(tensors, dim=0):
     tensors = tuple(tensors)
     out = np.concatenate([t.data for t in tensors], axis=dim)
     bounds = np.cumsum([t.shape[dim] for t in tensors])[:-1]
-    return Tensor.from_op(out, tensors, lambda g: tuple(np.split(g, bounds, axis=dim)))
+    return Tensor.from_op(out, tensors, lambda g: tuple(np.split(g, bounds, axis=dim)), "cat")
 
 
 def dropout(x, p=0.5, training=True, rng=None):

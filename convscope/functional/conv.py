@@ -9,28 +9,7 @@ each band is still in cache when its gradient products read it.
 import numpy as np
 
 from ..tensor import DTypeError, ShapeError, Tensor
-from ..windows import batch_last, col2im, im2col, output_size, pad2d, pair, row_bands
-
-
-def conv_padding(padding, kernel, dilation, stride):
-    """Resolve ``padding`` (int, pair, "valid" or "same") to (top, bottom, left, right).
-
-    "same" keeps H and W (stride 1 only). With an even kernel the total padding
-    ``dilation*(k-1)`` is odd; the extra row/column goes at the bottom/right, as in PyTorch.
-    """
-    if padding == "valid":
-        return 0, 0, 0, 0
-    if padding == "same":
-        if stride != (1, 1):
-            raise ValueError(f"padding='same' needs stride 1, got stride={stride}")
-        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        return total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2
-    if isinstance(padding, str):
-        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    ph, pw = pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be >= 0, got {padding!r}")
-    return ph, ph, pw, pw
+from ..windows import batch_last, col2im, conv_window, im2col, pad2d, row_bands
 
 
 def _check_conv_input(x, weight, groups):
@@ -69,8 +48,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (1, 2, 4, 4)
     """
     _check_conv_input(x, weight, groups)
-    kernel, stride, dilation = weight.shape[2:], pair(stride, "stride"), pair(dilation, "dilation")
-    pads, out_hw = _geometry(x.shape, kernel, stride, padding, dilation)
+    window = conv_window(weight.shape[2:], stride, padding, dilation)
+    kernel, stride, dilation, pads = window.kernel, window.stride, window.dilation, window.padding
+    out_hw = window.output_hw(x.shape[2:])
+    if min(out_hw) < 1:
+        raise ShapeError(f"input {x.shape} is smaller than the dilated kernel {kernel} with padding {padding}")
     n, c, h, w = x.shape
     xp = pad2d(x.data, pads)
     wmat = weight.data.reshape(groups, weight.shape[0] // groups, -1)  # (groups, C_out/g, C/g*kH*kW)
@@ -102,14 +84,5 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return gx, None if gw is None else gw.reshape(weight.shape), gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out.transpose(3, 0, 1, 2), parents, backward)
+    return Tensor.from_op(out.transpose(3, 0, 1, 2), parents, backward, "conv2d")
 
-
-def _geometry(shape, kernel, stride, padding, dilation):
-    """Padding (top, bottom, left, right) and output size (H_out, W_out) of one call."""
-    pads = conv_padding(padding, kernel, dilation, stride)
-    out_hw = (output_size(shape[2] + pads[0] + pads[1], kernel[0], stride[0], 0, dilation[0]),
-              output_size(shape[3] + pads[2] + pads[3], kernel[1], stride[1], 0, dilation[1]))
-    if min(out_hw) < 1:
-        raise ShapeError(f"input {shape} is smaller than the dilated kernel {kernel} with padding {padding}")
-    return pads, out_hw

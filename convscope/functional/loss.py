@@ -67,7 +67,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
         out = per_item.reshape(logits.shape[:1] + logits.shape[2:])
     else:
         out = per_item.sum() / (len(labels) if reduction == "mean" else 1)
-    return Tensor.from_op(np.asarray(out, dtype=logits.dtype), (logits,), backward)
+    return Tensor.from_op(np.asarray(out, dtype=logits.dtype), (logits,), backward, "cross_entropy")
 
 
 def nll_loss(log_probs, target, reduction="mean"):

@@ -49,7 +49,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         g_xhat = (g * x_hat).sum(axis=axes).reshape(shape)
         return (inv_std.reshape(shape) / count * (count * g - g_sum - x_hat * g_xhat),)
 
-    return _affine(Tensor.from_op(x_hat, (x,), backward), weight, bias, shape)
+    return _affine(Tensor.from_op(x_hat, (x,), backward, "batch_norm"), weight, bias, shape)
 
 
 def _affine(x_hat, weight, bias, shape):

@@ -3,40 +3,35 @@
 import numpy as np
 
 from ..tensor import ShapeError, Tensor
-from ..windows import col2im, output_size, pad2d, pair, reduce_windows, sliding_windows
+from ..windows import col2im, pad2d, pair, pool_window, reduce_windows, sliding_windows
 
 
-class _Geometry:
-    """Kernel, stride, padding and output size of one pooling call, ceil_mode included."""
+class _Pooling:
+    """One pooling call's :class:`~convscope.windows.Window`, with its input and output sizes."""
 
     def __init__(self, x, kernel_size, stride, padding, dilation, ceil_mode, name):
         if x.ndim != 4:
             raise ShapeError(f"{name}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-        self.kernel = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel if stride is None else pair(stride, "stride")
-        self.padding = pair(padding, "padding")
-        self.dilation = pair(dilation, "dilation")
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
-            raise ValueError(f"{name}: padding {self.padding} must be at most half of kernel_size {self.kernel}")
+        try:
+            self.window = pool_window(kernel_size, stride, padding, dilation, ceil_mode)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
         self.in_hw = x.shape[2:]
-        self.out_hw = tuple(output_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
-                            zip(self.in_hw, self.kernel, self.stride, self.padding, self.dilation))
+        self.out_hw = self.window.output_hw(self.in_hw)
         if min(self.out_hw) < 1:
-            raise ShapeError(f"{name}: input {x.shape} is smaller than kernel_size {self.kernel}")
-        # the last window may overhang the padded input in ceil_mode: pad just enough
-        ends = [(o - 1) * st + d * (k - 1) + 1 for o, st, d, k in
-                zip(self.out_hw, self.stride, self.dilation, self.kernel)]
-        (ph, pw), (h, w) = self.padding, self.in_hw
-        self.pads = (ph, max(ends[0] - h - ph, 0), pw, max(ends[1] - w - pw, 0))
+            raise ShapeError(f"{name}: input {x.shape} is smaller than kernel_size {self.window.kernel}")
+        self.pads = self.window.pads(self.in_hw)  # a last ceil_mode window may overhang: pad just enough
 
     def windows(self, padded):
-        return sliding_windows(padded, self.kernel, self.stride, self.dilation, self.out_hw)
+        w = self.window
+        return sliding_windows(padded, w.kernel, w.stride, w.dilation, self.out_hw)
 
     def col2im(self, patch, padded_shape, dtype):
         """Scatter window gradients back and crop the padding off."""
-        full = col2im(patch, padded_shape, self.kernel, self.stride, self.dilation, self.out_hw, dtype)
-        (h, w), top, left = self.in_hw, self.pads[0], self.pads[2]
-        return full[:, :, top:top + h, left:left + w]
+        w = self.window
+        full = col2im(patch, padded_shape, w.kernel, w.stride, w.dilation, self.out_hw, dtype)
+        (h, wd), top, left = self.in_hw, self.pads[0], self.pads[2]
+        return full[:, :, top:top + h, left:left + wd]
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -60,7 +55,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    geo = _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    geo = _Pooling(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     padded = pad2d(x.data, geo.pads, -np.inf)
     windows = geo.windows(padded)
     out = reduce_windows(windows, np.maximum)
@@ -76,12 +71,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
         return (geo.col2im(patch, padded.shape, x.dtype),)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, "max_pool2d")
 
 
 def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Sum of each window (zero padding): the shared core of average and L_p pooling."""
-    return _sum_windows(x, _Geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "sum_pool2d"))
+    return _sum_windows(x, _Pooling(x, kernel_size, stride, padding, dilation, ceil_mode, "sum_pool2d"))
 
 
 def _sum_windows(x, geo):
@@ -91,7 +86,7 @@ def _sum_windows(x, geo):
     def backward(g):
         return (geo.col2im(lambda i, j: g, padded.shape, x.dtype),)
 
-    return Tensor.from_op(out, (x,), backward)
+    return Tensor.from_op(out, (x,), backward, "sum_pool2d")
 
 
 def _window_counts(geo, count_include_pad, dtype):
@@ -99,7 +94,7 @@ def _window_counts(geo, count_include_pad, dtype):
 
     Pixels in the ceil_mode overhang never count; padding counts if ``count_include_pad``.
     """
-    (h, w), (ph, pw), pads = geo.in_hw, geo.padding, geo.pads
+    (h, w), (ph, pw), pads = geo.in_hw, geo.window.before(), geo.pads
     counted = np.zeros((1, 1, h + pads[0] + pads[1], w + pads[2] + pads[3]), dtype=dtype)
     if count_include_pad:
         counted[:, :, :h + 2 * ph, :w + 2 * pw] = 1
@@ -125,7 +120,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
-    geo = _Geometry(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    geo = _Pooling(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     return _sum_windows(x, geo) * (1.0 / _window_counts(geo, count_include_pad, x.dtype))
 
 
@@ -139,7 +134,7 @@ def _root(s, p):
             scale = np.where(data > 0, out / (p * data), 0)
         return (g * scale,)
 
-    return Tensor.from_op(out, (s,), backward)
+    return Tensor.from_op(out, (s,), backward, "root")
 
 
 def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0):
@@ -161,7 +156,7 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0
     p = float(norm_type)
     if not p >= 1:
         raise ValueError(f"lp_pool2d: norm_type must be >= 1, got {norm_type!r}")
-    geo = _Geometry(x, kernel_size, stride, padding, 1, ceil_mode, "lp_pool2d")
+    geo = _Pooling(x, kernel_size, stride, padding, 1, ceil_mode, "lp_pool2d")
     return _root(_sum_windows(x.abs() ** p, geo), p)
 
 

@@ -17,16 +17,16 @@ Differences from the paper, all modern practice:
 * C5 is written as Linear(400, 120): on 5 x 5 maps a 5 x 5 convolution is the same thing.
 """
 
-import numpy as np
-
 from .. import nn
 
 
 class LeNet5(nn.Sequential):
     """LeNet-5 for ``in_channels`` x 28 x 28 images and ``num_classes`` classes (61,706 weights)."""
 
+    repr_always = ("in_channels", "num_classes")
+
     def __init__(self, in_channels=1, num_classes=10, rng=None):
-        rng = np.random.default_rng() if rng is None else rng
+        rng = nn.init.generator(rng)
         super().__init__(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(6, 16, kernel_size=5, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
@@ -36,9 +36,3 @@ class LeNet5(nn.Sequential):
             nn.Linear(84, num_classes, rng=rng),
         )
         self.in_channels, self.num_classes = in_channels, num_classes
-
-    def config(self):
-        return dict(in_channels=self.in_channels, num_classes=self.num_classes)
-
-    def extra_repr(self):
-        return f"in_channels={self.in_channels}, num_classes={self.num_classes}"

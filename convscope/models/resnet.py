@@ -7,18 +7,18 @@ global average pooling and a linear classifier (ResNet-8 style with one block pe
 by default).
 """
 
-import numpy as np
-
-from .. import nn
 from .. import functional as F
+from .. import nn
 
 
 class BasicBlock(nn.Module):
     """Residual block ``relu(shortcut(x) + bn2(conv2(relu(bn1(conv1(x))))))``."""
 
+    repr_positional, repr_always = 2, ("stride",)
+
     def __init__(self, in_channels, out_channels, stride=1, rng=None):
         super().__init__()
-        rng = np.random.default_rng() if rng is None else rng
+        rng = nn.init.generator(rng)
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False, rng=rng)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -36,19 +36,13 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
-    def config(self):
-        return dict(in_channels=self.in_channels, out_channels=self.out_channels, stride=self.stride)
-
-    def extra_repr(self):
-        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
-
 
 class SmallResNet(nn.Module):
     """ResNet-style CIFAR-10 classifier: stem, three residual stages, global pooling, linear."""
 
     def __init__(self, in_channels=3, num_classes=10, width=16, blocks_per_stage=1, rng=None):
         super().__init__()
-        rng = np.random.default_rng() if rng is None else rng
+        rng = nn.init.generator(rng)
         self.in_channels, self.num_classes = in_channels, num_classes
         self.width, self.blocks_per_stage = width, blocks_per_stage
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False, rng=rng),
@@ -66,7 +60,3 @@ class SmallResNet(nn.Module):
 
     def forward(self, x):
         return self.fc(self.flatten(self.pool(self.stages(self.stem(x)))))
-
-    def config(self):
-        return dict(in_channels=self.in_channels, num_classes=self.num_classes, width=self.width,
-                    blocks_per_stage=self.blocks_per_stage)

@@ -9,8 +9,6 @@ Stacked 3x3 convolutions (Simonyan & Zisserman 2015) see as far as one 5x5 with 
 weights and an extra nonlinearity; batch norm (Ioffe & Szegedy 2015) lets it train fast.
 """
 
-import numpy as np
-
 from .. import nn
 
 
@@ -22,8 +20,10 @@ def _conv_block(in_channels, out_channels, rng):
 class SmallVGG(nn.Sequential):
     """VGG-style CNN for ``in_channels`` x 28 x 28 inputs (about 0.87 M weights)."""
 
+    repr_always = ("in_channels", "num_classes", "width")
+
     def __init__(self, in_channels=1, num_classes=10, width=32, dropout=0.3, rng=None):
-        rng = np.random.default_rng() if rng is None else rng
+        rng = nn.init.generator(rng)
         w = width
         super().__init__(
             *_conv_block(in_channels, w, rng), *_conv_block(w, w, rng), nn.MaxPool2d(2),
@@ -33,10 +33,3 @@ class SmallVGG(nn.Sequential):
             nn.Linear(256, num_classes, rng=rng),
         )
         self.in_channels, self.num_classes, self.width, self.dropout = in_channels, num_classes, width, dropout
-
-    def config(self):
-        return dict(in_channels=self.in_channels, num_classes=self.num_classes, width=self.width,
-                    dropout=self.dropout)
-
-    def extra_repr(self):
-        return f"in_channels={self.in_channels}, num_classes={self.num_classes}, width={self.width}"

@@ -2,13 +2,24 @@
 
 from . import init
 from .conv import Conv2d
-from .layers import (BatchNorm2d, CrossEntropyLoss, Dropout, Flatten, LeakyReLU, Linear, MSELoss,
-                     ReLU, Sigmoid, Softmax, Tanh)
-from .module import Module, Parameter, Sequential
+from .layers import (
+                     BatchNorm2d,
+                     CrossEntropyLoss,
+                     Dropout,
+                     Flatten,
+                     LeakyReLU,
+                     Linear,
+                     MSELoss,
+                     ReLU,
+                     Sigmoid,
+                     Softmax,
+                     Tanh,
+)
+from .module import LAYERS, Module, Parameter, Sequential, eval_mode
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, LPPool2d, MaxPool2d
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "init",
+    "Module", "Parameter", "Sequential", "LAYERS", "eval_mode", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "LPPool2d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",

@@ -3,19 +3,9 @@
 import numpy as np
 
 from .. import functional as F
-from ..windows import pair
+from ..windows import conv_window
 from . import init
 from .module import Module, Parameter
-
-
-def _positive_pair(value, name, layer, minimum=1):
-    try:
-        result = pair(value, name)
-    except ValueError as error:
-        raise ValueError(f"{layer}: {error}") from None
-    if min(result) < minimum:
-        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {value!r}")
-    return result
 
 
 class Conv2d(Module):
@@ -46,6 +36,9 @@ class Conv2d(Module):
     (8, 6, 28, 28)
     """
 
+    role = "conv"
+    repr_positional, repr_always = 2, ("kernel_size", "stride")
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, rng=None):
         super().__init__()
@@ -55,39 +48,23 @@ class Conv2d(Module):
                 raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups={groups}")
+        try:
+            self.window = conv_window(kernel_size, stride, padding, dilation)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = _positive_pair(kernel_size, "kernel_size", name)
-        self.stride = _positive_pair(stride, "stride", name)
-        self.dilation = _positive_pair(dilation, "dilation", name)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"{name}: padding='same' needs stride 1, got stride={stride!r}")
-            self.padding = padding
-        else:
-            self.padding = _positive_pair(padding, "padding", name, minimum=0)
-        rng = np.random.default_rng() if rng is None else rng
-        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.kernel_size, self.stride, self.dilation = self.window.kernel, self.window.stride, self.window.dilation
+        self.padding = padding if isinstance(padding, str) else self.window.before()
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.zeros(shape))
-        self.bias = Parameter(np.zeros(out_channels)) if bias else None
-        init.default_uniform_(self.weight, self.bias, rng)
+        self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
+        init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def config(self):
-        return dict(in_channels=self.in_channels, out_channels=self.out_channels,
-                    kernel_size=list(self.kernel_size), stride=list(self.stride),
-                    padding=self.padding if isinstance(self.padding, str) else list(self.padding),
-                    dilation=list(self.dilation), groups=self.groups, bias=self.bias is not None)
+    def geometry(self, in_hw):
+        return self.window
 
-    def extra_repr(self):
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding not in ((0, 0), "valid"):
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        return text + ("" if self.bias is not None else ", bias=False")
+    def mult_adds(self, in_shape, out_shape):
+        return int(np.prod(out_shape[1:], dtype=np.int64) * np.prod(self.weight.shape[1:]))

@@ -3,11 +3,33 @@
 Each function fills a tensor in place from the given ``numpy.random.Generator`` and
 returns it. Fans of a conv weight (C_out, C_in, kH, kW): ``fan_in = C_in*kH*kW``,
 ``fan_out = C_out*kH*kW``.
+
+Layers take ``rng=``; one built without it draws from convscope's own generator
+(:func:`generator`), seeded with 0 when convscope is imported, so a script that builds the
+same layers in the same order gets the same weights every run. ``manual_seed(s)`` reseeds
+it. Nothing in convscope draws from NumPy's global ``np.random`` state.
 """
 
 import math
 
 import numpy as np
+
+_DEFAULT = [np.random.default_rng(0)]
+
+
+def generator(rng=None):
+    """``rng`` itself, or convscope's default generator when ``rng`` is None."""
+    if rng is None:
+        return _DEFAULT[0]
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
+def manual_seed(seed):
+    """Restart convscope's default generator (used by layers built without ``rng=``) at ``seed``."""
+    _DEFAULT[0] = np.random.default_rng(seed)
 
 
 def fans(shape):

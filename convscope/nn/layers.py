@@ -21,29 +21,30 @@ class Linear(Module):
     (120, 400)
     """
 
+    role = "linear"
+    repr_always = ("bias",)
+
     def __init__(self, in_features, out_features, bias=True, rng=None):
         super().__init__()
         for arg, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"Linear({in_features}, {out_features}): {arg} must be a positive int")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        rng = np.random.default_rng() if rng is None else rng
         self.weight = Parameter(np.zeros((out_features, in_features)))
         self.bias = Parameter(np.zeros(out_features)) if bias else None
-        init.default_uniform_(self.weight, self.bias, rng)
+        init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 
-    def config(self):
-        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None)
-
-    def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+    def mult_adds(self, in_shape, out_shape):
+        return self.in_features * self.out_features
 
 
 class Flatten(Module):
     """(N, C, H, W) -> (N, C*H*W): feature maps become one vector per image."""
+
+    role = "flatten"
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
@@ -52,12 +53,11 @@ class Flatten(Module):
     def forward(self, x):
         return F.flatten(x, self.start_dim, self.end_dim)
 
-    def config(self):
-        return dict(start_dim=self.start_dim, end_dim=self.end_dim)
-
 
 class ReLU(Module):
     """``max(x, 0)`` elementwise; its own layer so summaries and feature maps show it."""
+
+    role = "activation"
 
     def forward(self, x):
         return F.relu(x)
@@ -66,6 +66,8 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """``x`` if x > 0 else ``negative_slope * x``."""
 
+    role = "activation"
+
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = float(negative_slope)
@@ -73,15 +75,11 @@ class LeakyReLU(Module):
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
 
-    def config(self):
-        return dict(negative_slope=self.negative_slope)
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
 
 class Sigmoid(Module):
     """``1 / (1 + exp(-x))`` elementwise."""
+
+    role = "activation"
 
     def forward(self, x):
         return F.sigmoid(x)
@@ -90,12 +88,16 @@ class Sigmoid(Module):
 class Tanh(Module):
     """Hyperbolic tangent elementwise."""
 
+    role = "activation"
+
     def forward(self, x):
         return F.tanh(x)
 
 
 class Softmax(Module):
     """Probabilities along ``dim`` (default 1, the class axis)."""
+
+    role = "activation"
 
     def __init__(self, dim=1):
         super().__init__()
@@ -104,12 +106,6 @@ class Softmax(Module):
     def forward(self, x):
         return F.softmax(x, self.dim)
 
-    def config(self):
-        return dict(dim=self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
-
 
 class Dropout(Module):
     """Zero inputs with probability ``p`` while training (scaling the rest); identity in eval.
@@ -117,21 +113,17 @@ class Dropout(Module):
     Args: p (float, default 0.5); rng (numpy.random.Generator) draws the masks.
     """
 
+    role = "dropout"
+
     def __init__(self, p=0.5, rng=None):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
-        self.rng = np.random.default_rng() if rng is None else rng
+        self.rng = init.generator(rng)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)
-
-    def config(self):
-        return dict(p=self.p)
-
-    def extra_repr(self):
-        return f"p={self.p}"
 
 
 class BatchNorm2d(Module):
@@ -146,6 +138,9 @@ class BatchNorm2d(Module):
     Shape: input and output (N, C, H, W) (or (N, C)). Buffers ``running_mean``,
     ``running_var`` (C,) are used in eval mode and saved in the state dict.
     """
+
+    role = "normalization"
+    repr_positional, repr_always = 1, ("eps", "momentum")
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
@@ -162,15 +157,14 @@ class BatchNorm2d(Module):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             self.training, self.momentum, self.eps)
 
-    def config(self):
-        return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum, affine=self.affine)
-
-    def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + ("" if self.affine else ", affine=False")
+    def mult_adds(self, in_shape, out_shape):
+        return int(np.prod(out_shape[1:], dtype=np.int64))  # one scale-and-shift per value
 
 
 class CrossEntropyLoss(Module):
     """Softmax + negative log-likelihood of the true class (see ``F.cross_entropy``)."""
+
+    role = "loss"
 
     def __init__(self, reduction="mean", label_smoothing=0.0):
         super().__init__()
@@ -179,15 +173,11 @@ class CrossEntropyLoss(Module):
     def forward(self, logits, target):
         return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
 
-    def config(self):
-        return dict(reduction=self.reduction, label_smoothing=self.label_smoothing)
-
-    def extra_repr(self):
-        return _non_defaults(self.config(), reduction="mean", label_smoothing=0.0)
-
 
 class MSELoss(Module):
     """Mean squared error between prediction and target."""
+
+    role = "loss"
 
     def __init__(self, reduction="mean"):
         super().__init__()
@@ -195,13 +185,3 @@ class MSELoss(Module):
 
     def forward(self, input, target):
         return F.mse_loss(input, target, self.reduction)
-
-    def config(self):
-        return dict(reduction=self.reduction)
-
-    def extra_repr(self):
-        return _non_defaults(self.config(), reduction="mean")
-
-
-def _non_defaults(config, **defaults):
-    return ", ".join(f"{k}={v!r}" for k, v in config.items() if v != defaults.get(k))

@@ -1,10 +1,15 @@
 """Module: a layer or a network; holds parameters, buffers and sub-modules by name."""
 
+import contextlib
+import functools
+import inspect
 from collections import OrderedDict
 
 import numpy as np
 
 from ..tensor import DTypeError, ShapeError, Tensor
+
+LAYERS = {}  # every Module subclass by its file name (see Module.file_name): what model files may name
 
 
 class Parameter(Tensor):
@@ -19,9 +24,49 @@ class Module:
 
     Assigning a :class:`Parameter` or a :class:`Module` attribute registers it, so
     ``named_parameters()`` yields dotted names such as ``"features.0.weight"``.
-    Subclasses implement ``forward`` and, to be saved in model files, ``config()``
-    (the constructor arguments as JSON-friendly values).
+    Subclasses implement ``forward``. A layer describes itself with no further code:
+
+    * the arguments it was built with are recorded when it is created, so :meth:`config`
+      (what a model file stores to rebuild it) and ``repr`` come from its constructor's
+      signature and cannot disagree with it;
+    * a spatial layer returns its :class:`~convscope.windows.Window` from :meth:`geometry`
+      (receptive fields, output-size arithmetic), and a layer that multiplies weights says
+      how much from :meth:`mult_adds`;
+    * ``role`` names what kind of step it is, for the texts that explain it: "conv", "pool",
+      "activation", "normalization", "flatten", "linear", "dropout" or None.
+
+    Class attributes shape the repr: ``repr_positional`` (how many leading arguments are
+    shown without their name) and ``repr_always`` (arguments shown even at their default).
     """
+
+    role = None
+    container = False  # True: only groups layers (Sequential); traces show what is inside
+    repr_positional = 0
+    repr_always = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYERS[cls.file_name()] = cls
+
+    @classmethod
+    def file_name(cls):
+        """How model files name this class: ``Conv2d`` for convscope's own classes, the dotted
+        path (``my_project.layers.Swish``) for others."""
+        if cls.__module__.split(".")[0] == "convscope":
+            return cls.__name__
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def __new__(cls, *args, **kwargs):
+        module = super().__new__(cls)
+        try:
+            bound = _signature(cls).bind(None, *args, **kwargs)
+        except TypeError:  # the constructor itself will say what is wrong
+            bound = None
+        if bound is not None:
+            bound.apply_defaults()
+            arguments = dict(list(bound.arguments.items())[1:])
+        object.__setattr__(module, "_arguments", arguments if bound is not None else {})
+        return module
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -123,11 +168,13 @@ class Module:
             current[...] = value
 
     def train(self, mode=True):
+        """Training mode (``mode=True``) or eval mode for this module and all inside it."""
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):
+        """Eval mode: dropout off, batch norm uses its running statistics."""
         return self.train(False)
 
     def zero_grad(self):
@@ -141,13 +188,43 @@ class Module:
         fn(self)
         return self
 
+    # ----- describing itself ------------------------------------------------------------
     def config(self):
-        """Constructor arguments needed to rebuild this module (override in subclasses)."""
-        return {}
+        """The constructor arguments this module was built with, as JSON-friendly values
+        (tuples become lists); ``type(self)(**config(), rng=rng)`` rebuilds it. ``rng`` is
+        left out: a model file holds the weights."""
+        parameters = _signature(type(self)).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+            raise TypeError(f"{type(self).__name__}'s constructor takes *args or **kwargs, so its "
+                            "arguments cannot be recorded; save its children instead")
+        return {name: _plain(value) for name, value in self._arguments.items() if name != "rng"}
+
+    def geometry(self, in_hw):
+        """The :class:`~convscope.windows.Window` a spatial layer slides over an (H, W) input;
+        None for layers that do not slide a window."""
+        return None
+
+    def mult_adds(self, in_shape, out_shape):
+        """Multiply-adds per image of this module's own work (0 unless it has weights to apply)."""
+        return 0
 
     # ----- printing --------------------------------------------------------------------
     def extra_repr(self):
-        return ""
+        """The arguments inside ``Conv2d(...)``: non-default ones, plus ``repr_always``, each
+        shown as the layer stores it (``kernel_size=(5, 5)`` for ``kernel_size=5``)."""
+        parameters = list(_signature(type(self)).parameters.values())[1:]
+        defaults = {p.name: p.default for p in parameters}
+        hidden = {p.name for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)} | {"rng"}
+        parts = []
+        for i, (name, value) in enumerate(self._arguments.items()):
+            if name in hidden or (name not in self.repr_always and value is not inspect.Parameter.empty
+                                 and _same(value, defaults.get(name, inspect.Parameter.empty))):
+                continue
+            stored = self.__dict__.get(name, value)
+            shown = value if stored is None or isinstance(stored, (Tensor, Module)) else stored
+            text = _repr_value(shown)
+            parts.append(text if i < self.repr_positional else f"{name}={text}")
+        return ", ".join(parts)
 
     def __repr__(self):
         head = f"{type(self).__name__}({self.extra_repr()}"
@@ -157,11 +234,61 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(cls):
+    return inspect.signature(cls.__init__)
+
+
+def _same(value, default):
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):  # e.g. an array argument
+        return False
+
+
+def _plain(value):
+    """A constructor argument as JSON-friendly data: tuples -> lists, NumPy scalars -> numbers."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _repr_value(value):
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put every module in eval mode for the block, then restore each one's own flag.
+
+    >>> layer = Module().train()
+    >>> with eval_mode(layer):
+    ...     layer.training
+    False
+    >>> layer.training
+    True
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in flags:
+            object.__setattr__(module, "training", flag)
+
+
 class Sequential(Module):
     """Layers applied one after another: ``Sequential(conv, relu, pool)(x)``.
 
-    Children are named ``"0"``, ``"1"``, ... and can be indexed: ``model[0]``.
+    Children are named ``"0"``, ``"1"``, ... and can be indexed: ``model[0]``. A plain
+    container: summaries and pictures show its layers, not it (``container = True``).
     """
+
+    container = True
 
     def __init__(self, *layers):
         super().__init__()

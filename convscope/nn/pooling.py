@@ -1,34 +1,25 @@
 """Pooling layers: shrink feature maps by summarising each window (max, average, L_p)."""
 
 from .. import functional as F
-from ..windows import pair
+from ..windows import Window, pair, pool_window
 from .module import Module
 
 
 class _Pool2d(Module):
+    role = "pool"
+    repr_always = ("kernel_size", "stride")
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
-        name = f"{type(self).__name__}(kernel_size={kernel_size})"
         try:
-            self.kernel_size = pair(kernel_size, "kernel_size")
-            self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-            self.padding = pair(padding, "padding")
+            self.window = pool_window(kernel_size, stride, padding, 1, ceil_mode)
         except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"{name}: kernel_size and stride must be >= 1 and padding >= 0")
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"{name}: padding {self.padding} must be at most half of kernel_size")
-        self.ceil_mode = bool(ceil_mode)
+            raise ValueError(f"{type(self).__name__}(kernel_size={kernel_size}): {error}") from None
+        self.kernel_size, self.stride, self.padding = self.window.kernel, self.window.stride, self.window.before()
+        self.ceil_mode = self.window.ceil_mode
 
-    def config(self):
-        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride),
-                    padding=list(self.padding), ceil_mode=self.ceil_mode)
-
-    def extra_repr(self):
-        text = f"kernel_size={self.kernel_size}, stride={self.stride}"
-        text += f", padding={self.padding}" if self.padding != (0, 0) else ""
-        return text + (", ceil_mode=True" if self.ceil_mode else "")
+    def geometry(self, in_hw):
+        return self.window
 
 
 class MaxPool2d(_Pool2d):
@@ -61,15 +52,9 @@ class AvgPool2d(_Pool2d):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
-    def config(self):
-        return dict(super().config(), count_include_pad=self.count_include_pad)
-
-    def extra_repr(self):
-        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
-
 
 class LPPool2d(_Pool2d):
-    """L_p norm of each window, ``(sum |x|^p)^(1/p)``; ``norm_type=2`` is L2 pooling.
+    """Take the L_p norm of each window, ``(sum |x|^p)^(1/p)``; ``norm_type=2`` is L2 pooling.
 
     Uses ``|x|`` (PyTorch uses ``x``): identical for non-negative inputs such as ReLU output.
     Shape: as :class:`MaxPool2d`.
@@ -84,15 +69,11 @@ class LPPool2d(_Pool2d):
     def forward(self, x):
         return F.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode, self.padding)
 
-    def config(self):
-        return dict(super().config(), norm_type=self.norm_type)
-
-    def extra_repr(self):
-        return f"norm_type={self.norm_type:g}, " + super().extra_repr()
-
 
 class AdaptiveAvgPool2d(Module):
     """Average into a fixed ``output_size`` whatever the input size (1 = global average)."""
+
+    role = "adaptive_pool"
 
     def __init__(self, output_size):
         super().__init__()
@@ -101,8 +82,9 @@ class AdaptiveAvgPool2d(Module):
     def forward(self, x):
         return F.adaptive_avg_pool2d(x, self.output_size)
 
-    def config(self):
-        return dict(output_size=list(self.output_size))
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+    def geometry(self, in_hw):
+        """The equivalent fixed window where the bins tile the input evenly (stride = H // out);
+        otherwise the window of the largest bin, as an approximation for receptive fields."""
+        strides = tuple(max(s // o, 1) for s, o in zip(in_hw, self.output_size))
+        kernels = tuple(s - (o - 1) * st for s, o, st in zip(in_hw, self.output_size, strides))
+        return Window(kernels, strides)

@@ -1,8 +1,7 @@
 """What each layer produces for one input: feature maps, captured without touching the model.
 
-:func:`capture_activations` runs the model once and returns every layer's output in a
-dict; the model is wrapped only for the length of the call (see
-:func:`convscope.summary.hooked`), so no visualisation state is stored on it.
+:func:`capture_activations` runs the model once (:func:`convscope.trace.trace`) and returns
+every layer's output in a dict; no visualisation state is stored on the model.
 
 >>> from convscope.models import lenet5
 >>> acts = capture_activations(lenet5(rng=np.random.default_rng(0)), np.zeros((1, 1, 28, 28), np.float32))
@@ -13,59 +12,43 @@ dict; the model is wrapped only for the length of the call (see
 import numpy as np
 
 from .. import functional as F
-from .. import nn
-from ..summary import is_shown, trace
 from ..tensor import Tensor
-
-POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.LPPool2d)
-
-
-def _unique(name, taken):
-    """``name``, or ``name#2``, ``name#3``... for a layer called more than once."""
-    if name not in taken:
-        return name
-    k = 2
-    while f"{name}#{k}" in taken:
-        k += 1
-    return f"{name}#{k}"
+from ..trace import Trace, trace
 
 
-def capture_activations(model, x):
+def capture_activations(model, x=None):
     """Every layer's output for input ``x``, in the order the forward pass computes them.
 
     Leaf layers are included wherever they sit (inside residual blocks too), and so are
     blocks with a forward of their own (a residual block's output, after its sum);
     plain ``Sequential`` containers are not (their output is their last layer's).
 
-    Args: x (ndarray or Tensor) (N, C, H, W), already normalised like the training data.
-    Returns: dict layer name -> ndarray output (N, ...). Eval mode, no gradients.
+    Args: x (ndarray or Tensor) (N, C, H, W), already normalised like the training data;
+        or pass a :class:`~convscope.trace.Trace` as ``model`` and no ``x``.
+    Returns: dict layer name (``name#2`` for a second call) -> ndarray output (N, ...).
     """
-    calls, _ = trace(model, x)
-    out = {}
-    for call in calls:
-        if is_shown(call):
-            out[_unique(call.name, out)] = call.output.data
-    return out
+    t = model if isinstance(model, Trace) else trace(model, x)
+    return {name: values.copy() if t.input.requires_grad else values for name, values in t.outputs().items()}
 
 
 def conv_layers(model):
-    """``[(name, Conv2d)]`` in registration order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    """``[(name, layer)]`` of the conv layers (``role == "conv"``), in registration order."""
+    return [(name, m) for name, m in model.named_modules() if m.role == "conv"]
 
 
-def first_pool_input(model, x):
+def first_pool_input(model, x=None):
     """The feature maps (C, H, W) entering the first pooling layer, and that layer's name.
 
     Falls back to the first 4-D layer output when the model has no pooling layer.
     """
-    calls, _ = trace(model, x)
-    for call in calls:
-        if isinstance(call.module, POOLS):
-            return call.inputs[0].data[0], call.name
-    for call in calls:
-        if call.output.ndim == 4:
-            return call.output.data[0], call.name
-    raise ValueError(f"{type(model).__name__} has no layer with a 4-D (N, C, H, W) output")
+    t = model if isinstance(model, Trace) else trace(model, x)
+    pool = t.first("pool")
+    if pool is not None:
+        return pool.input.data[0], pool.name
+    for layer in t.layers:
+        if len(layer.output_shape) == 4:
+            return layer.values[0], layer.name
+    raise ValueError(f"{type(t.model).__name__} has no layer with a 4-D (N, C, H, W) output")
 
 
 def compare_pooling(fmap, kernel_size=2, stride=None):

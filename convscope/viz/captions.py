@@ -11,8 +11,6 @@ A title names the layer, its type and its shape, then says in words what the pic
 
 import numpy as np
 
-from .. import nn
-
 WEIGHT_KEY = "Colours: red = positive weight, blue = negative weight, white = 0 (one scale for the whole layer)"
 NORM_KEY = "Grey scale: dark = small weights, bright = large weights (size over all input channels)"
 ACTIVATION_KEY = "Grey scale: dark = low, bright = high activation (one scale for the whole picture)"
@@ -56,26 +54,29 @@ def _maps(shape):
 
 
 def output_words(row, last=False):
-    """What a layer's output is, in words, from its summary row (convscope.summary.LayerRow)."""
+    """What a layer's output is, in words, from its summary row (convscope.summary.LayerRow)
+    and the layer's ``role``; a layer with no role of these is described by its shape."""
     m, out, inp = row.module, tuple(row.output_shape[1:]), tuple(row.input_shape[1:])
-    if isinstance(m, nn.Conv2d):
+    role = getattr(m, "role", None)
+    if role == "conv":
         return f"{out[0]} feature maps of {out[1]}x{out[2]}, one per learned {shape_text(m.kernel_size)} filter"
     if row.kind in _BENDS:
         return f"the same {_maps(out)} with {_BENDS[row.kind]}"
-    if row.kind in _POOL_WORDS:
-        k = shape_text(m.kernel_size)
-        return f"{out[0]} pooled maps of {out[1]}x{out[2]} — each {_POOL_WORDS[row.kind]} every {k} window"
-    if isinstance(m, nn.AdaptiveAvgPool2d):
+    if role == "pool" and len(out) == 3:
+        window = shape_text(m.geometry(tuple(row.input_shape[2:])).kernel)
+        words = _POOL_WORDS.get(row.kind, "summarises")
+        return f"{out[0]} pooled maps of {out[1]}x{out[2]} — each {words} every {window} window"
+    if role == "adaptive_pool" and len(out) == 3:
         return f"{out[0]} maps averaged down to {out[1]}x{out[2]} (one number per map)"
-    if isinstance(m, nn.BatchNorm2d):
+    if role == "normalization":
         return f"the same {_maps(out)}, each channel rescaled to a standard range"
-    if isinstance(m, nn.Flatten):
+    if role == "flatten":
         return f"the {shape_text(inp)} maps lined up as one list of {out[0]:,} numbers"
-    if isinstance(m, nn.Linear) and last:
+    if role == "linear" and last:
         return f"the {out[0]} class scores (logits) — the largest is the prediction"
-    if isinstance(m, nn.Linear):
+    if role == "linear":
         return f"{out[0]} numbers, each a weighted sum of all {inp[0]:,} inputs"
-    if isinstance(m, nn.Dropout):
+    if role == "dropout":
         return f"the same {_maps(out)} (dropout only acts during training)"
     if m is not None and m.children():
         return f"{_maps(out)}: the block's layers plus its shortcut, added"

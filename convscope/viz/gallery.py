@@ -11,16 +11,23 @@ layer's name, type and shape (:mod:`convscope.viz.captions`); every colour pictu
 * top-k: the most probable classes,
 * saliency and Grad-CAM,
 * pooling: max, average and L2 pooling of the same feature map, side by side.
+
+The functions that show an input take a model and the input x (1, C, H, W), or a
+:class:`~convscope.trace.Trace` of it (then leave x out): :func:`all_pictures` traces the
+model once, with gradients, and draws every picture from that one pass and one backward
+pass of the predicted class's score.
 """
 
 import math
 
 import numpy as np
 
-from ..summary import summarize
+from ..inference import top_k
+from ..summary import rows_of
+from ..trace import Trace, trace
 from . import captions, grids, render
-from .activations import capture_activations, compare_pooling, conv_layers, first_pool_input, most_active_channel
-from .saliency import grad_cam, predict, saliency, saliency_map, top_k
+from .activations import compare_pooling, conv_layers, first_pool_input, most_active_channel
+from .saliency import grad_cam, saliency, saliency_map, traced
 
 TILE_PIXELS = 80  # grids are enlarged (nearest neighbour) so tiles are at least this tall
 INPUT_PIXELS = 112  # the input image and saliency panels are enlarged to about this size
@@ -119,15 +126,18 @@ def output_picture(row, values, class_names=None, last=False):
     return render.titled(chart, title, note)
 
 
-def feature_pictures(model, x, layers=None, class_names=None):
+def _trace_of(model, x):
+    return model if isinstance(model, Trace) else trace(model, x)
+
+
+def feature_pictures(model, x=None, layers=None, class_names=None):
     """One picture per layer (or per name in ``layers``) of its output for input x (1, C, H, W)."""
-    rows = summarize(model, x.shape)  # same layers, same order as capture_activations
-    acts = list(capture_activations(model, x).items())
+    t = _trace_of(model, x)
     pictures = []
-    for i, ((name, out), row) in enumerate(zip(acts, rows)):
-        if layers is None or name in layers:
-            picture = output_picture(row, out[0], class_names, last=i == len(acts) - 1)
-            pictures.append((f"features_{i:02d}_{safe_name(name)}", picture))
+    for layer, row in zip(t.layers, rows_of(t)):
+        if layers is None or layer.name in layers:
+            picture = output_picture(row, layer.values[0], class_names, last=layer.index == len(t) - 1)
+            pictures.append((f"features_{layer.index:02d}_{safe_name(layer.name)}", picture))
     return pictures
 
 
@@ -137,18 +147,17 @@ def input_picture(x, mean=None, std=None, scale=None):
     return grids.enlarge(image, scale or _scale(image.shape[0], INPUT_PIXELS))
 
 
-def prediction_picture(model, x, class_names=None, k=5):
+def prediction_picture(model, x=None, class_names=None, k=5):
     """Bar chart of the k most probable classes for x (1, C, H, W)."""
-    probs = predict(model, x)[0]
-    best = top_k(probs, k)
+    best = top_k(_trace_of(model, x).probabilities()[0], k)
     names = [class_names[c] if class_names else str(c) for c, _ in best]
     return [("topk", render.plot_top_k(names, [p for _, p in best]))]
 
 
-def layer_placement(model, x, layer):
-    """(start, jump) in input pixels of a layer's output map (see convscope.summary.Field)."""
-    row = next(r for r in summarize(model, x.shape) if r.name == layer)
-    return row.start, row.jump
+def layer_placement(model, x=None, layer=None):
+    """(start, jump) in input pixels of a layer's output map (see convscope.trace.Field)."""
+    field = _trace_of(model, x)[layer].field
+    return field.start, field.jump
 
 
 def panels(images, names):
@@ -157,11 +166,12 @@ def panels(images, names):
                               pad=8, background=grids.WHITE)
 
 
-def saliency_picture(model, x, mean=None, std=None, class_names=None):
+def saliency_picture(model, x=None, mean=None, std=None, class_names=None):
     """Input, saliency ``max_c |dz/dx|`` and the two overlaid, for the predicted class."""
-    image = grids.image_rgb(x[0], mean, std)
+    t = traced(model, x)
+    image = grids.image_rgb(t.input.data[0], mean, std)
     scale = _scale(image.shape[0], INPUT_PIXELS)
-    gradient, target = saliency(model, x)
+    gradient, target = saliency(t)
     smap = grids.to_unit(saliency_map(gradient))
     row = panels([grids.enlarge(grids.to_uint8(im), scale) for im in (image, grids.heat(smap))]
                  + [grids.enlarge(grids.overlay(image, smap), scale)], ["input", "saliency", "overlay"])
@@ -171,12 +181,13 @@ def saliency_picture(model, x, mean=None, std=None, class_names=None):
     return with_key(row, f"Saliency map: the pixels the class-{name} score is most sensitive to", note, heat_legend())
 
 
-def gradcam_picture(model, x, mean=None, std=None, class_names=None):
+def gradcam_picture(model, x=None, mean=None, std=None, class_names=None):
     """Input, Grad-CAM map of the last conv layer placed over the pixels it sees, overlay."""
-    image = grids.image_rgb(x[0], mean, std)
+    t = traced(model, x)
+    image = grids.image_rgb(t.input.data[0], mean, std)
     scale = _scale(image.shape[0], INPUT_PIXELS)
-    cam, layer, target = grad_cam(model, x)
-    place = layer_placement(model, x, layer)  # each value over the input pixels it sees
+    cam, layer, target = grad_cam(t)
+    place = layer_placement(t, layer=layer)  # each value over the input pixels it sees
     cam_big = grids.to_uint8(grids.heat(grids.to_unit(grids.resize(cam, image.shape[:2], *place))))
     row = panels([grids.enlarge(grids.to_uint8(image), scale), grids.enlarge(cam_big, scale),
                   grids.enlarge(grids.overlay(image, grids.to_unit(cam), 0.5, *place), scale)],
@@ -187,19 +198,20 @@ def gradcam_picture(model, x, mean=None, std=None, class_names=None):
     return with_key(row, f"Grad-CAM: where the network sees class {name}", note, heat_legend())
 
 
-def saliency_pictures(model, x, mean=None, std=None, class_names=None):
+def saliency_pictures(model, x=None, mean=None, std=None, class_names=None):
     """``[("saliency", image), ("gradcam", image)]`` for the predicted class of x (1, C, H, W)."""
-    return [("saliency", saliency_picture(model, x, mean, std, class_names)),
-            ("gradcam", gradcam_picture(model, x, mean, std, class_names))]
+    t = traced(model, x)
+    return [("saliency", saliency_picture(t, None, mean, std, class_names)),
+            ("gradcam", gradcam_picture(t, None, mean, std, class_names))]
 
 
 _POOLING_NAMES = {"max": "max pool", "average": "average pool", "L2": "L2 pool"}
 
 
-def pooling_picture(model, x, kernel_size=2):
+def pooling_picture(model, x=None, kernel_size=2):
     """The most active channel entering the first pooling layer, then its max, average and
     L2 pooling, one shared grey scale, each shown at the input map's display size."""
-    fmaps, layer = first_pool_input(model, x)
+    fmaps, layer = first_pool_input(_trace_of(model, x))
     channel = most_active_channel(fmaps)
     fmap = fmaps[channel]
     pooled = compare_pooling(fmap, kernel_size)
@@ -217,10 +229,16 @@ def pooling_picture(model, x, kernel_size=2):
                                  note, grey_legend(lo, hi)))]
 
 
-def all_pictures(model, x, mean=None, std=None, class_names=None, k=5):
-    """Everything ``convscope viz`` writes, as ``[(file stem, uint8 image)]``."""
-    image = input_picture(x, mean, std)
-    return (filter_pictures(model) + feature_pictures(model, x, class_names=class_names)
+def all_pictures(model, x, mean=None, std=None, class_names=None, k=5, traced_pass=None):
+    """Everything ``convscope viz`` writes, as ``[(file stem, uint8 image)]``: one forward pass
+    (traced with gradients) and one backward pass, for the predicted class, in all.
+
+    ``traced_pass``: a :func:`~convscope.trace.trace` of x with ``gradients=True`` to draw
+    from (default: made here).
+    """
+    t = traced(model, x) if traced_pass is None else traced_pass
+    image = input_picture(t.input.data, mean, std)
+    return (filter_pictures(model) + feature_pictures(t, class_names=class_names)
             + [("input", render.titled(image, f"The input image ({captions.shape_text(x.shape[1:])})"))]
-            + prediction_picture(model, x, class_names, k)
-            + saliency_pictures(model, x, mean, std, class_names) + pooling_picture(model, x))
+            + prediction_picture(t, None, class_names, k)
+            + saliency_pictures(t, None, mean, std, class_names) + pooling_picture(t))

@@ -19,11 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import functional as F
-from .. import nn
-from ..summary import receptive_fields, trace
 from ..tensor import Tensor
-from .activations import POOLS
+from ..trace import trace
 
 DIRECTIONS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
@@ -58,19 +55,19 @@ def relative_change(a, a0):
 
 
 def probe_layers(model, x):
-    """The layers to watch: the first Conv2d (the feature map) and the last pooling layer
+    """The layers to watch: the first conv layer (the feature map) and the last pooling layer
     (the pooled features). Returns ((map name, receptive field, jump), pooled name)."""
-    x = Tensor(x)
-    return _probe(trace(model, x)[0], x)
+    return _probe(trace(model, x, keep_outputs=False))
 
 
-def _probe(calls, x):
-    """probe_layers from an existing trace of ``x``."""
-    fields = receptive_fields(calls, x)
-    convs = [(c.name, f.rf, f.jump) for c, f in zip(calls, fields) if isinstance(c.module, nn.Conv2d)]
-    pools = [c.name for c in calls if isinstance(c.module, POOLS + (nn.AdaptiveAvgPool2d,))]
+def _probe(t):
+    """probe_layers from an existing :class:`~convscope.trace.Trace`."""
+    convs = [(layer.name, layer.field.rf, layer.field.jump) for layer in t.layers if layer.module.role == "conv"]
+    pools = [layer.name for layer in t.layers if layer.module.role in ("pool", "adaptive_pool")]
     if not convs or not pools:
-        raise ValueError(f"{type(model).__name__} needs a Conv2d and a pooling layer for this study")
+        kinds = ", ".join(dict.fromkeys(layer.kind for layer in t.layers)) or "none"
+        raise ValueError(f"{type(t.model).__name__} needs a conv layer and a pooling layer for the invariance "
+                         f"study; its layers are: {kinds}")
     return convs[0], pools[-1]
 
 
@@ -107,11 +104,10 @@ def invariance_study(model, x, pixels=2, fill=0.0, directions=DIRECTIONS):
     """
     x = np.asarray(x.data if isinstance(x, Tensor) else x)
     images = Tensor(np.concatenate([shift(x, dy * pixels, dx * pixels, fill) for dy, dx in directions]))
-    calls, logits = trace(model, images)  # one pass over all shifted images
-    (map_name, rf, jump), pooled_name = _probe(calls, images)
-    found = {c.name: c.output.data for c in calls}
-    maps, pooled_maps = found[map_name], found[pooled_name]
-    probs = F.softmax(logits, dim=1).data
+    t = trace(model, images)  # one pass over all shifted images
+    (map_name, rf, jump), pooled_name = _probe(t)
+    maps, pooled_maps = t[map_name].values, t[pooled_name].values
+    probs = t.probabilities()
     fmap0, pooled0 = maps[0], pooled_maps[0]
     margin = (pixels + max(rf)) // min(jump)  # where zero padding or the fill reaches in
     results = []

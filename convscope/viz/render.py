@@ -16,14 +16,15 @@ image sits at its bottom left.
 import base64
 import functools
 import io
-from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn off-screen, whatever the backend
 from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn off-screen, whatever the backend
 from matplotlib.figure import Figure  # not pyplot: no global figure state, no window
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
+
+from ..files import write_atomic
 
 TITLE_SIZE, NOTE_SIZE, LABEL_SIZE = 15, 12, 11  # font sizes in pixels
 NOTE_WIDTH = 480  # notes wrap at the picture's width, but never narrower than this
@@ -47,19 +48,13 @@ def data_uri(image):
 
 
 def save_png(path, image):
-    """Write a uint8 image as a PNG file (folders are created); returns the Path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(image))
-    return path
+    """Write a uint8 image as a PNG file, atomically (folders are created); returns the Path."""
+    return write_atomic(path, png_bytes(image), durable=False)
 
 
 def write_text(path, text):
-    """Write a UTF-8 text file (e.g. an HTML report); returns the Path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    """Write a UTF-8 text file (e.g. an HTML report), atomically; returns the Path."""
+    return write_atomic(path, text.encode("utf-8"), durable=False)
 
 
 # ----- text ---------------------------------------------------------------------------

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import gallery, render
+from ..data import normalise  # noqa: F401  (kept importable from here)
+from ..inference import predict
+from ..metrics import confusion_matrix
 from ..summary import summary
-from ..train import confusion_matrix
+from ..trace import trace
+from . import gallery, render
 from .activations import conv_layers
-from .saliency import predict
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -89,17 +91,10 @@ def load_config(run_dir):
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def normalise(images, mean, std):
-    """uint8 (N, C, H, W) -> float32 ``(images/255 - mean)/std``, per channel."""
-    mean = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
-    return ((images.astype(np.float32) / 255 - mean) / std).astype(np.float32)
-
-
 # ----- numbers ------------------------------------------------------------------------
 def evaluate(model, x, batch_size=500):
     """Class probabilities (N, K) of normalised inputs x (N, C, H, W), in batches."""
-    return np.concatenate([predict(model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return predict(model, x, batch_size)
 
 
 def confident_mistakes(probs, labels, k=12):
@@ -224,35 +219,43 @@ def _label(labels, i, names):
     return html.escape(names[labels[i]] if names else str(labels[i]))
 
 
-def features_section(model, x, labels, meta, samples):
+def sample_traces(model, x, labels, samples):
+    """``{index: Trace}``: one pass with gradients per sample image, read by the feature-map,
+    saliency, Grad-CAM and pooling sections alike."""
+    return {i: trace(model, x[i:i + 1], gradients=True) for i in sample_indices(labels, samples)}
+
+
+def features_section(model, x, labels, meta, samples, traces=None):
     """Input and conv-layer feature maps of a few images of x, of different classes."""
+    traces = traces or sample_traces(model, x, labels, samples)
     convs = [name for name, _ in conv_layers(model)]
     names = meta.get("class_names")
     parts = []
-    for i in sample_indices(labels, samples):
+    for i, t in traces.items():
         one = x[i:i + 1]
         pictures = [img(gallery.input_picture(one, meta["mean"], meta["std"]), f"image {i}")]
-        pictures += [f"<div>{img(image, name)}</div>" for name, image in gallery.feature_pictures(model, one, convs)]
+        pictures += [f"<div>{img(image, name)}</div>" for name, image in gallery.feature_pictures(t, layers=convs)]
         parts.append(f"<div><h3>Validation image {i} (class {_label(labels, i, names)})</h3>{''.join(pictures)}</div>")
     return "Feature maps", explained("Feature maps", "".join(parts))
 
 
-def attention_section(model, x, labels, meta, samples):
+def attention_section(model, x, labels, meta, samples, traces=None):
     """Saliency map and Grad-CAM of the same sample images as the feature maps."""
+    traces = traces or sample_traces(model, x, labels, samples)
     names = meta.get("class_names")
     parts = []
-    for i in sample_indices(labels, samples):
-        pictures = gallery.saliency_pictures(model, x[i:i + 1], meta["mean"], meta["std"], names)
+    for i, t in traces.items():
+        pictures = gallery.saliency_pictures(t, None, meta["mean"], meta["std"], names)
         parts.append(f"<div><h3>Validation image {i} (class {_label(labels, i, names)})</h3>"
                      + "".join(img(image, f"{stem} of image {i}") for stem, image in pictures) + "</div>")
     heading = "Where the network looks: saliency and Grad-CAM"
     return heading, explained("Where the network looks", "".join(parts))
 
 
-def pooling_section(model, x, labels, samples):
+def pooling_section(model, x, labels, samples, traces=None):
     """Max, average and L2 pooling of one map of the first sample image."""
-    i = sample_indices(labels, samples)[0]
-    (stem, image), = gallery.pooling_picture(model, x[i:i + 1])
+    traces = traces or sample_traces(model, x, labels, samples)
+    (stem, image), = gallery.pooling_picture(next(iter(traces.values())))
     return "Pooling compared: max, average and L2", explained("Pooling compared", img(image, stem))
 
 
@@ -311,9 +314,10 @@ def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_ima
     sections = [run_section(config, metrics), curves_section(metrics), model_section(model, meta)]
     if dataset is not None:
         validation, x, labels = validation_sections(model, dataset, meta, max_images)
-        sections += validation + [filters_section(model), features_section(model, x, labels, meta, samples),
-                                  attention_section(model, x, labels, meta, samples),
-                                  pooling_section(model, x, labels, samples)]
+        traces = sample_traces(model, x, labels, samples)
+        sections += validation + [filters_section(model), features_section(model, x, labels, meta, samples, traces),
+                                  attention_section(model, x, labels, meta, samples, traces),
+                                  pooling_section(model, x, labels, samples, traces)]
     else:
         sections += [("Validation", f"<p class='note'>validation data not available ({html.escape(reason)})</p>"),
                      filters_section(model)]
