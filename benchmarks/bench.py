@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from convscope import Tensor, models, nn, no_grad, optim  # noqa: E402
+from convscope import Tensor, models, no_grad, optim  # noqa: E402
 from convscope import functional as F  # noqa: E402
 from convscope.cli.process import keep_freed_memory  # noqa: E402
 
@@ -59,24 +59,12 @@ except ImportError:  # the benchmark still reports convscope alone
 
 # ----- model pairs with identical weights ---------------------------------------------------
 def torch_twin(model):
-    """An equivalent torch.nn.Sequential with convscope's weights (Sequential models only)."""
-    layers = []
-    for layer in model:
-        if isinstance(layer, nn.Conv2d):
-            t = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                                layer.padding, layer.dilation, layer.groups, bias=layer.bias is not None)
-        elif isinstance(layer, nn.Linear):
-            t = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
-        elif isinstance(layer, nn.BatchNorm2d):
-            t = torch.nn.BatchNorm2d(layer.num_features, layer.eps, layer.momentum)
-        elif isinstance(layer, nn.MaxPool2d):
-            t = torch.nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
-        elif isinstance(layer, nn.Dropout):
-            t = torch.nn.Dropout(layer.p)
-        else:
-            t = {nn.ReLU: torch.nn.ReLU, nn.Flatten: torch.nn.Flatten}[type(layer)]()
-        layers.append(t)
-    twin = torch.nn.Sequential(*layers)
+    """An equivalent torch.nn.Sequential with convscope's weights (Sequential models only).
+
+    convscope's layers take PyTorch's names and arguments, so each layer's recorded
+    constructor arguments (``config()``) build its torch twin directly.
+    """
+    twin = torch.nn.Sequential(*[getattr(torch.nn, type(layer).__name__)(**layer.config()) for layer in model])
     twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()}, strict=False)
     return twin
 
@@ -86,7 +74,7 @@ def flops_per_image(model, shape):
     layers (from ``convscope.summary``); training adds the weight gradients (same cost as
     forward) and input gradients for every layer but the first."""
     from convscope.summary import summarize
-    costs = [2 * r.mult_adds for r in summarize(model, shape) if isinstance(r.module, (nn.Conv2d, nn.Linear))]
+    costs = [2 * r.mult_adds for r in summarize(model, shape) if r.module.role in ("conv", "linear")]
     return sum(costs), 3 * sum(costs) - costs[0]
 
 

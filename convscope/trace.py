@@ -272,13 +272,17 @@ class Trace:
         return F.softmax(Tensor(self.output.data), dim=1).data
 
     def predicted(self, index=0):
-        """The class with the largest output score for image ``index``."""
-        return int(self.output.data[index].argmax())
+        """The class with the largest output score for image ``index`` (summed over any
+        axes after the class axis)."""
+        scores = self.output.data[index]
+        return int(scores.reshape(len(scores), -1).sum(axis=1).argmax() if scores.ndim > 1 else scores.argmax())
 
     def backward(self, target=None, index=0):
         """Backpropagate the score of class ``target`` (default: the predicted class) of
         image ``index``; afterwards ``input_gradient`` and each layer's ``gradient`` hold
-        d(score)/d(them). Needs a trace made with ``gradients=True``; returns ``target``."""
+        d(score)/d(them). The score is ``output[index, target]``, summed if it has more than
+        one value (a class's map of a per-pixel model). Needs a trace made with
+        ``gradients=True``; returns ``target``."""
         if not self.input.requires_grad:
             raise RuntimeError("backward() needs a trace made with trace(..., gradients=True)")
         target = self.predicted(index) if target is None else int(target)
@@ -286,7 +290,8 @@ class Trace:
         for layer in self.layers:
             layer.output.grad = None
         with frozen(self.model):  # backward reads requires_grad: no weight gradients
-            self.output[index, target].backward()
+            score = self.output[index, target]
+            (score if score.size == 1 else score.sum()).backward()
         return target
 
     @property

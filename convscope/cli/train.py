@@ -10,11 +10,12 @@ import numpy as np
 from .. import models
 from ..data import DATASETS, DataLoader, load_splits, load_user_splits
 from ..data.preprocess import preprocess_image
+from ..inference import predict, top_k
 from ..io import load_model, save_model
+from ..metrics import precision_recall_f1
 from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
 from ..tensor import ShapeError, Tensor, no_grad
 from ..train import CHECKPOINT, Callback, evaluate, fit
-from ..viz.saliency import predict, top_k
 from .progress import ProgressBar
 
 DATASET_NAMES = tuple(sorted(DATASETS))
@@ -164,15 +165,14 @@ def _dataset_for(meta, args):
 
 
 def format_evaluation(result, class_names):
-    """Accuracy, per-class precision / recall and the confusion matrix as text."""
+    """Accuracy, per-class precision / recall / F1 and the confusion matrix as text."""
     confusion = result["confusion"]
     lines = [f"accuracy {result['accuracy']:.2%} ({int(np.trace(confusion))}/{result['count']}), "
-             f"loss {result['loss']:.4f}", "", f"{'class':>14}  precision  recall  support"]
+             f"loss {result['loss']:.4f}", "", f"{'class':>14}  precision  recall      F1  support"]
+    precision, recall, f1 = precision_recall_f1(confusion)
     for k, name in enumerate(class_names):
-        predicted, actual = confusion[:, k].sum(), confusion[k].sum()
-        precision = confusion[k, k] / predicted if predicted else 0.0
-        recall = confusion[k, k] / actual if actual else 0.0
-        lines.append(f"{name[:14]:>14}  {precision:9.2%}  {recall:6.2%}  {actual:7d}")
+        lines.append(f"{name[:14]:>14}  {precision[k]:9.2%}  {recall[k]:6.2%}  {f1[k]:6.2%}  "
+                     f"{confusion[k].sum():7d}")
     width = max(4, len(str(confusion.max())) + 1)
     lines += ["", "confusion matrix (rows: true class, columns: predicted)",
               " " * 6 + "".join(f"{k:>{width}}" for k in range(len(class_names)))]
