@@ -146,7 +146,7 @@ def _pool_math(row, k, s):
              f"average: y[n,c,i,j] = (1/{k * k}) Σ_(u,v) {window}    ∂L/∂x = g/{k * k} to every pixel of the window",
              f"L2:      y[n,c,i,j] = sqrt(Σ_(u,v) {window}²)  ∂L/∂x = g · x / y",
              "```", "(g = ∂L/∂y; with overlapping windows a pixel adds up the gradients of every window it is in.)"]
-    if row.kind == "LPPool2d" and row.module.norm_type != 2:
+    if getattr(row.module, "norm_type", 2) != 2:
         lines.append(f"Here p = {row.module.norm_type:g}: y = (Σ |x|^p)^(1/p), ∂L/∂x = g · sign(x) |x|^(p-1) / y^(p-1).")
     return lines
 
