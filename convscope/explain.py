@@ -97,7 +97,8 @@ def _conv_math(row):
     pad = "x_pad is x with zero padding " + (repr(m.padding) if isinstance(m.padding, str) else _s(m.padding))
     cg = c // m.groups
     b = "b[o] + " if m.bias is not None else ""
-    return ["Cross-correlation (the kernel is not flipped), for filter o = 0..{} and output pixel (i, j):".format(m.out_channels - 1),
+    return [f"Cross-correlation (the kernel is not flipped), for filter o = 0..{m.out_channels - 1}"
+            " and output pixel (i, j):",
             "```",
             f"y[n, o, i, j] = {b}Σ_(c=0..{cg - 1}) Σ_(u=0..{kh - 1}) Σ_(v=0..{kw - 1}) "
             f"w[o, c, u, v] · x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v]",
@@ -147,7 +148,8 @@ def _pool_math(row, k, s):
              f"L2:      y[n,c,i,j] = sqrt(Σ_(u,v) {window}²)  ∂L/∂x = g · x / y",
              "```", "(g = ∂L/∂y; with overlapping windows a pixel adds up the gradients of every window it is in.)"]
     if row.kind == "LPPool2d" and row.module.norm_type != 2:
-        lines.append(f"Here p = {row.module.norm_type:g}: y = (Σ |x|^p)^(1/p), ∂L/∂x = g · sign(x) |x|^(p-1) / y^(p-1).")
+        lines.append(f"Here p = {row.module.norm_type:g}: y = (Σ |x|^p)^(1/p), "
+                     "∂L/∂x = g · sign(x) |x|^(p-1) / y^(p-1).")
     return lines
 
 
@@ -264,7 +266,8 @@ def layer_text(row, depth, rows):
 
 def generic(row, depth):
     """A layer convscope has no text for: what its docstring says, its shapes and parameters."""
-    text = f"{own_words(row.module)}. {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, {_n(row.params)} parameters."
+    text = (f"{own_words(row.module)}. {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, "
+            f"{_n(row.params)} parameters.")
     if row.arithmetic:
         text += f" Output size: `{row.arithmetic}`; receptive field {_rf(row)}."
     return text

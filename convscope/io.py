@@ -97,10 +97,12 @@ def write_safetensors(path, arrays, header):
 def _check_header(path, data):
     """Validate the safetensors framing before handing bytes to the library."""
     if len(data) < 8:
-        raise ModelFileError(f"{path}: {len(data)} bytes is too short for a safetensors file (needs an 8-byte header length)")
+        raise ModelFileError(f"{path}: {len(data)} bytes is too short for a safetensors file "
+                             "(needs an 8-byte header length)")
     (length,) = struct.unpack("<Q", data[:8])
     if length > len(data) - 8:
-        raise ModelFileError(f"{path}: header claims {length} bytes but the file has {len(data) - 8} after the length; truncated or not a safetensors file")
+        raise ModelFileError(f"{path}: header claims {length} bytes but the file has {len(data) - 8} after the length; "
+                             "truncated or not a safetensors file")
     try:
         header = json.loads(data[8:8 + length])
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -112,7 +114,8 @@ def _check_header(path, data):
     if not isinstance(header.get("__metadata__", {}), dict):
         raise ModelFileError(f"{path}: malformed metadata in the header")
     if ends and max(ends) != len(data) - 8 - length:
-        raise ModelFileError(f"{path}: tensor data needs {max(ends)} bytes, the file holds {len(data) - 8 - length}; truncated or corrupted")
+        raise ModelFileError(f"{path}: tensor data needs {max(ends)} bytes, the file holds {len(data) - 8 - length}; "
+                             "truncated or corrupted")
     return header.get("__metadata__") or {}
 
 
@@ -132,7 +135,8 @@ def read_safetensors(path, expected_format):
         raise ModelFileError(f"{path}: permission denied") from None
     metadata = _check_header(path, data)
     if "convscope" not in metadata:
-        raise ModelFileError(f"{path}: a safetensors file without convscope metadata; expected a file saved by convscope")
+        raise ModelFileError(f"{path}: a safetensors file without convscope metadata; "
+                             "expected a file saved by convscope")
     try:
         header = json.loads(metadata["convscope"])
         arrays = load(data)
@@ -141,7 +145,8 @@ def read_safetensors(path, expected_format):
     if header.get("format") != expected_format:
         raise ModelFileError(f"{path}: is a {header.get('format')!r} file, expected {expected_format!r}")
     if header.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {header['format_version']} is newer than this convscope reads ({FORMAT_VERSION}); upgrade convscope")
+        raise ModelFileError(f"{path}: format version {header['format_version']} is newer than this convscope reads "
+                             f"({FORMAT_VERSION}); upgrade convscope")
     return arrays, header
 
 
@@ -215,7 +220,8 @@ def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
     arrays, header = read_safetensors(path, CHECKPOINT_FORMAT)
     saved_type = header["optimizer"]["type"]
     if saved_type != type(optimizer).__name__:
-        raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, this run uses {type(optimizer).__name__}")
+        raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, "
+                             f"this run uses {type(optimizer).__name__}")
     try:
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         optimizer.load_state_dict({**header["optimizer"],
@@ -250,7 +256,8 @@ def zoo_model(name):
     """An untrained zoo model (seed 0) and a meta dict like a model file's (inputs not
     normalised: mean 0, std 1)."""
     if name not in models.ZOO:
-        raise ModelFileError(f"{name!r} is not a model file, a run folder or a zoo name ({', '.join(sorted(models.ZOO))})")
+        raise ModelFileError(f"{name!r} is not a model file, a run folder or a zoo name "
+                             f"({', '.join(sorted(models.ZOO))})")
     model = models.build(name, rng=np.random.default_rng(0))
     channels, size = model.in_channels, models.ZOO_INPUTS[name][1]
     meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],

@@ -114,7 +114,8 @@ def write_into(where, write):
         return write()
     except OSError as error:
         failed, target = Path(str(error.filename)).absolute(), Path(where).absolute()
-        if error.filename is not None and not (failed == target or {failed, target} & {*failed.parents, *target.parents}):
+        related = failed == target or {failed, target} & {*failed.parents, *target.parents}
+        if error.filename is not None and not related:
             raise
         raise InspectError(f"cannot write to {where}: {error.strerror or error}") from None
 

@@ -77,5 +77,6 @@ def preprocess_image(path, meta):
     else:
         plane = np.stack([_resize(array[:, :, c], height, width) for c in range(channels)])
         notes.append(f"resized to {width}x{height}")
-    x = normalise(plane[None] / np.float32(255), meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels)
+    mean, std = meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels
+    x = normalise(plane[None] / np.float32(255), mean, std)
     return x, notes

@@ -78,7 +78,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 gw += np.matmul(cols, g_band.transpose(0, 2, 1)).transpose(0, 2, 1)
             if gxp is not None:
                 gcols = np.matmul(wmat.transpose(0, 2, 1), g_band).reshape(c, *kernel, *band_hw, n)
-                col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), None, kernel, stride, dilation,
+                # gcols bound as a default: col2im calls the patch right here, in this band
+                col2im(lambda i, j, gcols=gcols: gcols[:, i, j].transpose(3, 0, 1, 2), None, kernel, stride, dilation,
                        band_hw, x.dtype, out=gxp[:, :, span])
         gx = None if gxp is None else gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
         return gx, None if gw is None else gw.reshape(weight.shape), gb

@@ -20,7 +20,8 @@ def _class_targets(logits, target):
     """Move classes to the last axis: (N, C, *) -> (M, C); targets (N, *) -> (M,)."""
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if logits.ndim < 2 or target.shape != logits.shape[:1] + logits.shape[2:]:
-        raise ShapeError(f"expected logits (N, C, ...) and class indices (N, ...), got {logits.shape} and {target.shape}")
+        raise ShapeError("expected logits (N, C, ...) and class indices (N, ...), "
+                         f"got {logits.shape} and {target.shape}")
     if not np.issubdtype(target.dtype, np.integer):
         target = target.astype(np.int64) if np.all(target == np.round(target)) else None
         if target is None:
@@ -59,7 +60,10 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
         grad = np.exp(log_probs)
         grad -= label_smoothing / classes
         grad[rows, labels] -= 1 - label_smoothing
-        grad *= np.reshape(g, (-1, 1)) if reduction == "none" else g * (1.0 / len(labels) if reduction == "mean" else 1.0)
+        if reduction == "none":
+            grad *= np.reshape(g, (-1, 1))
+        else:
+            grad *= g * (1.0 / len(labels) if reduction == "mean" else 1.0)
         grad = grad.reshape(logits.shape[:1] + logits.shape[2:] + (classes,))
         return (np.moveaxis(grad, -1, 1),)
 

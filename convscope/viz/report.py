@@ -321,5 +321,6 @@ def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_ima
     else:
         sections += [("Validation", f"<p class='note'>validation data not available ({html.escape(reason)})</p>"),
                      filters_section(model)]
-    title = f"convscope report: {meta.get('model') or type(model).__name__} on {meta['dataset'] or '?'} ({run_dir.name})"
+    name = meta.get("model") or type(model).__name__
+    title = f"convscope report: {name} on {meta['dataset'] or '?'} ({run_dir.name})"
     return render.write_text(Path(out) if out else run_dir / "report.html", page(title, sections))
