@@ -18,16 +18,23 @@ strided slice) in memory order and reads it back as different values without any
 (safetensors issue #825). Every array is made contiguous before saving.
 """
 
+from __future__ import annotations
+
 import inspect
 import json
 import os
 import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import models, nn
 from .files import write_atomic
+from .nn import Module
+from .optim import LRScheduler, Optimizer
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "convscope-model"
@@ -39,7 +46,7 @@ class ModelFileError(ValueError):
 
 
 # ----- architecture specs --------------------------------------------------------------
-def architecture_of(model):
+def architecture_of(model: Module) -> dict[str, Any]:
     """JSON-friendly description of ``model`` from which :func:`build_architecture` rebuilds it."""
     for name, cls in models.ZOO.items():
         if type(model) is cls:
@@ -59,7 +66,7 @@ def architecture_of(model):
     return {"type": kind, "config": config}
 
 
-def build_architecture(spec):
+def build_architecture(spec: dict[str, Any]) -> Module:
     """Rebuild a model from :func:`architecture_of`'s description (weights left at init)."""
     if not isinstance(spec, dict) or "type" not in spec:
         raise ModelFileError(f"architecture entry must be an object with a 'type', got {spec!r:.80}")
@@ -87,7 +94,7 @@ def _contiguous(arrays):
     return {k: np.asarray(v, order="C") for k, v in arrays.items()}  # C order, 0-d kept
 
 
-def write_safetensors(path, arrays, header):
+def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], header: dict[str, Any]) -> None:
     """Write ``arrays`` and a JSON ``header`` atomically (temporary file, fsync, then rename)."""
     from safetensors.numpy import save
 
@@ -119,7 +126,7 @@ def _check_header(path, data):
     return header.get("__metadata__") or {}
 
 
-def read_safetensors(path, expected_format):
+def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read arrays and the convscope header, checking the file at every step."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -151,8 +158,9 @@ def read_safetensors(path, expected_format):
 
 
 # ----- model files ------------------------------------------------------------------
-def save_model(path, model, class_names=None, input_shape=None, mean=None, std=None,
-               dataset=None, training=None):
+def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str] | None = None,
+               input_shape: Sequence[int] | None = None, mean: ArrayLike | None = None, std: ArrayLike | None = None,
+               dataset: str | None = None, training: dict[str, Any] | None = None) -> None:
     """Save ``model`` with what is needed to rebuild and use it (see module docstring)."""
     header = {
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
@@ -166,7 +174,7 @@ def save_model(path, model, class_names=None, input_shape=None, mean=None, std=N
     write_safetensors(path, model.state_dict(), header)
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_model`; returns ``(model, meta)`` in eval mode.
 
     ``path`` is a model file, or a training run folder holding ``model.safetensors``.
@@ -192,7 +200,9 @@ def load_model(path):
 
 
 # ----- training checkpoints -----------------------------------------------------------
-def save_checkpoint(path, model, optimizer, scheduler=None, rngs=None, progress=None):
+def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
+                    rngs: Mapping[str, np.random.Generator] | None = None,
+                    progress: dict[str, Any] | None = None) -> None:
     """Everything needed to resume training exactly, written atomically.
 
     Args:
@@ -215,7 +225,8 @@ def save_checkpoint(path, model, optimizer, scheduler=None, rngs=None, progress=
     write_safetensors(path, arrays, header)
 
 
-def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
+def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
+                    rngs: Mapping[str, np.random.Generator] | None = None) -> dict[str, Any]:
     """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``."""
     arrays, header = read_safetensors(path, CHECKPOINT_FORMAT)
     saved_type = header["optimizer"]["type"]
@@ -241,7 +252,7 @@ def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
 RUN_MODEL = "model.safetensors"  # the model file inside a training run folder
 
 
-def model_path(spec):
+def model_path(spec: str | os.PathLike) -> Path | None:
     """The model file ``spec`` names: itself, or ``model.safetensors`` in a run folder; None
     when no such path exists (``spec`` may then be a zoo name)."""
     path = Path(spec)
@@ -252,7 +263,7 @@ def model_path(spec):
     return path if path.exists() else None
 
 
-def zoo_model(name):
+def zoo_model(name: str) -> tuple[Module, dict[str, Any]]:
     """An untrained zoo model (seed 0) and a meta dict like a model file's (inputs not
     normalised: mean 0, std 1)."""
     if name not in models.ZOO:
@@ -266,7 +277,7 @@ def zoo_model(name):
     return model.eval(), meta
 
 
-def load_any(spec):
+def load_any(spec: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     """``(model, meta)`` from a model file, a training run folder or a zoo name (untrained).
 
     The one way the command line and the web explorer open a model. Raises ModelFileError
