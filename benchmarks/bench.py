@@ -260,7 +260,8 @@ def run_train(args):
     loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=rng,
                         augment=make_augment(recipe.augment, (28, 28)))
     if recipe.optimizer != "adamw" or recipe.schedule != "onecycle":
-        raise SystemExit(f"bench train mirrors AdamW + one-cycle; the lenet5 recipe is now {recipe.optimizer} + {recipe.schedule}")
+        raise SystemExit("bench train mirrors AdamW + one-cycle; "
+                         f"the lenet5 recipe is now {recipe.optimizer} + {recipe.schedule}")
     topt = torch.optim.AdamW(twin.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=recipe.lr, total_steps=args.epochs * len(loader))
     start = time.perf_counter()

@@ -13,9 +13,14 @@ Every sentence is built from the model in hand (a traced forward pass, see
 True
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
-from .summary import summarize
+from .nn import Module
+from .summary import LayerRow, summarize
 
 DEPTHS = ("concepts", "technical", "math")
 _ACTIVATIONS = {"ReLU": ("max(0, x)", "[x > 0]"), "LeakyReLU": ("x if x > 0 else a·x", "(1 if x > 0 else a)"),
@@ -34,7 +39,7 @@ def _rf(row):
     return "the whole image" if row.receptive_field is None else f"{_s(row.receptive_field)} pixels"
 
 
-def own_words(module):
+def own_words(module: Module) -> str:
     """The first sentence of a layer's class docstring, without its full stop: how a layer
     convscope has no text for describes itself."""
     line = (type(module).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
@@ -42,7 +47,7 @@ def own_words(module):
 
 
 # ----- convolution ----------------------------------------------------------------------
-def conv(row, depth):
+def conv(row: LayerRow, depth: str) -> str:
     m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
     (kh, kw), per_filter = m.kernel_size, row.weights // m.out_channels
     if depth == "concepts":
@@ -97,7 +102,8 @@ def _conv_math(row):
     pad = "x_pad is x with zero padding " + (repr(m.padding) if isinstance(m.padding, str) else _s(m.padding))
     cg = c // m.groups
     b = "b[o] + " if m.bias is not None else ""
-    return ["Cross-correlation (the kernel is not flipped), for filter o = 0..{} and output pixel (i, j):".format(m.out_channels - 1),
+    return [f"Cross-correlation (the kernel is not flipped), for filter o = 0..{m.out_channels - 1}"
+            " and output pixel (i, j):",
             "```",
             f"y[n, o, i, j] = {b}Σ_(c=0..{cg - 1}) Σ_(u=0..{kh - 1}) Σ_(v=0..{kw - 1}) "
             f"w[o, c, u, v] · x_pad[n, c, {s}·i + {d}·u, {s}·j + {d}·v]",
@@ -119,7 +125,7 @@ _POOL_WORDS = {"MaxPool2d": "keeps the strongest response", "AvgPool2d": "averag
 _POOL_USED = {"MaxPool2d": "max", "AvgPool2d": "average", "LPPool2d": "L{p:g}"}
 
 
-def pool(row, depth):
+def pool(row: LayerRow, depth: str) -> str:
     m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
     window = m.geometry(row.input_shape[2:])
     (k, _), (s, _) = window.kernel, window.stride
@@ -147,11 +153,12 @@ def _pool_math(row, k, s):
              f"L2:      y[n,c,i,j] = sqrt(Σ_(u,v) {window}²)  ∂L/∂x = g · x / y",
              "```", "(g = ∂L/∂y; with overlapping windows a pixel adds up the gradients of every window it is in.)"]
     if getattr(row.module, "norm_type", 2) != 2:
-        lines.append(f"Here p = {row.module.norm_type:g}: y = (Σ |x|^p)^(1/p), ∂L/∂x = g · sign(x) |x|^(p-1) / y^(p-1).")
+        lines.append(f"Here p = {row.module.norm_type:g}: y = (Σ |x|^p)^(1/p), "
+                     "∂L/∂x = g · sign(x) |x|^(p-1) / y^(p-1).")
     return lines
 
 
-def adaptive_pool(row, depth):
+def adaptive_pool(row: LayerRow, depth: str) -> str:
     (c, h, w), out = row.input_shape[1:], row.output_shape[1:]
     if depth == "concepts":
         return (f"Averages each of the {c} maps down to {out[1]}x{out[2]}, whatever its size: each number now "
@@ -164,7 +171,7 @@ def adaptive_pool(row, depth):
 
 
 # ----- pointwise layers -----------------------------------------------------------------
-def activation(row, depth):
+def activation(row: LayerRow, depth: str) -> str:
     f, df = _ACTIVATIONS.get(row.kind, (row.kind.lower() + "(x)", "f'(x)"))
     values = int(np.prod(row.output_shape[1:]))
     if depth == "concepts":
@@ -177,7 +184,7 @@ def activation(row, depth):
     return f"```\ny = {f}\n∂L/∂x = ∂L/∂y · {df}\n```\n(elementwise, on all {_n(values)} values)"
 
 
-def batch_norm(row, depth):
+def batch_norm(row: LayerRow, depth: str) -> str:
     m, c = row.module, row.output_shape[1]
     if depth == "concepts":
         return (f"Rescales each of the {c} channels to a standard range, then applies a learned scale and "
@@ -194,7 +201,7 @@ def batch_norm(row, depth):
             "∂L/∂x = γ_c / (m · sqrt(σ²_c + ε)) · (m·g - Σ g - x̂ · Σ g·x̂)\n```")
 
 
-def flatten(row, depth):
+def flatten(row: LayerRow, depth: str) -> str:
     (shape_in, features) = row.input_shape[1:], row.output_shape[1]
     if depth == "concepts":
         return (f"Lines the {_s(shape_in)} block of numbers up into one list of {_n(features)}, so the fully "
@@ -207,7 +214,7 @@ def flatten(row, depth):
     return "A reshape; backward reshapes the gradient back."
 
 
-def linear(row, depth):
+def linear(row: LayerRow, depth: str) -> str:
     m = row.module
     if depth == "concepts":
         return (f"Each of its {m.out_features} outputs is a weighted sum of all {_n(m.in_features)} inputs: "
@@ -222,7 +229,7 @@ def linear(row, depth):
             "∂L/∂W = g xᵀ,  ∂L/∂b = g,  ∂L/∂x = Wᵀ g        (g = ∂L/∂y; summed over the batch)\n```")
 
 
-def dropout(row, depth):
+def dropout(row: LayerRow, depth: str) -> str:
     p = row.module.p
     if depth == "concepts":
         return (f"While training, silences a random {p:.0%} of its inputs, so the network cannot lean on any "
@@ -232,7 +239,7 @@ def dropout(row, depth):
     return f"```\ny = mask · x / (1 - {p}),  mask ~ Bernoulli({1 - p:g})\n∂L/∂x = mask · g / (1 - {p})\n```"
 
 
-def block(row, depth, rows):
+def block(row: LayerRow, depth: str, rows: list[LayerRow]) -> str:
     inner = [r for r in rows if r.name.startswith(row.name + ".")]
     params = sum(r.params for r in inner)
     identity = not any(".shortcut" in r.name for r in inner)
@@ -254,7 +261,7 @@ TEXTS = {"conv": conv, "pool": pool, "adaptive_pool": adaptive_pool, "activation
          "normalization": batch_norm, "flatten": flatten, "linear": linear, "dropout": dropout}
 
 
-def layer_text(row, depth, rows):
+def layer_text(row: LayerRow, depth: str, rows: list[LayerRow]) -> str:
     """The explanation of one summary row at ``depth``, chosen by the layer's ``role``."""
     m = row.module
     if m.role in TEXTS:
@@ -262,16 +269,17 @@ def layer_text(row, depth, rows):
     return block(row, depth, rows) if m.children() else generic(row, depth)
 
 
-def generic(row, depth):
+def generic(row: LayerRow, depth: str) -> str:
     """A layer convscope has no text for: what its docstring says, its shapes and parameters."""
-    text = f"{own_words(row.module)}. {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, {_n(row.params)} parameters."
+    text = (f"{own_words(row.module)}. {_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])}, "
+            f"{_n(row.params)} parameters.")
     if row.arithmetic:
         text += f" Output size: `{row.arithmetic}`; receptive field {_rf(row)}."
     return text
 
 
 # ----- the whole walk -------------------------------------------------------------------
-def introduction(model, rows, input_shape, depth):
+def introduction(model: Module, rows: list[LayerRow], input_shape: tuple[int, ...], depth: str) -> str:
     total, macs = sum(p.size for p in model.parameters()), sum(r.mult_adds for r in rows)
     k = rows[-1].output_shape[-1]
     if depth == "concepts":
@@ -288,7 +296,7 @@ def introduction(model, rows, input_shape, depth):
             "(passed down) and ∂L/∂(parameters) (used by the optimizer).")
 
 
-def output_section(model, rows, depth, class_names):
+def output_section(model: Module, rows: list[LayerRow], depth: str, class_names: Sequence[str] | None) -> str:
     k, total = rows[-1].output_shape[-1], sum(p.size for p in model.parameters())
     names = ", ".join(class_names) if class_names else f"0..{k - 1}"
     if depth == "concepts":
@@ -309,7 +317,8 @@ def output_section(model, rows, depth, class_names):
             f"Then each of the {_n(total)} parameters takes a step, e.g. w <- w - η ∂L/∂w.")
 
 
-def explain(model, input_shape, depth="technical", class_names=None):
+def explain(model: Module, input_shape: tuple[int, ...], depth: str = "technical",
+            class_names: Sequence[str] | None = None) -> str:
     """Markdown walk through ``model`` for inputs of ``input_shape`` (C, H, W).
 
     Args:

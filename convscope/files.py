@@ -7,12 +7,14 @@ Every file convscope writes (model files, checkpoints, metrics, datasets, pictur
 goes through it.
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
 from pathlib import Path
 
 
-def write_atomic(path, data: bytes, durable: bool = True) -> Path:
+def write_atomic(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; returns ``path`` as a Path.
 
     Args:

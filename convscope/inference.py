@@ -6,14 +6,16 @@
 ((2, 10), True)
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from . import functional as F
-from .nn import eval_mode
+from .nn import Module, eval_mode
 from .tensor import Tensor, no_grad
 
 
-def predict(model, x, batch_size=None):
+def predict(model: Module, x: np.ndarray | Tensor, batch_size: int | None = None) -> np.ndarray:
     """Class probabilities (N, K): the softmax of the logits, in eval mode, without gradients.
 
     Args:
@@ -27,7 +29,7 @@ def predict(model, x, batch_size=None):
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
-def top_k(probs, k=5):
+def top_k(probs: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     """The ``k`` most probable classes of one probability vector (K,): ``[(class, p)]``,
     ties in class order."""
     order = np.argsort(-np.asarray(probs), kind="stable")[:k]

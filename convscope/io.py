@@ -18,16 +18,23 @@ strided slice) in memory order and reads it back as different values without any
 (safetensors issue #825). Every array is made contiguous before saving.
 """
 
+from __future__ import annotations
+
 import inspect
 import json
 import os
 import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import models, nn
 from .files import write_atomic
+from .nn import Module
+from .optim import LRScheduler, Optimizer
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "convscope-model"
@@ -39,7 +46,7 @@ class ModelFileError(ValueError):
 
 
 # ----- architecture specs --------------------------------------------------------------
-def architecture_of(model):
+def architecture_of(model: Module) -> dict[str, Any]:
     """JSON-friendly description of ``model`` from which :func:`build_architecture` rebuilds it."""
     for name, cls in models.ZOO.items():
         if type(model) is cls:
@@ -59,7 +66,7 @@ def architecture_of(model):
     return {"type": kind, "config": config}
 
 
-def build_architecture(spec):
+def build_architecture(spec: dict[str, Any]) -> Module:
     """Rebuild a model from :func:`architecture_of`'s description (weights left at init)."""
     if not isinstance(spec, dict) or "type" not in spec:
         raise ModelFileError(f"architecture entry must be an object with a 'type', got {spec!r:.80}")
@@ -87,7 +94,7 @@ def _contiguous(arrays):
     return {k: np.asarray(v, order="C") for k, v in arrays.items()}  # C order, 0-d kept
 
 
-def write_safetensors(path, arrays, header):
+def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], header: dict[str, Any]) -> None:
     """Write ``arrays`` and a JSON ``header`` atomically (temporary file, fsync, then rename)."""
     from safetensors.numpy import save
 
@@ -97,10 +104,12 @@ def write_safetensors(path, arrays, header):
 def _check_header(path, data):
     """Validate the safetensors framing before handing bytes to the library."""
     if len(data) < 8:
-        raise ModelFileError(f"{path}: {len(data)} bytes is too short for a safetensors file (needs an 8-byte header length)")
+        raise ModelFileError(f"{path}: {len(data)} bytes is too short for a safetensors file "
+                             "(needs an 8-byte header length)")
     (length,) = struct.unpack("<Q", data[:8])
     if length > len(data) - 8:
-        raise ModelFileError(f"{path}: header claims {length} bytes but the file has {len(data) - 8} after the length; truncated or not a safetensors file")
+        raise ModelFileError(f"{path}: header claims {length} bytes but the file has {len(data) - 8} after the length; "
+                             "truncated or not a safetensors file")
     try:
         header = json.loads(data[8:8 + length])
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -112,11 +121,12 @@ def _check_header(path, data):
     if not isinstance(header.get("__metadata__", {}), dict):
         raise ModelFileError(f"{path}: malformed metadata in the header")
     if ends and max(ends) != len(data) - 8 - length:
-        raise ModelFileError(f"{path}: tensor data needs {max(ends)} bytes, the file holds {len(data) - 8 - length}; truncated or corrupted")
+        raise ModelFileError(f"{path}: tensor data needs {max(ends)} bytes, the file holds {len(data) - 8 - length}; "
+                             "truncated or corrupted")
     return header.get("__metadata__") or {}
 
 
-def read_safetensors(path, expected_format):
+def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read arrays and the convscope header, checking the file at every step."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -132,7 +142,8 @@ def read_safetensors(path, expected_format):
         raise ModelFileError(f"{path}: permission denied") from None
     metadata = _check_header(path, data)
     if "convscope" not in metadata:
-        raise ModelFileError(f"{path}: a safetensors file without convscope metadata; expected a file saved by convscope")
+        raise ModelFileError(f"{path}: a safetensors file without convscope metadata; "
+                             "expected a file saved by convscope")
     try:
         header = json.loads(metadata["convscope"])
         arrays = load(data)
@@ -141,13 +152,15 @@ def read_safetensors(path, expected_format):
     if header.get("format") != expected_format:
         raise ModelFileError(f"{path}: is a {header.get('format')!r} file, expected {expected_format!r}")
     if header.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {header['format_version']} is newer than this convscope reads ({FORMAT_VERSION}); upgrade convscope")
+        raise ModelFileError(f"{path}: format version {header['format_version']} is newer than this convscope reads "
+                             f"({FORMAT_VERSION}); upgrade convscope")
     return arrays, header
 
 
 # ----- model files ------------------------------------------------------------------
-def save_model(path, model, class_names=None, input_shape=None, mean=None, std=None,
-               dataset=None, training=None):
+def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str] | None = None,
+               input_shape: Sequence[int] | None = None, mean: ArrayLike | None = None, std: ArrayLike | None = None,
+               dataset: str | None = None, training: dict[str, Any] | None = None) -> None:
     """Save ``model`` with what is needed to rebuild and use it (see module docstring)."""
     header = {
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
@@ -161,7 +174,7 @@ def save_model(path, model, class_names=None, input_shape=None, mean=None, std=N
     write_safetensors(path, model.state_dict(), header)
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_model`; returns ``(model, meta)`` in eval mode.
 
     ``path`` is a model file, or a training run folder holding ``model.safetensors``.
@@ -187,7 +200,9 @@ def load_model(path):
 
 
 # ----- training checkpoints -----------------------------------------------------------
-def save_checkpoint(path, model, optimizer, scheduler=None, rngs=None, progress=None):
+def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
+                    rngs: Mapping[str, np.random.Generator] | None = None,
+                    progress: dict[str, Any] | None = None) -> None:
     """Everything needed to resume training exactly, written atomically.
 
     Args:
@@ -210,12 +225,14 @@ def save_checkpoint(path, model, optimizer, scheduler=None, rngs=None, progress=
     write_safetensors(path, arrays, header)
 
 
-def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
+def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
+                    rngs: Mapping[str, np.random.Generator] | None = None) -> dict[str, Any]:
     """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``."""
     arrays, header = read_safetensors(path, CHECKPOINT_FORMAT)
     saved_type = header["optimizer"]["type"]
     if saved_type != type(optimizer).__name__:
-        raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, this run uses {type(optimizer).__name__}")
+        raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, "
+                             f"this run uses {type(optimizer).__name__}")
     try:
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         optimizer.load_state_dict({**header["optimizer"],
@@ -235,7 +252,7 @@ def load_checkpoint(path, model, optimizer, scheduler=None, rngs=None):
 RUN_MODEL = "model.safetensors"  # the model file inside a training run folder
 
 
-def model_path(spec):
+def model_path(spec: str | os.PathLike) -> Path | None:
     """The model file ``spec`` names: itself, or ``model.safetensors`` in a run folder; None
     when no such path exists (``spec`` may then be a zoo name)."""
     path = Path(spec)
@@ -246,11 +263,12 @@ def model_path(spec):
     return path if path.exists() else None
 
 
-def zoo_model(name):
+def zoo_model(name: str) -> tuple[Module, dict[str, Any]]:
     """An untrained zoo model (seed 0) and a meta dict like a model file's (inputs not
     normalised: mean 0, std 1)."""
     if name not in models.ZOO:
-        raise ModelFileError(f"{name!r} is not a model file, a run folder or a zoo name ({', '.join(sorted(models.ZOO))})")
+        raise ModelFileError(f"{name!r} is not a model file, a run folder or a zoo name "
+                             f"({', '.join(sorted(models.ZOO))})")
     model = models.build(name, rng=np.random.default_rng(0))
     channels, size = model.in_channels, models.ZOO_INPUTS[name][1]
     meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],
@@ -259,7 +277,7 @@ def zoo_model(name):
     return model.eval(), meta
 
 
-def load_any(spec):
+def load_any(spec: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     """``(model, meta)`` from a model file, a training run folder or a zoo name (untrained).
 
     The one way the command line and the web explorer open a model. Raises ModelFileError

@@ -12,30 +12,33 @@ array([[1, 1],
 (array([1.   , 0.667]), array([0.5, 1. ]), array([0.667, 0.8  ]))
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def accuracy(predicted, labels):
+def accuracy(predicted: ArrayLike, labels: ArrayLike) -> float:
     """Fraction of predictions (N,) equal to the labels (N,); 0 for no images."""
     predicted, labels = np.asarray(predicted), np.asarray(labels)
     return float(np.mean(predicted == labels)) if len(labels) else 0.0
 
 
-def top_k_accuracy(probs, labels, k=5):
+def top_k_accuracy(probs: ArrayLike, labels: ArrayLike, k: int = 5) -> float:
     """Fraction of images whose label is among the ``k`` highest of ``probs`` (N, K)."""
     probs, labels = np.asarray(probs), np.asarray(labels)
     best = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     return float(np.mean((best == labels[:, None]).any(axis=1))) if len(labels) else 0.0
 
 
-def confusion_matrix(labels, predicted, num_classes):
+def confusion_matrix(labels: ArrayLike, predicted: ArrayLike, num_classes: int) -> np.ndarray:
     """(K, K) counts: row = true class, column = predicted class."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
     return matrix
 
 
-def precision_recall_f1(confusion):
+def precision_recall_f1(confusion: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per class, from a confusion matrix (rows true, columns predicted): precision (of the
     images predicted as k, the share that are k), recall (of the images of class k, the share
     found) and F1 (their harmonic mean); 0 where a class was never predicted or never seen."""

@@ -8,10 +8,15 @@ digits) reached 98.60-98.93% on the ``digits`` validation split in 20 epochs ove
 +-2 px shifts with 10-degree rotations 97.3-98.3%. See README.md.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import optim
 from .data import Compose, RandomCrop, RandomHorizontalFlip, RandomRotation, RandomShift
+from .tensor import Tensor
 
 
 @dataclass
@@ -42,13 +47,13 @@ AUGMENT = {  # per dataset: what keeps a label true
 }
 
 
-def recipe_for(model_name, dataset_name):
+def recipe_for(model_name: str, dataset_name: str) -> Recipe:
     """The default recipe of ``model_name``, with augmentation suited to ``dataset_name``."""
     base = RECIPES.get(model_name, Recipe())
     return Recipe(**{**base.__dict__, "augment": dict(AUGMENT.get(dataset_name, {}))})
 
 
-def make_augment(spec, image_size):
+def make_augment(spec: Mapping[str, Any], image_size: tuple[int, int]) -> Compose | None:
     """Augmentation callable from a recipe's ``augment`` dict (None when empty)."""
     steps = []
     if spec.get("crop"):
@@ -62,7 +67,7 @@ def make_augment(spec, image_size):
     return Compose(steps) if steps else None
 
 
-def make_optimizer(recipe, params):
+def make_optimizer(recipe: Recipe, params: Iterable[Tensor]) -> optim.Optimizer:
     if recipe.optimizer == "sgd":
         return optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0,
                          weight_decay=recipe.weight_decay)
@@ -73,7 +78,7 @@ def make_optimizer(recipe, params):
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}; expected sgd, adam or adamw")
 
 
-def make_scheduler(recipe, optimizer, total_steps):
+def make_scheduler(recipe: Recipe, optimizer: optim.Optimizer, total_steps: int) -> optim.LRScheduler | None:
     """A schedule stepped once per batch over ``total_steps`` batches (None for constant).
 
     A run of a single step has nothing to schedule and keeps the peak rate.

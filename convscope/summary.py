@@ -11,14 +11,16 @@ stored on the model.
 [('2', (6, 6)), ('5', (16, 16))]
 """
 
+from __future__ import annotations
+
 import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .nn import eval_mode  # noqa: F401  (its home is nn; kept importable from here)
+from .nn import Module, eval_mode  # noqa: F401  (eval_mode's home is nn; kept importable from here)
 from .tensor import Tensor
-from .trace import Field, hooked, is_shown, receptive_fields, trace  # noqa: F401  (re-exported)
+from .trace import Field, Layer, Trace, hooked, is_shown, receptive_fields, trace  # noqa: F401  (re-exported)
 from .windows import output_size
 
 
@@ -36,7 +38,7 @@ def _axis_formula(size, pads, kernel, stride, dilation, ceil_mode):
     return f"{text} + 1 = {out}"
 
 
-def size_arithmetic(module, in_shape):
+def size_arithmetic(module: Module, in_shape: tuple[int, ...]) -> str | None:
     """The output-size formula of a spatial layer with its numbers, or None."""
     in_hw = tuple(in_shape[2:])
     window = module.geometry(in_hw) if len(in_shape) == 4 else None
@@ -78,12 +80,12 @@ class LayerRow:
     module: object = dataclasses.field(default=None, repr=False, compare=False)
 
 
-def own_params(module):
+def own_params(module: Module) -> int:
     """Parameters held by this module itself (not by its children)."""
     return sum(p.size for p in module._parameters.values() if p is not None)
 
 
-def make_row(layer):
+def make_row(layer: Layer) -> LayerRow:
     """The :class:`LayerRow` of one traced :class:`~convscope.trace.Layer`."""
     module, in_shape, out_shape = layer.module, layer.input_shape, layer.output_shape
     row = LayerRow(layer.name, layer.kind, in_shape, out_shape, own_params(module),
@@ -97,12 +99,12 @@ def make_row(layer):
     return row
 
 
-def rows_of(traced):
+def rows_of(traced: Trace) -> list[LayerRow]:
     """One :class:`LayerRow` per layer of a :class:`~convscope.trace.Trace`, in call order."""
     return [make_row(layer) for layer in traced.layers]
 
 
-def example_input(model, input_shape):
+def example_input(model: Module, input_shape: tuple[int, ...]) -> np.ndarray:
     """Zeros of shape (N, C, H, W) (N = 1 for a (C, H, W) shape) in the model's dtype."""
     shape = tuple(input_shape)
     if len(shape) == 3:
@@ -113,7 +115,7 @@ def example_input(model, input_shape):
     return np.zeros(shape, dtype=params[0].dtype if params else np.float32)
 
 
-def summarize(model, input_shape):
+def summarize(model: Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
     """One :class:`LayerRow` per layer, in the order the forward pass calls them.
 
     Args: input_shape (C, H, W) or (N, C, H, W).
@@ -132,7 +134,7 @@ def _pair(value):
     return f"{value[0]}x{value[1]}" if value[0] != value[1] else f"{value[0]}"
 
 
-def format_table(rows, input_shape):
+def format_table(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
     """The layer table: name, type, output shape, params, mult-adds, RF and jump."""
     header = ("Layer", "Type", "Output", "Params", "Mult-adds", "RF", "Jump")
     lines = [("input", "", _shape((1,) + tuple(input_shape)[-3:]), "", "", "1", "1")]
@@ -146,7 +148,7 @@ def format_table(rows, input_shape):
     return "\n".join([fmt(header), rule] + [fmt(line) for line in lines] + [rule])
 
 
-def format_totals(model, rows):
+def format_totals(model: Module, rows: list[LayerRow]) -> str:
     """Total parameters, mult-adds and the float32 size of the weights."""
     total = sum(p.size for p in model.parameters())
     macs = sum(r.mult_adds for r in rows)
@@ -155,7 +157,7 @@ def format_totals(model, rows):
             f"Output: {_shape(rows[-1].output_shape) if rows else '-'}")
 
 
-def format_sharing(rows):
+def format_sharing(rows: list[LayerRow]) -> str:
     """Per conv layer: its weights against a dense layer with the same input and output."""
     lines = []
     for r in rows:
@@ -167,7 +169,7 @@ def format_sharing(rows):
     return header + "\n".join(lines) if lines else ""
 
 
-def summary(model, input_shape, rows=None):
+def summary(model: Module, input_shape: tuple[int, ...], rows: list[LayerRow] | None = None) -> str:
     """A printable summary of ``model`` on inputs of ``input_shape`` ((C, H, W) or (N, C, H, W)).
 
     The table has, per layer, output shape, parameter count, multiply-adds per image and the

@@ -20,6 +20,11 @@ and ``evaluate(outputs, targets)`` for the fuller account of a whole split.
 ({'correct': 1}, {'acc': 0.5})
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 
 from . import functional as F
@@ -30,18 +35,18 @@ from .tensor import Tensor
 class Task:
     """Base class: subclass and define ``loss``, ``batch_sums`` and ``metrics``."""
 
-    def loss(self, output, target):
+    def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define loss()")
 
-    def batch_sums(self, output, target):
+    def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, float]:
         """Sums over one batch of outputs (ndarray) and targets; {} by default."""
         return {}
 
-    def metrics(self, sums, count):
+    def metrics(self, sums: Mapping[str, float], count: int) -> dict[str, float]:
         """The figures of an epoch from the added ``batch_sums`` of ``count`` examples."""
         return {}
 
-    def evaluate(self, outputs, targets):
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
         """Figures of a whole split from all its outputs and targets (in loader order)."""
         return self.metrics(self.batch_sums(outputs, targets), len(targets))
 
@@ -54,19 +59,20 @@ class Classification(Task):
         num_classes (int): size of the confusion matrix (default: the logits' K).
     """
 
-    def __init__(self, loss_fn=F.cross_entropy, num_classes=None):
+    def __init__(self, loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy,
+                 num_classes: int | None = None) -> None:
         self.loss_fn, self.num_classes = loss_fn, num_classes
 
-    def loss(self, output, target):
+    def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
         return self.loss_fn(output, target)
 
-    def batch_sums(self, output, target):
+    def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, float]:
         return {"correct": int(np.count_nonzero(np.asarray(output).argmax(axis=1) == target))}
 
-    def metrics(self, sums, count):
+    def metrics(self, sums: Mapping[str, float], count: int) -> dict[str, float]:
         return {"acc": sums["correct"] / max(count, 1)}
 
-    def evaluate(self, outputs, targets):
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
         probs = F.softmax(Tensor(outputs), dim=1).data
         predictions = probs.argmax(axis=1)
         return {"accuracy": metrics.accuracy(predictions, targets),
@@ -81,17 +87,17 @@ class Regression(Task):
     (``mae``) and, for 2-vectors, the mean distance (``distance``).
     """
 
-    def loss(self, output, target):
+    def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
         return F.mse_loss(output, Tensor(np.asarray(target, dtype=output.dtype), dtype=output.dtype))
 
-    def batch_sums(self, output, target):
+    def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, float]:
         error = np.asarray(output, np.float64) - np.asarray(target, np.float64)
         sums = {"abs_error": float(np.abs(error).sum()), "values": int(error.size)}
         if error.ndim == 2 and error.shape[1] == 2:
             sums["distance"] = float(np.sqrt((error ** 2).sum(axis=1)).sum())
         return sums
 
-    def metrics(self, sums, count):
+    def metrics(self, sums: Mapping[str, float], count: int) -> dict[str, float]:
         figures = {"mae": sums["abs_error"] / max(sums["values"], 1)}
         if "distance" in sums:
             figures["distance"] = sums["distance"] / max(count, 1)

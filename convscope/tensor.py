@@ -16,16 +16,20 @@ array([[2., 4.],
        [6., 8.]], dtype=float32)
 """
 
+from __future__ import annotations
+
 import contextlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 _GRAD_ENABLED = [True]
 _FLOAT_TYPES = (np.float32, np.float64)
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Inside this context, operations record no graph (inference, optimizer updates)."""
     previous = _GRAD_ENABLED[0]
     _GRAD_ENABLED[0] = False
@@ -35,7 +39,7 @@ def no_grad():
         _GRAD_ENABLED[0] = previous
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     return _GRAD_ENABLED[0]
 
 
@@ -51,7 +55,7 @@ def _as_array(data, dtype):
     return np.asarray(data).astype(dtype, copy=False)
 
 
-def unbroadcast(grad, shape):
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` down to ``shape``: the gradient of NumPy broadcasting."""
     if grad.shape == shape:
         return grad
@@ -69,7 +73,7 @@ def _axis_order(a):
     return sorted((i for i, n in enumerate(a.shape) if n > 1), key=lambda i: -a.strides[i])
 
 
-def same_layout(grad, data):
+def same_layout(grad: np.ndarray, data: np.ndarray) -> np.ndarray:
     """``grad`` stored with the axis order of ``data``: a copy only where the two differ.
 
     Convolutions store feature maps batch-last (see :mod:`convscope.windows`) while, say,
@@ -95,7 +99,7 @@ class Tensor:
 
     __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None) -> None:
         self.data = _as_array(data, dtype)
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -105,7 +109,8 @@ class Tensor:
         self._retains_grad = False
 
     @classmethod
-    def from_op(cls, data, parents, backward, op=None):
+    def from_op(cls, data: np.ndarray, parents: tuple[Tensor, ...],
+                backward: Callable[[np.ndarray], tuple[np.ndarray | None, ...]], op: str | None = None) -> Tensor:
         """Result of the operation named ``op`` (e.g. "conv2d"; every op of convscope names
         itself): tracked when grad mode is on and any parent needs grad."""
         out = cls.__new__(cls)
@@ -124,31 +129,31 @@ class Tensor:
     size = property(lambda self: self.data.size)
     T = property(lambda self: self.transpose())
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The underlying ndarray (shared, not copied)."""
         return self.data
 
-    def item(self):
+    def item(self) -> float:
         return self.data.item()
 
-    def retain_grad(self):
+    def retain_grad(self) -> Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()`` (as PyTorch)."""
         self._retains_grad = True
         return self
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """Same data, cut from the graph."""
         return Tensor(self.data, dtype=self.dtype)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
 
     # ----- the engine ----------------------------------------------------------------
-    def backward(self, grad=None):
+    def backward(self, grad: ArrayLike | None = None) -> None:
         """Backpropagate from this tensor; leaf tensors accumulate into ``.grad``."""
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad")
@@ -187,46 +192,46 @@ class Tensor:
         return order
 
     # ----- arithmetic (broadcasting; the engine undoes it) ----------------------------
-    def __add__(self, other):
+    def __add__(self, other: Tensor | ArrayLike) -> Tensor:
         other = _lift(other, self.dtype)
         return Tensor.from_op(self.data + other.data, (self, other), lambda g: (g, g), "add")
 
-    def __mul__(self, other):
+    def __mul__(self, other: Tensor | ArrayLike) -> Tensor:
         other = _lift(other, self.dtype)
         a, b = self.data, other.data
         return Tensor.from_op(a * b, (self, other), lambda g: (g * b, g * a), "mul")
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: Tensor | ArrayLike) -> Tensor:
         other = _lift(other, self.dtype)
         a, b = self.data, other.data
         return Tensor.from_op(a / b, (self, other), lambda g: (g / b, -g * a / (b * b)), "div")
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return Tensor.from_op(-self.data, (self,), lambda g: (-g,), "neg")
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: float) -> Tensor:
         if isinstance(exponent, Tensor):
             raise TypeError("only a Python number is supported as an exponent")
         a = self.data
         out = a ** exponent
         return Tensor.from_op(out, (self,), lambda g: (g * exponent * a ** (exponent - 1),), "pow")
 
-    def __sub__(self, other):
+    def __sub__(self, other: Tensor | ArrayLike) -> Tensor:
         return self + (-_lift(other, self.dtype))
 
-    def __radd__(self, other):
+    def __radd__(self, other: Tensor | ArrayLike) -> Tensor:
         return self + other
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: Tensor | ArrayLike) -> Tensor:
         return self * other
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: Tensor | ArrayLike) -> Tensor:
         return _lift(other, self.dtype) - self
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: Tensor | ArrayLike) -> Tensor:
         return _lift(other, self.dtype) / self
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: Tensor | ArrayLike) -> Tensor:
         other = _lift(other, self.dtype)
         a, b = self.data, other.data
 
@@ -240,23 +245,24 @@ class Tensor:
         return Tensor.from_op(a @ b, (self, other), backward, "matmul")
 
     # ----- elementwise functions ------------------------------------------------------
-    def exp(self):
+    def exp(self) -> Tensor:
         out = np.exp(self.data)
         return Tensor.from_op(out, (self,), lambda g: (g * out,), "exp")
 
-    def log(self):
+    def log(self) -> Tensor:
         a = self.data
         return Tensor.from_op(np.log(a), (self,), lambda g: (g / a,), "log")
 
-    def abs(self):
+    def abs(self) -> Tensor:
         a = self.data
         return Tensor.from_op(np.abs(a), (self,), lambda g: (g * np.sign(a),), "abs")
 
-    def sqrt(self):
+    def sqrt(self) -> Tensor:
         return self ** 0.5
 
     # ----- reductions ----------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+            dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None) -> Tensor:
         """Sum over ``axis`` (NumPy names) or ``dim`` / ``keepdim`` (PyTorch names)."""
         axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         shape = self.shape
@@ -268,13 +274,15 @@ class Tensor:
 
         return Tensor.from_op(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), backward, "sum")
 
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+             dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None) -> Tensor:
         axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         count = int(np.prod([self.shape[i] for i in axes]))
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+            dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None) -> Tensor:
         """Maximum; the gradient goes to the first maximal element, as in PyTorch."""
         axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         a = self.data
@@ -293,18 +301,18 @@ class Tensor:
         return Tensor.from_op(out, (self,), backward, "max")
 
     # ----- shape ---------------------------------------------------------------------
-    def reshape(self, *shape):
+    def reshape(self, *shape: int | tuple[int, ...]) -> Tensor:
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         old = self.shape
         return Tensor.from_op(self.data.reshape(shape), (self,), lambda g: (g.reshape(old),), "reshape")
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: int | tuple[int, ...]) -> Tensor:
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
         axes = axes or tuple(reversed(range(self.ndim)))
         inverse = np.argsort(axes)
         return Tensor.from_op(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),), "transpose")
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: object) -> Tensor:
         if isinstance(index, Tensor):  # a Tensor holds floats: use it as integer positions
             index = index.data.astype(np.intp)
         a = self.data
@@ -316,7 +324,7 @@ class Tensor:
 
         return Tensor.from_op(a[index], (self,), backward, "getitem")
 
-    def astype(self, dtype):
+    def astype(self, dtype: DTypeLike) -> Tensor:
         old = self.dtype
         return Tensor.from_op(self.data.astype(dtype), (self,), lambda g: (g.astype(old),), "astype")
 
@@ -335,7 +343,7 @@ def _lift(value, dtype):
     return Tensor(value, dtype=dtype)
 
 
-def tensor(data, requires_grad=False, dtype=None):
+def tensor(data: ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None) -> Tensor:
     """Shorthand for ``Tensor(data, requires_grad, dtype)``."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 

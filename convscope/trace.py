@@ -25,7 +25,10 @@ pass (:func:`hooked`) and put back afterwards.
 [('0', (1, 6, 28, 28), (5, 5)), ('1', (1, 6, 28, 28), (5, 5)), ('2', (1, 6, 14, 14), (6, 6))]
 """
 
+from __future__ import annotations
+
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -39,7 +42,7 @@ from .windows import Window
 
 # ----- wrapping every module's forward for one pass -------------------------------------
 @contextlib.contextmanager
-def hooked(model, hook):
+def hooked(model: Module, hook: Callable[[str, Module, tuple, Tensor], Tensor | None]) -> Iterator[Module]:
     """Within the block, each call of a module inside ``model`` ends with ``hook``.
 
     ``hook(name, module, inputs, output)`` is called after the module's forward; if it
@@ -72,7 +75,7 @@ def _wrap(name, module, forward, hook):
 
 
 @contextlib.contextmanager
-def frozen(model):
+def frozen(model: Module) -> Iterator[Module]:
     """Switch off ``requires_grad`` on every parameter for the block, then restore it, so a
     backward pass through the model computes input gradients only."""
     params = model.parameters()
@@ -96,7 +99,7 @@ class LayerCall:
     output: Tensor
 
 
-def record_calls(model, x):
+def record_calls(model: Module, x: Tensor) -> tuple[list[LayerCall], Tensor]:
     """``model(x)`` with every module call recorded, in completion order (children finish
     before parents): ``(list of LayerCall, output)``. Runs as called: no mode or grad change."""
     calls = []
@@ -119,7 +122,8 @@ class Field(NamedTuple):
 INPUT_FIELD = Field((1, 1), (1, 1), (0.0, 0.0))
 
 
-def next_field(field, window, in_shape, out_shape):
+def next_field(field: Field | None, window: Window | None, in_shape: tuple[int, ...],
+               out_shape: tuple[int, ...]) -> Field | None:
     """The :class:`Field` after a layer with ``window`` (None: a pointwise layer), per axis::
 
         rf_out = rf_in + (k-1)*dilation*jump_in      jump_out = jump_in*stride
@@ -144,7 +148,7 @@ def _geometry(call):
     return call.module.geometry(source.shape[2:])
 
 
-def receptive_fields(calls, x):
+def receptive_fields(calls: list[LayerCall], x: Tensor) -> list[Field | None]:
     """The :class:`Field` of every call's output, by call index.
 
     A call's input is looked up by identity among earlier outputs; an input made by a
@@ -192,22 +196,22 @@ class Layer:
     input: Tensor = None
 
     @property
-    def kind(self):
+    def kind(self) -> str:
         """The layer's class name, e.g. "Conv2d"."""
         return type(self.module).__name__
 
     @property
-    def values(self):
+    def values(self) -> np.ndarray | None:
         """The output as an ndarray (N, ...)."""
         return None if self.output is None else self.output.data
 
     @property
-    def gradient(self):
+    def gradient(self) -> np.ndarray | None:
         """d(score)/d(output) after :meth:`Trace.backward` (None before, or without gradients)."""
         return None if self.output is None else self.output.grad
 
 
-def is_shown(call):
+def is_shown(call: LayerCall) -> bool:
     """Layers that get a row: leaves (except an identity ``Sequential()``) and blocks with
     their own forward (e.g. a residual block), but not the model itself or plain containers."""
     return call.name != "" and not call.module.container
@@ -231,7 +235,7 @@ class Trace:
     layer name: ``t["0"]``.
     """
 
-    def __init__(self, model, x, calls, output, keep_outputs):
+    def __init__(self, model: Module, x: Tensor, calls: list[LayerCall], output: Tensor, keep_outputs: bool) -> None:
         self.model, self.input, self.output, self.calls = model, x, output, calls
         fields, names = receptive_fields(calls, x), set()
         self.layers = []
@@ -248,36 +252,36 @@ class Trace:
         if not keep_outputs:
             self.calls = [LayerCall(c.name, c.module, (), None) for c in calls]
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Layer:
         if name not in self._by_name:
             raise KeyError(f"no layer named {name!r}; the traced layers are {', '.join(self._by_name)}")
         return self._by_name[name]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.layers)
 
-    def outputs(self):
+    def outputs(self) -> dict[str, np.ndarray | None]:
         """``{layer name: output ndarray (N, ...)}`` in order."""
         return {layer.name: layer.values for layer in self.layers}
 
-    def first(self, role):
+    def first(self, role: str) -> Layer | None:
         """The first layer whose module has ``role`` ("conv", "pool", ...), or None."""
         return next((layer for layer in self.layers if layer.module.role == role), None)
 
-    def probabilities(self):
+    def probabilities(self) -> np.ndarray:
         """Softmax of the model's output over the class axis, (N, K), as ``predict`` gives."""
         return F.softmax(Tensor(self.output.data), dim=1).data
 
-    def predicted(self, index=0):
+    def predicted(self, index: int = 0) -> int:
         """The class with the largest output score for image ``index`` (summed over any
         axes after the class axis)."""
         scores = self.output.data[index]
         return int(scores.reshape(len(scores), -1).sum(axis=1).argmax() if scores.ndim > 1 else scores.argmax())
 
-    def backward(self, target=None, index=0):
+    def backward(self, target: int | None = None, index: int = 0) -> int:
         """Backpropagate the score of class ``target`` (default: the predicted class) of
         image ``index``; afterwards ``input_gradient`` and each layer's ``gradient`` hold
         d(score)/d(them). The score is ``output[index, target]``, summed if it has more than
@@ -295,12 +299,12 @@ class Trace:
         return target
 
     @property
-    def input_gradient(self):
+    def input_gradient(self) -> np.ndarray | None:
         """d(score)/d(input) after :meth:`backward`, shape of the input (N, C, H, W)."""
         return self.input.grad
 
 
-def trace(model, x, gradients=False, keep_outputs=True):
+def trace(model: Module, x: np.ndarray | Tensor, gradients: bool = False, keep_outputs: bool = True) -> Trace:
     """Run ``model(x)`` once, in eval mode, and record it.
 
     Args:

@@ -7,10 +7,14 @@ and ``metrics.jsonl`` (one JSON object per epoch). ``resume=True`` continues fro
 checkpoint so that the run ends with the same weights as an uninterrupted one.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +23,9 @@ from . import optim
 from .files import write_atomic
 from .io import load_checkpoint, save_checkpoint
 from .metrics import confusion_matrix  # noqa: F401  (its home is convscope.metrics)
-from .nn import eval_mode
-from .tasks import Classification
+from .nn import Module, eval_mode
+from .optim import LRScheduler, Optimizer
+from .tasks import Classification, Task
 from .tensor import Tensor, no_grad
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -39,33 +44,35 @@ class Callback:
     gradients across machines.
     """
 
-    def on_epoch_start(self, epoch, epochs, batches):
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         pass
 
-    def on_backward_end(self, epoch, batch, model):
+    def on_backward_end(self, epoch: int, batch: int, model: Module) -> None:
         pass
 
-    def on_batch_end(self, epoch, batch, stats):
+    def on_batch_end(self, epoch: int, batch: int, stats: dict[str, float]) -> None:
         pass
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
         pass
 
 
 class GradientClipping(Callback):
     """Rescale the gradients to an overall L2 norm of at most ``max_norm`` before each step."""
 
-    def __init__(self, max_norm):
+    def __init__(self, max_norm: float) -> None:
         if not max_norm > 0:
             raise ValueError(f"GradientClipping: max_norm must be > 0, got {max_norm!r}")
         self.max_norm = float(max_norm)
 
-    def on_backward_end(self, epoch, batch, model):
+    def on_backward_end(self, epoch: int, batch: int, model: Module) -> None:
         optim.clip_grad_norm_(model.parameters(), self.max_norm)
 
 
-def train_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, scheduler=None,
-                on_batch=None, epoch=0, task=None, after_backward=None):
+def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], optimizer: Optimizer,
+                loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy, scheduler: LRScheduler | None = None,
+                on_batch: Callable[[int, dict[str, float]], object] | None = None, epoch: int = 0,
+                task: Task | None = None, after_backward: Callable[[int], object] | None = None) -> dict[str, float]:
     """One pass over ``loader`` updating ``model``; returns mean loss, the task's figures
     (``train_acc`` for classification) and speed.
 
@@ -109,7 +116,9 @@ def _long_names(figures):
     return {("accuracy" if k == "acc" else k): v for k, v in figures.items()}
 
 
-def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes=None, task=None):
+def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
+             loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy, num_classes: int | None = None,
+             task: Task | None = None) -> dict[str, Any]:
     """The loss and the task's figures on ``loader``, in eval mode, without gradients.
 
     For classification (the default) the dict has ``loss``, ``accuracy``, ``count``,
@@ -138,8 +147,12 @@ def _write_metrics(run_dir, history):
     write_atomic(os.path.join(run_dir, METRICS), "".join(json.dumps(r) + "\n" for r in history).encode())
 
 
-def fit(model, train_loader, optimizer, epochs, val_loader=None, loss_fn=F.cross_entropy,
-        scheduler=None, callbacks=(), run_dir=None, rngs=None, resume=False, patience=None, task=None):
+def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], optimizer: Optimizer, epochs: int,
+        val_loader: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+        loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy, scheduler: LRScheduler | None = None,
+        callbacks: Sequence[Callback] = (), run_dir: str | os.PathLike | None = None,
+        rngs: dict[str, np.random.Generator] | None = None, resume: bool = False, patience: int | None = None,
+        task: Task | None = None) -> list[dict[str, float]]:
     """Train for ``epochs`` epochs; returns the history (one dict per epoch).
 
     Args:

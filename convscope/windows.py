@@ -31,13 +31,17 @@ Output size along one axis (``floor`` by default, ``ceil`` with ``ceil_mode``)::
 3
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from numpy.typing import DTypeLike
 
 
-def pair(value, name="value"):
+def pair(value: int | tuple[int, int], name: str = "value") -> tuple[int, int]:
     """``3 -> (3, 3)``; a 2-sequence passes through as a tuple of ints."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value), int(value)
@@ -47,7 +51,8 @@ def pair(value, name="value"):
     raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
-def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                ceil_mode: bool = False) -> int:
     """Number of window positions along one axis (PyTorch's rule, ceil_mode included).
 
     With ``ceil_mode`` a last, partial window is kept only if it starts inside the input or
@@ -86,13 +91,13 @@ class Window(NamedTuple):
     padding: tuple = (0, 0, 0, 0)
     ceil_mode: bool = False
 
-    def output_hw(self, in_hw):
+    def output_hw(self, in_hw: tuple[int, int]) -> tuple[int, int]:
         """(H_out, W_out) for an input of (H, W); 0 where the input is too small."""
         (k_h, k_w), (s_h, s_w), (d_h, d_w), (top, bottom, left, right) = self[:4]
         return (_positions(in_hw[0], top, bottom, k_h, s_h, d_h, self.ceil_mode),
                 _positions(in_hw[1], left, right, k_w, s_w, d_w, self.ceil_mode))
 
-    def pads(self, in_hw):
+    def pads(self, in_hw: tuple[int, int]) -> tuple[int, int, int, int]:
         """Padding (top, bottom, left, right) that makes every window of ``output_hw`` fit:
         ``padding``, plus the overhang of a last, partial ceil_mode window at the bottom/right."""
         top, bottom, left, right = self.padding
@@ -100,12 +105,13 @@ class Window(NamedTuple):
                 zip(self.output_hw(in_hw), self.stride, self.dilation, self.kernel)]
         return top, max(ends[0] - in_hw[0] - top, bottom), left, max(ends[1] - in_hw[1] - left, right)
 
-    def before(self):
+    def before(self) -> tuple[int, int]:
         """Padding before the first row and column, (top, left): where window 0 starts."""
         return self.padding[0], self.padding[2]
 
 
-def conv_window(kernel_size, stride=1, padding=0, dilation=1):
+def conv_window(kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+                padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1) -> Window:
     """The :class:`Window` of a convolution, checked.
 
     ``padding`` is an int, a pair, ``"valid"`` (none) or ``"same"`` (keep H and W; stride 1
@@ -129,7 +135,9 @@ def conv_window(kernel_size, stride=1, padding=0, dilation=1):
     return Window(kernel, stride, dilation, pads)
 
 
-def pool_window(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def pool_window(kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+                ceil_mode: bool = False) -> Window:
     """The :class:`Window` of a pooling layer, checked: ``stride`` defaults to ``kernel_size``
     and ``padding`` may be at most half the kernel (a window must see some real input)."""
     kernel, padding, dilation = pair(kernel_size, "kernel_size"), pair(padding, "padding"), pair(dilation, "dilation")
@@ -149,13 +157,13 @@ def _at_least(value, name, minimum):
     return result
 
 
-def batch_last(shape, dtype, fill=0):
+def batch_last(shape: tuple[int, int, int, int], dtype: DTypeLike, fill: float = 0) -> np.ndarray:
     """A new (N, C, H, W) array filled with ``fill``, stored batch-last."""
     n, c, h, w = shape
     return np.full((c, h, w, n), fill, dtype=dtype).transpose(3, 0, 1, 2)
 
 
-def to_batch_last(x):
+def to_batch_last(x: np.ndarray) -> np.ndarray:
     """``x`` (N, C, H, W) itself if it is stored batch-last, else a batch-last copy."""
     if x.transpose(1, 2, 3, 0).flags.c_contiguous:
         return x
@@ -164,7 +172,7 @@ def to_batch_last(x):
     return out
 
 
-def pad2d(x, pads, value=0.0):
+def pad2d(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
     """Pad the last two axes of ``x`` (N, C, H, W) by ``pads = (top, bottom, left, right)``.
 
     The result is stored batch-last (see the module notes); a batch-last ``x`` with no
@@ -179,7 +187,8 @@ def pad2d(x, pads, value=0.0):
     return out
 
 
-def sliding_windows(x, kernel, stride, dilation, out_hw):
+def sliding_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                    out_hw: tuple[int, int]) -> np.ndarray:
     """Zero-copy view (N, C, kH, kW, H_out, W_out) of every window of padded ``x``."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     n, c = x.shape[:2]
@@ -192,7 +201,8 @@ def sliding_windows(x, kernel, stride, dilation, out_hw):
     )
 
 
-def im2col(x, kernel, stride, dilation, out_hw):
+def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+           out_hw: tuple[int, int]) -> np.ndarray:
     """Windows of padded ``x`` as matrix columns, shape (C*kH*kW, H_out*W_out*N).
 
     Row ``c*kH*kW + i*kW + j`` holds kernel tap (c, i, j) for every output pixel, so a
@@ -205,7 +215,9 @@ def im2col(x, kernel, stride, dilation, out_hw):
     return windows.transpose(1, 2, 3, 4, 5, 0).reshape(c * kh * kw, ho * wo * n)
 
 
-def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype, out=None):
+def col2im(patch: Callable[[int, int], np.ndarray], padded_shape: tuple[int, int, int, int] | None,
+           kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int],
+           dtype: DTypeLike, out: np.ndarray | None = None) -> np.ndarray:
     """Sum window gradients back onto the padded input: the adjoint of the windows view.
 
     ``patch(i, j)`` gives the gradient reaching kernel offset (i, j) of every window, shape
@@ -226,7 +238,8 @@ def col2im(patch, padded_shape, kernel, stride, dilation, out_hw, dtype, out=Non
 BAND_BYTES = 4 << 20
 
 
-def row_bands(out_h, row_bytes, kernel_h, stride_h, dilation_h):
+def row_bands(out_h: int, row_bytes: int, kernel_h: int, stride_h: int,
+              dilation_h: int) -> Iterator[tuple[range, slice]]:
     """Cut output rows ``0..out_h`` into bands whose window matrix takes about BAND_BYTES.
 
     Yields ``(rows, span)``: a range of output rows and the slice of padded input rows their
@@ -240,7 +253,7 @@ def row_bands(out_h, row_bytes, kernel_h, stride_h, dilation_h):
         yield range(y0, y1), slice(y0 * stride_h, (y1 - 1) * stride_h + dilation_h * (kernel_h - 1) + 1)
 
 
-def reduce_windows(windows, ufunc):
+def reduce_windows(windows: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
     """Reduce each window over its two kernel axes with a binary ufunc (np.maximum, np.add).
 
     ``windows`` is (N, C, kH, kW, H_out, W_out); the result is (N, C, H_out, W_out).

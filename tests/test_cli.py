@@ -96,7 +96,8 @@ def test_mnist_style_preprocessing_centres_and_scales():
 
 def test_preprocess_plain_resize_for_colour_models(tmp_path):
     Image.fromarray(np.full((50, 70, 3), 255, np.uint8)).save(tmp_path / "white.png")
-    x, notes = preprocess_image(tmp_path / "white.png", {"input_shape": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3})
+    meta = {"input_shape": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3}
+    x, notes = preprocess_image(tmp_path / "white.png", meta)
     assert x.shape == (1, 3, 32, 32) and x.dtype == np.float32
     np.testing.assert_allclose(x, 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="blank"):

@@ -74,7 +74,7 @@ def test_random_crop_with_padding():
     assert out.shape == (16, 3, 8, 8)
     padded = np.pad(batch, ((0, 0), (0, 0), (2, 2), (2, 2)))
     for b in range(16):  # every output is some 8x8 window of its padded input
-        windows = [padded[b, :, t:t + 8, l:l + 8] for t in range(5) for l in range(5)]
+        windows = [padded[b, :, top:top + 8, left:left + 8] for top in range(5) for left in range(5)]
         assert any(np.array_equal(out[b], w) for w in windows)
 
 

@@ -152,7 +152,8 @@ def test_dropout_with_fixed_mask(p):
 LAYERS = {
     "conv2d": (lambda: nn.Conv2d(2, 3, 3, padding=1, rng=RNG(0)), (2, 2, 5, 5)),
     "conv2d_depthwise_same_even": (lambda: nn.Conv2d(2, 4, (2, 3), padding="same", groups=2, rng=RNG(0)), (1, 2, 5, 4)),
-    "conv2d_stride_dilation_no_bias": (lambda: nn.Conv2d(2, 2, 2, stride=2, dilation=2, bias=False, rng=RNG(0)), (1, 2, 7, 6)),
+    "conv2d_stride_dilation_no_bias": (lambda: nn.Conv2d(2, 2, 2, stride=2, dilation=2, bias=False, rng=RNG(0)),
+                                       (1, 2, 7, 6)),
     "linear": (lambda: nn.Linear(6, 4, rng=RNG(0)), (3, 6)),
     "batchnorm2d_train": (lambda: nn.BatchNorm2d(3), (2, 3, 3, 3)),
     "batchnorm2d_eval": (lambda: nn.BatchNorm2d(3).eval(), (2, 3, 3, 3)),

@@ -105,7 +105,8 @@ def _write_with_header(path, arrays, header):
 
 def test_unknown_layer_type_is_refused(tmp_path):
     header = {"format": "convscope-model", "format_version": 1,
-              "architecture": {"type": "Sequential", "layers": [{"type": "os.system", "config": {"command": "echo hi"}}]}}
+              "architecture": {"type": "Sequential",
+                               "layers": [{"type": "os.system", "config": {"command": "echo hi"}}]}}
     _write_with_header(tmp_path / "evil.safetensors", {}, header)
     with pytest.raises(ModelFileError, match="unknown layer type 'os.system'"):
         load_model(tmp_path / "evil.safetensors")

@@ -59,9 +59,9 @@ def test_first_layer_filters_are_big_labelled_and_in_order(lenet):
     top = grid_top(captions.filter_title("0", weight, "input"), grid.shape[1])
     shown = picture[top:top + grid.shape[0], :grid.shape[1]]
     for o in range(6):  # tile o is filter o, in the layer's blue-white-red scale
-        t, l, b, r = grids.tile_box(o, (5, 5), 3, 1, scale, render.LABEL_HEIGHT)
+        y0, x0, y1, x1 = grids.tile_box(o, (5, 5), 3, 1, scale, render.LABEL_HEIGHT)
         expected = grids.to_uint8(grids.diverging(grids.signed_unit(weight[o, 0], np.abs(weight).max())))
-        np.testing.assert_array_equal(shown[t:b:scale, l:r:scale], expected)
+        np.testing.assert_array_equal(shown[y0:y1:scale, x0:x1:scale], expected)
         lt, ll, lb, lr = grids.label_box(o, (5, 5), 3, 1, scale, render.LABEL_HEIGHT)
         assert (shown[lt:lb, ll:lr] < 100).any(), f"no label text over filter {o}"
     assert find(picture, grids.colour_ramp(grids.diverging)) is not None  # the colour key
@@ -79,8 +79,8 @@ def test_channel_tiles_show_filter_by_input_channel(lenet):
     red = grids.to_uint8(grids.diverging(1.0))
     for c in range(6):
         for o in range(16):
-            t, l, b, r = grids.tile_box(c * 16 + o, (5, 5), 16, 1, scale, render.LABEL_HEIGHT)
-            lit = (picture[top + t:top + b, l:r] == red).all(axis=-1).all()
+            y0, x0, y1, x1 = grids.tile_box(c * 16 + o, (5, 5), 16, 1, scale, render.LABEL_HEIGHT)
+            lit = (picture[top + y0:top + y1, x0:x1] == red).all(axis=-1).all()
             assert lit == ((o, c) == (2, 1))
 
 

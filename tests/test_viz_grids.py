@@ -87,7 +87,7 @@ def test_edge_filter_lights_up_on_matching_bar(vertical):
     acts = capture_activations(edge_model(), bar(vertical))
     out = grids.feature_grid(acts["1"][0], scale=1, pad=1)  # shared scale for the layer
     boxes = [grids.tile_box(i, (10, 10), 2) for i in range(2)]
-    energy = [out[t:b, l:r].astype(float).mean() for t, l, b, r in boxes]
+    energy = [out[top:bottom, left:right].astype(float).mean() for top, left, bottom, right in boxes]
     lit, dark = (0, 1) if vertical else (1, 0)
     assert energy[lit] > 20 and energy[dark] == 0
 

@@ -58,7 +58,9 @@ def test_grad_cam_matches_finite_differences():
         activation = model[:4](Tensor(x)).data  # output of the last conv, (1, 4, 2, 2)
 
     def score_from_activation(a):
-        replace = lambda name, module, inputs, out: Tensor(a) if name == "3" else None
+        def replace(name, module, inputs, out):
+            return Tensor(a) if name == "3" else None
+
         with hooked(model, replace):
             return score(model, x, target)
 

@@ -4,6 +4,8 @@ Only this package prints. Every subcommand has ``--help`` and exits non-zero wit
 one-line reason (plus instructions where there is something to do) on bad input.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 
@@ -12,7 +14,7 @@ from ..io import ModelFileError
 from ..train import TrainingDiverged
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convscope",
         description="Build, train and look inside convolutional neural networks.")
@@ -26,7 +28,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .process import configure

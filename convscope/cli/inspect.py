@@ -14,11 +14,19 @@ next to the model file (``./viz`` for a zoo name).
     convscope invariance runs/lenet/model.safetensors digit.png --out shifts/
 """
 
+from __future__ import annotations
+
+import argparse
 import functools
+import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from ..nn import Module
 
 
 class InspectError(Exception):
@@ -26,14 +34,14 @@ class InspectError(Exception):
 
 
 # ----- loading ------------------------------------------------------------------------
-def default_out(spec):
+def default_out(spec: str | os.PathLike) -> Path:
     """Where pictures go without --out: a ``viz`` folder next to the model file, else ./viz."""
     from ..io import model_path
     path = model_path(spec)
     return path.parent / "viz" if path is not None else Path("viz")
 
 
-def load(spec, input_shape=None):
+def load(spec: str | os.PathLike, input_shape: str | None = None) -> tuple[Module, dict[str, Any]]:
     """(model, meta) from a model file, a run folder or a zoo name (:func:`convscope.io.load_any`);
     ``input_shape`` "C,H,W" overrides the recorded input shape."""
     from ..io import load_any
@@ -48,13 +56,13 @@ def load(spec, input_shape=None):
     return model, meta
 
 
-def norm_stats(meta):
+def norm_stats(meta: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     """Per-channel (mean, std) from meta; 0 and 1 where the model file has none."""
     channels = meta["input_shape"][0]
     return meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels
 
 
-def load_image(path, meta):
+def load_image(path: str | os.PathLike, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
     """(x (1, C, H, W), notes) from the data package's ``preprocess_image`` (MNIST-style for
     digit models, a plain resize otherwise)."""
     from ..data.preprocess import preprocess_image
@@ -63,7 +71,8 @@ def load_image(path, meta):
     return preprocess_image(path, meta)
 
 
-def validation_sample(meta, index=0, data_dir=None):
+def validation_sample(meta: Mapping[str, Any], index: int = 0,
+                      data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, list[str]]:
     """Validation image ``index`` of the model's dataset, normalised, (1, C, H, W), and notes."""
     if not meta.get("dataset"):
         raise InspectError("no IMAGE given and the model names no dataset to take a validation image from")
@@ -77,7 +86,7 @@ def validation_sample(meta, index=0, data_dir=None):
     return x, [f"{meta['dataset']} validation image {index} (label {label})"]
 
 
-def input_for(args, meta):
+def input_for(args: argparse.Namespace, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
     """(x, notes) for the image to look at: IMAGE if given, else a validation sample."""
     if args.image:
         return load_image(args.image, meta)
@@ -85,13 +94,13 @@ def input_for(args, meta):
 
 
 # ----- commands -----------------------------------------------------------------------
-def os_reason(error):
+def os_reason(error: OSError) -> str:
     """An OSError in plain words: "PATH: No such file or directory", without "[Errno 2]"."""
     reason = error.strerror or str(error)
     return f"{error.filename}: {reason}" if error.filename else reason
 
 
-def reports_errors(command):
+def reports_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn expected failures into a one-line message on stderr and exit code 1."""
     name = command.__name__.removeprefix("run_")
 
@@ -107,25 +116,26 @@ def reports_errors(command):
     return run
 
 
-def write_into(where, write):
+def write_into(where: str | os.PathLike, write: Callable[[], Path]) -> Path:
     """``write()``, an OSError on a path inside ``where`` (file or folder) turned into
     "cannot write to WHERE: reason"; other OSErrors (reading a model) pass on unchanged."""
     try:
         return write()
     except OSError as error:
         failed, target = Path(str(error.filename)).absolute(), Path(where).absolute()
-        if error.filename is not None and not (failed == target or {failed, target} & {*failed.parents, *target.parents}):
+        related = failed == target or {failed, target} & {*failed.parents, *target.parents}
+        if error.filename is not None and not related:
             raise
         raise InspectError(f"cannot write to {where}: {error.strerror or error}") from None
 
 
-def out_dir(args):
+def out_dir(args: argparse.Namespace) -> Path:
     """--out, or the default folder next to the model (see :func:`default_out`)."""
     return Path(args.out) if args.out else default_out(args.model)
 
 
 @reports_errors
-def run_summary(args):
+def run_summary(args: argparse.Namespace) -> int:
     from ..summary import summary
     model, meta = load(args.model, args.input_shape)
     print(summary(model, meta["input_shape"]), end="")
@@ -133,7 +143,7 @@ def run_summary(args):
 
 
 @reports_errors
-def run_explain(args):
+def run_explain(args: argparse.Namespace) -> int:
     from ..explain import explain
     model, meta = load(args.model, args.input_shape)
     print(explain(model, meta["input_shape"], args.depth, meta.get("class_names")), end="")
@@ -141,7 +151,7 @@ def run_explain(args):
 
 
 @reports_errors
-def run_viz(args):
+def run_viz(args: argparse.Namespace) -> int:
     from ..inference import top_k
     from ..trace import trace
     from ..viz import gallery, render
@@ -161,7 +171,7 @@ def run_viz(args):
 
 
 @reports_errors
-def run_report(args):
+def run_report(args: argparse.Namespace) -> int:
     from ..viz.report import write_report
     if not Path(args.run_dir).is_dir():
         raise InspectError(f"run folder {args.run_dir} not found")
@@ -173,7 +183,7 @@ def run_report(args):
 
 
 @reports_errors
-def run_invariance(args):
+def run_invariance(args: argparse.Namespace) -> int:
     from ..viz import grids, render
     from ..viz.activations import most_active_channel
     from ..viz.invariance import invariance_study, invariance_table
@@ -209,7 +219,7 @@ def _image_arguments(parser):
                         help="output folder (default: a viz folder next to the model file; ./viz for a zoo name)")
 
 
-def add_parsers(subparsers):
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add summary, explain, viz, report and invariance to the ``convscope`` subparsers."""
     p = subparsers.add_parser("summary", help="layer table: shapes, parameters, cost, receptive field")
     _model_argument(p)

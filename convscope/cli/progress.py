@@ -1,7 +1,10 @@
 """A progress bar for training epochs, printed to stderr (callers own printing)."""
 
+from __future__ import annotations
+
 import sys
 import time
+from typing import TextIO
 
 from ..train import Callback
 
@@ -19,13 +22,13 @@ class ProgressBar(Callback):
     followed by a validation line. Off a terminal (CI logs) only the end-of-epoch lines print.
     """
 
-    def __init__(self, stream=None, width=24):
+    def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
         self.stream = stream or sys.stderr
         self.width = width
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.last_draw = 0.0
 
-    def on_epoch_start(self, epoch, epochs, batches):
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         self.epoch, self.epochs, self.batches = epoch, epochs, batches
 
     def _line(self, batch, stats):
@@ -37,7 +40,7 @@ class ProgressBar(Callback):
                 f"{done:4.0%} {batch + 1:>4}/{self.batches}  loss {stats['loss']:.4f}  "
                 f"acc {stats['accuracy']:6.2%}  {speed:6.0f} img/s  ETA {_clock(eta)}")
 
-    def on_batch_end(self, epoch, batch, stats):
+    def on_batch_end(self, epoch: int, batch: int, stats: dict[str, float]) -> None:
         self.stats = (batch, stats)
         now = time.perf_counter()
         if self.live and (now - self.last_draw > 0.1 or batch + 1 == self.batches):
@@ -45,7 +48,7 @@ class ProgressBar(Callback):
             self.stream.flush()
             self.last_draw = now
 
-    def on_epoch_end(self, epoch, record):
+    def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
         line = self._line(*self.stats)
         self.stream.write(("\r" + line if self.live else line) + "\n")
         if "val_acc" in record:

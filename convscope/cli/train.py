@@ -71,7 +71,8 @@ def _recipe(args):
     if args.no_augment:
         recipe.augment = {}
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
-        raise ValueError(f"epochs and batch size must be >= 1 and lr > 0, got {recipe.epochs}, {recipe.batch_size}, {recipe.lr}")
+        raise ValueError("epochs and batch size must be >= 1 and lr > 0, "
+                         f"got {recipe.epochs}, {recipe.batch_size}, {recipe.lr}")
     return recipe
 
 
@@ -147,14 +148,16 @@ def load_data(name, splits, args, input_shape):
     if name in DATASETS:
         return load_splits(name, splits, root=args.data_dir, download=getattr(args, "download", False))
     if not os.path.exists(name):
-        raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) nor an existing folder or .npz file")
+        raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) "
+                         "nor an existing folder or .npz file")
     return load_user_splits(name, splits, size=tuple(input_shape[1:]), channels=input_shape[0])
 
 
 def _dataset_for(meta, args):
     name = args.data or meta.get("dataset")
     if not name:
-        raise ValueError(f"the model file does not say which dataset it was trained on; pass --data ({', '.join(DATASET_NAMES)} or a path)")
+        raise ValueError("the model file does not say which dataset it was trained on; "
+                         f"pass --data ({', '.join(DATASET_NAMES)} or a path)")
     [data] = load_data(name, (args.split,), args, meta["input_shape"])
     if meta.get("dataset") and meta["dataset"] != name:
         print(f"note: the model was trained on {meta['dataset']}, evaluating on {name}", file=sys.stderr)

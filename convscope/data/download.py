@@ -12,6 +12,7 @@ import os
 import shutil
 import tarfile
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..files import write_atomic
@@ -25,7 +26,7 @@ def default_cache_dir() -> Path:
     return Path(folder).expanduser()
 
 
-def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
     """SHA-256 of a file as 64 hex digits, read in chunks (no whole-file copy in memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
@@ -34,7 +35,7 @@ def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path, expected: str) -> None:
+def verify_sha256(path: str | os.PathLike, expected: str) -> None:
     """Raise ValueError unless the file's SHA-256 equals `expected` (hex, any case).
 
     Example:
@@ -49,7 +50,7 @@ def verify_sha256(path, expected: str) -> None:
                          f"the file is corrupt or not the expected one; delete it and try again")
 
 
-def download(urls, destination, sha256: str, timeout: float = 60.0) -> Path:
+def download(urls: Iterable[str], destination: str | os.PathLike, sha256: str, timeout: float = 60.0) -> Path:
     """Fetch a file from the first of `urls` that works, verify its SHA-256, move it into place.
 
     Args:
@@ -79,7 +80,7 @@ def download(urls, destination, sha256: str, timeout: float = 60.0) -> Path:
     raise OSError(f"could not download {destination.name}:\n  " + "\n  ".join(failures))
 
 
-def extract_members(archive, members, folder) -> None:
+def extract_members(archive: str | os.PathLike, members: Iterable[str], folder: str | os.PathLike) -> None:
     """Copy the named members of a .tar.gz archive into `folder`, keeping only their file names.
 
     Only the listed names are read (never archive-supplied paths), so a hostile archive

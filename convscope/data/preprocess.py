@@ -7,12 +7,18 @@ the digit's bounding box scaled to fit 20 x 20 keeping its aspect ratio, then pl
 resize to their input size. Every step taken is reported in the returned notes.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from .dataset import normalise
 
 
-def load_image(path, channels):
+def load_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     """Read an image file as a float32 array (H, W, channels) in [0, 255]."""
     from PIL import Image, UnidentifiedImageError
 
@@ -35,7 +41,7 @@ def _resize(array, height, width):
     return np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
 
 
-def mnist_style(gray, notes):
+def mnist_style(gray: np.ndarray, notes: list[str]) -> np.ndarray:
     """(H, W) grayscale in [0, 255] -> (28, 28) MNIST-like digit; appends what it did to notes."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if border.mean() > gray.mean():
@@ -63,7 +69,7 @@ def mnist_style(gray, notes):
     return np.clip(field * (255.0 / max(field.max(), 1e-6)), 0, 255)
 
 
-def preprocess_image(path, meta):
+def preprocess_image(path: str | os.PathLike, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
     """Image file -> normalised float32 (1, C, H, W) for the model described by ``meta``.
 
     ``meta`` needs ``input_shape`` [C, H, W], and ``mean``/``std`` (per channel, for pixel
@@ -77,5 +83,6 @@ def preprocess_image(path, meta):
     else:
         plane = np.stack([_resize(array[:, :, c], height, width) for c in range(channels)])
         notes.append(f"resized to {width}x{height}")
-    x = normalise(plane[None] / np.float32(255), meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels)
+    mean, std = meta.get("mean") or [0.0] * channels, meta.get("std") or [1.0] * channels
+    x = normalise(plane[None] / np.float32(255), mean, std)
     return x, notes

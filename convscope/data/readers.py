@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zipfile
 import zlib
@@ -32,7 +33,7 @@ CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32  # one label byte, then R, G and B planes
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def read_bytes(path) -> bytes:
+def read_bytes(path: str | os.PathLike) -> bytes:
     """Return the bytes of a file, decompressed when it starts with the gzip magic bytes.
 
     The magic bytes decide, not the extension: a gunzipped file that kept its ".gz" name
@@ -49,7 +50,7 @@ def read_bytes(path) -> bytes:
                          f"the file is probably truncated or corrupt") from None
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), raw or gzip-compressed, into an array.
 
     Layout: two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
@@ -90,7 +91,7 @@ def read_idx(path) -> np.ndarray:
     return values.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
 
-def read_cifar10_batch(path) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 binary batch (data_batch_1.bin ... test_batch.bin).
 
     Each record is 3073 bytes: the label (0..9), then 1024 red, 1024 green and 1024 blue
@@ -125,7 +126,8 @@ def read_cifar10_batch(path) -> tuple[np.ndarray, np.ndarray]:
     return records[:, 1:].reshape(-1, 3, 32, 32).copy(), labels
 
 
-def read_image_folder(root, size=(28, 28), mode="L"):
+def read_image_folder(root: str | os.PathLike, size: tuple[int, int] = (28, 28),
+                      mode: str = "L") -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a folder with one subfolder of images per class.
 
     Class names are the subfolder names in sorted order; a class's label is its position
@@ -184,7 +186,7 @@ def _read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
     return pixels[None] if mode == "L" else pixels.transpose(2, 0, 1)
 
 
-def read_npz(path) -> tuple[np.ndarray, np.ndarray]:
+def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read images and labels from a NumPy .npz archive, without ever unpickling.
 
     The archive must hold arrays named ("x", "y") or ("images", "labels"); other arrays
@@ -228,7 +230,7 @@ def _npz_keys(path: Path, keys: list[str]) -> tuple[str, str]:
     raise ValueError(f"{path}: expected arrays named ('x', 'y') or ('images', 'labels'), got {keys}")
 
 
-def npz_array(path: Path, archive, key: str) -> np.ndarray:
+def npz_array(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
     """Read one array of an open .npz archive, refusing object arrays with a clear message."""
     try:
         return archive[key]

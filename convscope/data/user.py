@@ -7,6 +7,10 @@ same as "val" (keep a separate folder for a real test set and evaluate on it wit
 ``--data``).
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +21,7 @@ from .readers import read_image_folder, read_npz
 HOLDOUT_EVERY = 10
 
 
-def holdout_mask(labels):
+def holdout_mask(labels: np.ndarray) -> np.ndarray:
     """(N,) bool: every HOLDOUT_EVERY-th image of each class, counting in file order."""
     mask = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
@@ -26,7 +30,8 @@ def holdout_mask(labels):
     return mask
 
 
-def load_user_data(path, split="train", size=(28, 28), channels=1):
+def load_user_data(path: str | os.PathLike, split: str = "train", size: tuple[int, int] = (28, 28),
+                   channels: int = 1) -> Dataset:
     """Load a class-per-subfolder image folder (resized to ``size``, ``channels`` 1 or 3) or
     an .npz with (x, y) / (images, labels) arrays; returns the ``split`` as a Dataset.
 
@@ -35,7 +40,8 @@ def load_user_data(path, split="train", size=(28, 28), channels=1):
     return load_user_splits(path, (split,), size, channels)[0]
 
 
-def load_user_splits(path, splits=("train", "val"), size=(28, 28), channels=1):
+def load_user_splits(path: str | os.PathLike, splits: Sequence[str] = ("train", "val"),
+                     size: tuple[int, int] = (28, 28), channels: int = 1) -> list[Dataset]:
     """Several splits of your data, as :func:`load_user_data` gives them, from one read."""
     path = Path(path)
     if path.is_dir():

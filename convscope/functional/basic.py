@@ -1,11 +1,15 @@
 """Fully connected layers, reshaping, padding, concatenation and dropout."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 import numpy as np
 
 from ..tensor import ShapeError, Tensor
 
 
-def linear(x, weight, bias=None):
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias``: every output is a weighted vote of every input.
 
     Args:
@@ -22,7 +26,7 @@ def linear(x, weight, bias=None):
     return out if bias is None else out + bias
 
 
-def flatten(x, start_dim=1, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim..end_dim`` into one: (N, C, H, W) -> (N, C*H*W)."""
     shape = x.shape
     end = end_dim % len(shape)
@@ -30,7 +34,7 @@ def flatten(x, start_dim=1, end_dim=-1):
     return x.reshape(shape[:start_dim] + (merged,) + shape[end + 1:])
 
 
-def pad(x, pad, mode="constant", value=0.0):
+def pad(x: Tensor, pad: tuple[int, ...], mode: str = "constant", value: float = 0.0) -> Tensor:
     """Constant padding as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs
     starting from the LAST axis, e.g. ``(left, right, top, bottom)`` for images."""
     if mode != "constant":
@@ -47,7 +51,7 @@ def pad(x, pad, mode="constant", value=0.0):
     return Tensor.from_op(out, (x,), lambda g: (g[crop],), "pad")
 
 
-def cat(tensors, dim=0):
+def cat(tensors: Iterable[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along ``dim``; the gradient is split back into the pieces."""
     tensors = tuple(tensors)
     out = np.concatenate([t.data for t in tensors], axis=dim)
@@ -55,7 +59,7 @@ def cat(tensors, dim=0):
     return Tensor.from_op(out, tensors, lambda g: tuple(np.split(g, bounds, axis=dim)), "cat")
 
 
-def dropout(x, p=0.5, training=True, rng=None):
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``.
 
     Identity when ``training`` is False or ``p == 0``. ``rng`` (numpy Generator) draws the mask.

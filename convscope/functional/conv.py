@@ -6,6 +6,8 @@ the backward pass rebuilds it a band of output rows at a time (:func:`row_bands`
 each band is still in cache when its gradient products read it.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from ..tensor import DTypeError, ShapeError, Tensor
@@ -28,7 +30,8 @@ def _check_conv_input(x, weight, groups):
                          f"convert with Tensor(x, dtype=np.{weight.dtype})")
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation of ``x`` with ``weight``, as ``torch.nn.functional.conv2d``.
 
     Args:
@@ -78,7 +81,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 gw += np.matmul(cols, g_band.transpose(0, 2, 1)).transpose(0, 2, 1)
             if gxp is not None:
                 gcols = np.matmul(wmat.transpose(0, 2, 1), g_band).reshape(c, *kernel, *band_hw, n)
-                col2im(lambda i, j: gcols[:, i, j].transpose(3, 0, 1, 2), None, kernel, stride, dilation,
+                # gcols bound as a default: col2im calls the patch right here, in this band
+                col2im(lambda i, j, gcols=gcols: gcols[:, i, j].transpose(3, 0, 1, 2), None, kernel, stride, dilation,
                        band_hw, x.dtype, out=gxp[:, :, span])
         gx = None if gxp is None else gxp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
         return gx, None if gw is None else gw.reshape(weight.shape), gb

@@ -1,6 +1,9 @@
 """Loss functions: cross-entropy (fused for speed and stability), NLL and mean squared error."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..tensor import ShapeError, Tensor
 from .activation import log_softmax
@@ -20,7 +23,8 @@ def _class_targets(logits, target):
     """Move classes to the last axis: (N, C, *) -> (M, C); targets (N, *) -> (M,)."""
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if logits.ndim < 2 or target.shape != logits.shape[:1] + logits.shape[2:]:
-        raise ShapeError(f"expected logits (N, C, ...) and class indices (N, ...), got {logits.shape} and {target.shape}")
+        raise ShapeError("expected logits (N, C, ...) and class indices (N, ...), "
+                         f"got {logits.shape} and {target.shape}")
     if not np.issubdtype(target.dtype, np.integer):
         target = target.astype(np.int64) if np.all(target == np.round(target)) else None
         if target is None:
@@ -31,7 +35,8 @@ def _class_targets(logits, target):
     return target.reshape(-1), classes
 
 
-def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+def cross_entropy(logits: Tensor, target: Tensor | ArrayLike, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy between raw scores and class indices, as in PyTorch.
 
     With label smoothing ``e`` the target distribution is ``(1-e)*onehot + e/C``.
@@ -59,7 +64,10 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
         grad = np.exp(log_probs)
         grad -= label_smoothing / classes
         grad[rows, labels] -= 1 - label_smoothing
-        grad *= np.reshape(g, (-1, 1)) if reduction == "none" else g * (1.0 / len(labels) if reduction == "mean" else 1.0)
+        if reduction == "none":
+            grad *= np.reshape(g, (-1, 1))
+        else:
+            grad *= g * (1.0 / len(labels) if reduction == "mean" else 1.0)
         grad = grad.reshape(logits.shape[:1] + logits.shape[2:] + (classes,))
         return (np.moveaxis(grad, -1, 1),)
 
@@ -70,7 +78,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     return Tensor.from_op(np.asarray(out, dtype=logits.dtype), (logits,), backward, "cross_entropy")
 
 
-def nll_loss(log_probs, target, reduction="mean"):
+def nll_loss(log_probs: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices, given log-probabilities (N, C)."""
     labels, _ = _class_targets(log_probs, target)
     moved = log_probs.transpose((0,) + tuple(range(2, log_probs.ndim)) + (1,)) if log_probs.ndim > 2 else log_probs
@@ -78,7 +86,8 @@ def nll_loss(log_probs, target, reduction="mean"):
     return _reduce(-picked.reshape(log_probs.shape[:1] + log_probs.shape[2:]), reduction)
 
 
-def cross_entropy_reference(logits, target, reduction="mean", label_smoothing=0.0):
+def cross_entropy_reference(logits: Tensor, target: Tensor | ArrayLike, reduction: str = "mean",
+                            label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy as a plain composition of autograd ops (the tests' reference)."""
     log_probs = log_softmax(logits, dim=1)
     nll = nll_loss(log_probs, target, reduction="none").reshape(-1)
@@ -87,7 +96,7 @@ def cross_entropy_reference(logits, target, reduction="mean", label_smoothing=0.
     return _reduce(losses.reshape(logits.shape[:1] + logits.shape[2:]), reduction)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Tensor, target: Tensor | ArrayLike, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)^2``, averaged (or summed) over all elements."""
     target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
     if input.shape != target.shape:

@@ -1,12 +1,15 @@
 """Batch normalisation: standardise each channel over the batch, then scale and shift."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from ..tensor import ShapeError, Tensor
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(x: Tensor, running_mean: np.ndarray | Tensor | None, running_var: np.ndarray | Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
     """Normalise each channel of (N, C) or (N, C, H, W) input, as in PyTorch.
 
     Training: statistics of this batch (mean and biased variance over N, H, W); the running
@@ -57,7 +60,7 @@ def _affine(x_hat, weight, bias, shape):
     return out if bias is None else out + bias.reshape(shape)
 
 
-def batch_norm_reference(x, weight, bias, eps=1e-5):
+def batch_norm_reference(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     """Training-mode batch norm as a plain composition of autograd ops (for tests)."""
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     shape = (1, -1) + (1,) * (x.ndim - 2)

@@ -1,5 +1,7 @@
 """Pooling: sliding windows, then a reduction (max, sum/average, or an L_p norm)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from ..tensor import ShapeError, Tensor
@@ -34,7 +36,9 @@ class _Pooling:
         return full[:, :, top:top + h, left:left + wd]
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d(x: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+               ceil_mode: bool = False) -> Tensor:
     """Largest value in each window, as ``torch.nn.functional.max_pool2d``.
 
     Padding is ``-inf``, so it never wins. The gradient goes to the first maximal element of
@@ -74,7 +78,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return Tensor.from_op(out, (x,), backward, "max_pool2d")
 
 
-def sum_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def sum_pool2d(x: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1,
+               ceil_mode: bool = False) -> Tensor:
     """Sum of each window (zero padding): the shared core of average and L_p pooling."""
     return _sum_windows(x, _Pooling(x, kernel_size, stride, padding, dilation, ceil_mode, "sum_pool2d"))
 
@@ -103,7 +109,8 @@ def _window_counts(geo, count_include_pad, dtype):
     return reduce_windows(geo.windows(counted), np.add)[0, 0]
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d(x: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
     """Mean of each window, as ``torch.nn.functional.avg_pool2d``.
 
     Args:
@@ -137,7 +144,9 @@ def _root(s, p):
     return Tensor.from_op(out, (s,), backward, "root")
 
 
-def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0):
+def lp_pool2d(x: Tensor, norm_type: float, kernel_size: int | tuple[int, int],
+              stride: int | tuple[int, int] | None = None, ceil_mode: bool = False,
+              padding: int | tuple[int, int] = 0) -> Tensor:
     """L_p norm of each window: ``(sum |x|^p) ** (1/p)``; ``norm_type=2`` is L2 pooling.
 
     Unlike PyTorch, which computes ``(sum x^p) ** (1/p)`` and so gives NaN or wrong signs
@@ -169,7 +178,7 @@ def _average_matrix(size, out, dtype):
     return m
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int, int]) -> Tensor:
     """Average over PyTorch's adaptive bins so the output is ``output_size`` (global: 1).
 
     Bin i of an axis of length L covers ``[floor(i*L/out), ceil((i+1)*L/out))``. Written as

@@ -4,6 +4,13 @@
 name and config, so a model can be rebuilt without running any code from the file.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..nn import Module
 from .lenet import LeNet5
 from .resnet import BasicBlock, SmallResNet
 from .vgg import SmallVGG
@@ -12,14 +19,14 @@ ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet}
 ZOO_INPUTS = {"lenet5": (1, 28, 28), "vgg": (1, 28, 28), "resnet": (3, 32, 32)}  # what each was designed for
 
 
-def build(name, rng=None, **config):
+def build(name: str, rng: np.random.Generator | None = None, **config: Any) -> Module:
     """Build a zoo model: ``build("lenet5", in_channels=1, num_classes=10, rng=rng)``."""
     if name not in ZOO:
         raise ValueError(f"unknown model {name!r}; the zoo has {', '.join(sorted(ZOO))}")
     return ZOO[name](rng=rng, **config)
 
 
-def lenet5(in_channels=1, num_classes=10, rng=None):
+def lenet5(in_channels: int = 1, num_classes: int = 10, rng: np.random.Generator | None = None) -> LeNet5:
     """LeNet-5 for 28 x 28 images (see :mod:`convscope.models.lenet`)."""
     return LeNet5(in_channels, num_classes, rng=rng)
 

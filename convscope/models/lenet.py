@@ -17,6 +17,10 @@ Differences from the paper, all modern practice:
 * C5 is written as Linear(400, 120): on 5 x 5 maps a 5 x 5 convolution is the same thing.
 """
 
+from __future__ import annotations
+
+import numpy as np
+
 from .. import nn
 
 
@@ -25,7 +29,7 @@ class LeNet5(nn.Sequential):
 
     repr_always = ("in_channels", "num_classes")
 
-    def __init__(self, in_channels=1, num_classes=10, rng=None):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, rng: np.random.Generator | None = None) -> None:
         rng = nn.init.generator(rng)
         super().__init__(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(2),

@@ -7,8 +7,13 @@ global average pooling and a linear classifier (ResNet-8 style with one block pe
 by default).
 """
 
+from __future__ import annotations
+
+import numpy as np
+
 from .. import functional as F
 from .. import nn
+from ..tensor import Tensor
 
 
 class BasicBlock(nn.Module):
@@ -16,7 +21,8 @@ class BasicBlock(nn.Module):
 
     repr_positional, repr_always = 2, ("stride",)
 
-    def __init__(self, in_channels, out_channels, stride=1, rng=None):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 rng: np.random.Generator | None = None) -> None:
         super().__init__()
         rng = nn.init.generator(rng)
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
@@ -32,7 +38,7 @@ class BasicBlock(nn.Module):
         else:
             self.shortcut = nn.Sequential()
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
@@ -40,7 +46,8 @@ class BasicBlock(nn.Module):
 class SmallResNet(nn.Module):
     """ResNet-style CIFAR-10 classifier: stem, three residual stages, global pooling, linear."""
 
-    def __init__(self, in_channels=3, num_classes=10, width=16, blocks_per_stage=1, rng=None):
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16, blocks_per_stage: int = 1,
+                 rng: np.random.Generator | None = None) -> None:
         super().__init__()
         rng = nn.init.generator(rng)
         self.in_channels, self.num_classes = in_channels, num_classes
@@ -58,5 +65,5 @@ class SmallResNet(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(channels, num_classes, rng=rng)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.flatten(self.pool(self.stages(self.stem(x)))))

@@ -9,6 +9,10 @@ Stacked 3x3 convolutions (Simonyan & Zisserman 2015) see as far as one 5x5 with 
 weights and an extra nonlinearity; batch norm (Ioffe & Szegedy 2015) lets it train fast.
 """
 
+from __future__ import annotations
+
+import numpy as np
+
 from .. import nn
 
 
@@ -22,7 +26,8 @@ class SmallVGG(nn.Sequential):
 
     repr_always = ("in_channels", "num_classes", "width")
 
-    def __init__(self, in_channels=1, num_classes=10, width=32, dropout=0.3, rng=None):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 32, dropout: float = 0.3,
+                 rng: np.random.Generator | None = None) -> None:
         rng = nn.init.generator(rng)
         w = width
         super().__init__(

@@ -1,9 +1,12 @@
 """Conv2d: a bank of small filters slid over the image, one feature map per filter."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import functional as F
-from ..windows import conv_window
+from ..tensor import Tensor
+from ..windows import Window, conv_window
 from . import init
 from .module import Module, Parameter
 
@@ -39,8 +42,10 @@ class Conv2d(Module):
     role = "conv"
     repr_positional, repr_always = 2, ("kernel_size", "stride")
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, rng=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
+                 dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True,
+                 rng: np.random.Generator | None = None) -> None:
         super().__init__()
         name = f"Conv2d({in_channels}, {out_channels}, kernel_size={kernel_size})"
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
@@ -60,11 +65,11 @@ class Conv2d(Module):
         self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
         init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def geometry(self, in_hw):
+    def geometry(self, in_hw: tuple[int, int]) -> Window:
         return self.window
 
-    def mult_adds(self, in_shape, out_shape):
+    def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         return int(np.prod(out_shape[1:], dtype=np.int64) * np.prod(self.weight.shape[1:]))

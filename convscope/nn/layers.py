@@ -1,8 +1,12 @@
 """Fully connected, flatten, activation, dropout and batch-norm layers."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import functional as F
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -24,7 +28,8 @@ class Linear(Module):
     role = "linear"
     repr_always = ("bias",)
 
-    def __init__(self, in_features, out_features, bias=True, rng=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 rng: np.random.Generator | None = None) -> None:
         super().__init__()
         for arg, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -34,10 +39,10 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(out_features)) if bias else None
         init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
-    def mult_adds(self, in_shape, out_shape):
+    def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         return self.in_features * self.out_features
 
 
@@ -46,11 +51,11 @@ class Flatten(Module):
 
     role = "flatten"
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.flatten(x, self.start_dim, self.end_dim)
 
 
@@ -59,7 +64,7 @@ class ReLU(Module):
 
     role = "activation"
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
 
@@ -68,11 +73,11 @@ class LeakyReLU(Module):
 
     role = "activation"
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
 
 
@@ -81,7 +86,7 @@ class Sigmoid(Module):
 
     role = "activation"
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
@@ -90,7 +95,7 @@ class Tanh(Module):
 
     role = "activation"
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 
 
@@ -99,11 +104,11 @@ class Softmax(Module):
 
     role = "activation"
 
-    def __init__(self, dim=1):
+    def __init__(self, dim: int = 1) -> None:
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.softmax(x, self.dim)
 
 
@@ -115,14 +120,14 @@ class Dropout(Module):
 
     role = "dropout"
 
-    def __init__(self, p=0.5, rng=None):
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
         self.rng = init.generator(rng)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.rng)
 
 
@@ -142,7 +147,7 @@ class BatchNorm2d(Module):
     role = "normalization"
     repr_positional, repr_always = 1, ("eps", "momentum")
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
         super().__init__()
         if not isinstance(num_features, (int, np.integer)) or num_features < 1:
             raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
@@ -153,11 +158,11 @@ class BatchNorm2d(Module):
         self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             self.training, self.momentum, self.eps)
 
-    def mult_adds(self, in_shape, out_shape):
+    def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         return int(np.prod(out_shape[1:], dtype=np.int64))  # one scale-and-shift per value
 
 
@@ -166,11 +171,11 @@ class CrossEntropyLoss(Module):
 
     role = "loss"
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
 
-    def forward(self, logits, target):
+    def forward(self, logits: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
 
 
@@ -179,9 +184,9 @@ class MSELoss(Module):
 
     role = "loss"
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = reduction
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.mse_loss(input, target, self.reduction)

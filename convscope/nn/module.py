@@ -1,13 +1,19 @@
 """Module: a layer or a network; holds parameters, buffers and sub-modules by name."""
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import inspect
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..tensor import DTypeError, ShapeError, Tensor
+from ..windows import Window
 
 LAYERS = {}  # every Module subclass by its file name (see Module.file_name): what model files may name
 
@@ -15,7 +21,7 @@ LAYERS = {}  # every Module subclass by its file name (see Module.file_name): wh
 class Parameter(Tensor):
     """A tensor that a module learns: ``requires_grad`` is on and optimizers update it."""
 
-    def __init__(self, data, dtype=np.float32):
+    def __init__(self, data: ArrayLike, dtype: DTypeLike = np.float32) -> None:
         super().__init__(data, requires_grad=True, dtype=dtype)
 
 
@@ -44,19 +50,19 @@ class Module:
     repr_positional = 0
     repr_always = ()
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         LAYERS[cls.file_name()] = cls
 
     @classmethod
-    def file_name(cls):
+    def file_name(cls) -> str:
         """How model files name this class: ``Conv2d`` for convscope's own classes, the dotted
         path (``my_project.layers.Swish``) for others."""
         if cls.__module__.split(".")[0] == "convscope":
             return cls.__name__
         return f"{cls.__module__}.{cls.__qualname__}"
 
-    def __new__(cls, *args, **kwargs):
+    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
         module = super().__new__(cls)
         try:
             bound = _signature(cls).bind(None, *args, **kwargs)
@@ -68,13 +74,13 @@ class Module:
         object.__setattr__(module, "_arguments", arguments if bound is not None else {})
         return module
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
         for registry in (self._parameters, self._modules, self._buffers):
@@ -85,24 +91,24 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module) -> None:
         """Register a sub-module under ``name`` (same as assigning an attribute)."""
         if not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} is a {type(module).__name__}, not a Module")
         setattr(self, name, module)
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register a :class:`Parameter` under ``name`` (same as assigning an attribute)."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} is a {type(param).__name__}, not a Parameter")
         setattr(self, name, param)
 
-    def register_buffer(self, name, array):
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
         """A saved, non-learned array (e.g. BatchNorm running statistics)."""
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         try:
             return self.forward(*args, **kwargs)
         except (ShapeError, DTypeError) as error:
@@ -111,46 +117,46 @@ class Module:
                 error.located = True
             raise
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     # ----- walking the tree --------------------------------------------------------
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def modules(self):
+    def modules(self) -> list[Module]:
         return [m for _, m in self.named_modules()]
 
-    def named_children(self):
+    def named_children(self) -> list[tuple[str, Module]]:
         return list(self._modules.items())
 
-    def children(self):
+    def children(self) -> list[Module]:
         return list(self._modules.values())
 
-    def named_parameters(self):
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         for prefix, module in self.named_modules():
             for name, p in module._parameters.items():
                 yield (f"{prefix}.{name}" if prefix else name), p
 
-    def parameters(self):
+    def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def named_buffers(self):
+    def named_buffers(self) -> Iterator[tuple[str, Module, str]]:
         for prefix, module in self.named_modules():
             for name in module._buffers:
                 yield (f"{prefix}.{name}" if prefix else name), module, name
 
     # ----- state ---------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """Every parameter and buffer as an ndarray, by dotted name."""
         state = OrderedDict((name, p.data) for name, p in self.named_parameters())
         for full, module, name in self.named_buffers():
             state[full] = module._buffers[name]
         return state
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
         """Copy arrays into parameters and buffers; shapes must match exactly."""
         targets = {name: (p, None) for name, p in self.named_parameters()}
         targets.update({full: (m, name) for full, m, name in self.named_buffers()})
@@ -167,21 +173,21 @@ class Module:
                 raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, the model expects {current.shape}")
             current[...] = value
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Module:
         """Training mode (``mode=True``) or eval mode for this module and all inside it."""
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Module:
         """Eval mode: dropout off, batch norm uses its running statistics."""
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
 
-    def apply(self, fn):
+    def apply(self, fn: Callable[[Module], object]) -> Module:
         """Call ``fn(module)`` on every module, children first (e.g. custom initialisation)."""
         for child in self._modules.values():
             child.apply(fn)
@@ -189,7 +195,7 @@ class Module:
         return self
 
     # ----- describing itself ------------------------------------------------------------
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """The constructor arguments this module was built with, as JSON-friendly values
         (tuples become lists); ``type(self)(**config(), rng=rng)`` rebuilds it. ``rng`` is
         left out: a model file holds the weights."""
@@ -199,17 +205,17 @@ class Module:
                             "arguments cannot be recorded; save its children instead")
         return {name: _plain(value) for name, value in self._arguments.items() if name != "rng"}
 
-    def geometry(self, in_hw):
+    def geometry(self, in_hw: tuple[int, int]) -> Window | None:
         """The :class:`~convscope.windows.Window` a spatial layer slides over an (H, W) input;
         None for layers that do not slide a window."""
         return None
 
-    def mult_adds(self, in_shape, out_shape):
+    def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         """Multiply-adds per image of this module's own work (0 unless it has weights to apply)."""
         return 0
 
     # ----- printing --------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """The arguments inside ``Conv2d(...)``: non-default ones, plus ``repr_always``, each
         shown as the layer stores it (``kernel_size=(5, 5)`` for ``kernel_size=5``)."""
         parameters = list(_signature(type(self)).parameters.values())[1:]
@@ -226,7 +232,7 @@ class Module:
             parts.append(text if i < self.repr_positional else f"{name}={text}")
         return ", ".join(parts)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         head = f"{type(self).__name__}({self.extra_repr()}"
         if not self._modules:
             return head + ")"
@@ -262,7 +268,7 @@ def _repr_value(value):
 
 
 @contextlib.contextmanager
-def eval_mode(model):
+def eval_mode(model: Module) -> Iterator[Module]:
     """Put every module in eval mode for the block, then restore each one's own flag.
 
     >>> layer = Module().train()
@@ -290,24 +296,24 @@ class Sequential(Module):
 
     container = True
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module) -> None:
         super().__init__()
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: argument {i} is {type(layer).__name__}, not a Module")
             setattr(self, str(i), layer)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         for layer in self._modules.values():
             x = layer(x)
         return x
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Module:
         layers = list(self._modules.values())
         return Sequential(*layers[index]) if isinstance(index, slice) else layers[index]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())

@@ -1,6 +1,9 @@
 """Pooling layers: shrink feature maps by summarising each window (max, average, L_p)."""
 
+from __future__ import annotations
+
 from .. import functional as F
+from ..tensor import Tensor
 from ..windows import Window, pair, pool_window
 from .module import Module
 
@@ -9,7 +12,8 @@ class _Pool2d(Module):
     role = "pool"
     repr_always = ("kernel_size", "stride")
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False) -> None:
         super().__init__()
         try:
             self.window = pool_window(kernel_size, stride, padding, 1, ceil_mode)
@@ -18,7 +22,7 @@ class _Pool2d(Module):
         self.kernel_size, self.stride, self.padding = self.window.kernel, self.window.stride, self.window.before()
         self.ceil_mode = self.window.ceil_mode
 
-    def geometry(self, in_hw):
+    def geometry(self, in_hw: tuple[int, int]) -> Window:
         return self.window
 
 
@@ -34,7 +38,7 @@ class MaxPool2d(_Pool2d):
     (1, 6, 14, 14)
     """
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, 1, self.ceil_mode)
 
 
@@ -44,11 +48,12 @@ class AvgPool2d(_Pool2d):
     Shape: as :class:`MaxPool2d`.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0, ceil_mode: bool = False, count_include_pad: bool = True) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad)
 
@@ -60,13 +65,15 @@ class LPPool2d(_Pool2d):
     Shape: as :class:`MaxPool2d`.
     """
 
-    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False, padding=0):
+    def __init__(self, norm_type: float, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None, ceil_mode: bool = False,
+                 padding: int | tuple[int, int] = 0) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode)
         if not float(norm_type) >= 1:
             raise ValueError(f"LPPool2d: norm_type must be >= 1, got {norm_type!r}")
         self.norm_type = float(norm_type)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode, self.padding)
 
 
@@ -75,14 +82,14 @@ class AdaptiveAvgPool2d(Module):
 
     role = "adaptive_pool"
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: int | tuple[int, int]) -> None:
         super().__init__()
         self.output_size = pair(output_size, "output_size")
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
 
-    def geometry(self, in_hw):
+    def geometry(self, in_hw: tuple[int, int]) -> Window:
         """The equivalent fixed window where the bins tile the input evenly (stride = H // out);
         otherwise the window of the largest bin, as an approximation for receptive fields."""
         strides = tuple(max(s // o, 1) for s, o in zip(in_hw, self.output_size))

@@ -6,4 +6,5 @@ from .lr_scheduler import CosineAnnealingLR, LRScheduler, OneCycleLR, StepLR
 from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "CosineAnnealingLR", "OneCycleLR", "clip_grad_norm_"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "CosineAnnealingLR", "OneCycleLR",
+           "clip_grad_norm_"]

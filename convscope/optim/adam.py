@@ -1,7 +1,12 @@
 """Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019)."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 import numpy as np
 
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 
@@ -15,18 +20,19 @@ class Adam(Optimizer):
 
     hyper_names = ("lr", "betas", "eps", "weight_decay")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         if not all(0 <= b < 1 for b in betas):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
         self.betas, self.eps, self.weight_decay = tuple(map(float, betas)), float(eps), float(weight_decay)
 
-    def update(self, param, grad, state):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         self.adam_step(param, grad, state)
 
-    def adam_step(self, param, grad, state):
+    def adam_step(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         b1, b2 = self.betas
         if "m" not in state:
             state["m"], state["v"], state["step"] = np.zeros_like(param), np.zeros_like(param), np.zeros((), np.int64)
@@ -44,9 +50,10 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: ``p -= lr * weight_decay * p`` before the Adam step."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
         super().__init__(params, lr, betas, eps, weight_decay)
 
-    def update(self, param, grad, state):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         param *= 1 - self.lr * self.weight_decay
         self.adam_step(param, grad, state)

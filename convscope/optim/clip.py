@@ -1,9 +1,15 @@
 """Gradient clipping: rescale the gradients when their overall size exceeds a limit."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 import numpy as np
 
+from ..tensor import Tensor
 
-def clip_grad_norm_(parameters, max_norm):
+
+def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
     """Scale every gradient by ``max_norm / total_norm`` when ``total_norm > max_norm``, where
     ``total_norm`` is the L2 norm of all gradients together (as PyTorch's function of the
     same name). Returns ``total_norm`` before clipping.

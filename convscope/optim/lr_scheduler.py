@@ -1,35 +1,40 @@
 """Learning-rate schedules: call ``scheduler.step()`` after each optimizer step or epoch."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
+
+from .optimizer import Optimizer
 
 
 class LRScheduler:
     """Sets ``optimizer.lr`` from the number of ``step()`` calls so far (``last_step``)."""
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_step = 0
         self.apply()
 
-    def lr_at(self, step):
+    def lr_at(self, step: int) -> float:
         raise NotImplementedError
 
-    def apply(self):
+    def apply(self) -> None:
         self.optimizer.lr = self.lr_at(self.last_step)
 
-    def step(self):
+    def step(self) -> None:
         self.last_step += 1
         self.apply()
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The learning rate now in force, as a one-element list (PyTorch's habit)."""
         return [self.optimizer.lr]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, float]:
         return {"last_step": self.last_step, "base_lr": self.base_lr}
 
-    def load_state_dict(self, saved):
+    def load_state_dict(self, saved: Mapping[str, float]) -> None:
         self.last_step, self.base_lr = int(saved["last_step"]), float(saved["base_lr"])
         self.apply()
 
@@ -37,11 +42,11 @@ class LRScheduler:
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` steps."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer)
 
-    def lr_at(self, step):
+    def lr_at(self, step: int) -> float:
         return self.base_lr * self.gamma ** (step // self.step_size)
 
 
@@ -51,11 +56,11 @@ class CosineAnnealingLR(LRScheduler):
     Past ``T_max`` the cosine carries on (rising again), exactly as PyTorch's closed form.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer)
 
-    def lr_at(self, step):
+    def lr_at(self, step: int) -> float:
         progress = step / self.T_max
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
 
@@ -73,9 +78,10 @@ class OneCycleLR(LRScheduler):
     ``max_momentum`` and ``base_momentum``.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-                 div_factor=25.0, final_div_factor=1e4):
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3, cycle_momentum: bool = True,
+                 base_momentum: float = 0.85, max_momentum: float = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4) -> None:
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
@@ -95,13 +101,13 @@ class OneCycleLR(LRScheduler):
             return 0, step / self.warmup_end
         return 1, (step - self.warmup_end) / (self.total_steps - 1 - self.warmup_end)
 
-    def lr_at(self, step):
+    def lr_at(self, step: int) -> float:
         phase, fraction = self._fraction(min(step, self.total_steps - 1))
         if phase == 0:
             return _cosine(self.initial_lr, self.max_lr, fraction)
         return _cosine(self.max_lr, self.min_lr, fraction)
 
-    def apply(self):
+    def apply(self) -> None:
         super().apply()
         if not self.cycle_momentum:
             return

@@ -1,6 +1,13 @@
 """Optimizer base: holds parameters, per-parameter state, and saves/restores both."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import numpy as np
+
+from ..tensor import Tensor
 
 
 class Optimizer:
@@ -12,7 +19,7 @@ class Optimizer:
 
     hyper_names = ("lr",)
 
-    def __init__(self, params, lr):
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -22,26 +29,26 @@ class Optimizer:
         self.steps = 0
         self.state = [{} for _ in self.params]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
-    def step(self):
+    def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
         self.steps += 1
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 self.update(p.data, p.grad, state)
 
-    def update(self, param, grad, state):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         hyper = {name: getattr(self, name) for name in self.hyper_names}
         arrays = {f"{i}.{key}": value for i, s in enumerate(self.state) for key, value in s.items()}
         return {"hyper": hyper, "steps": self.steps, "state": arrays}
 
-    def load_state_dict(self, saved):
+    def load_state_dict(self, saved: Mapping[str, Any]) -> None:
         for name in self.hyper_names:
             value = saved["hyper"][name]
             setattr(self, name, tuple(value) if isinstance(value, list) else value)

@@ -9,14 +9,18 @@ every layer's output in a dict; no visualisation state is stored on the model.
 [('0', (1, 6, 28, 28)), ('1', (1, 6, 28, 28)), ('2', (1, 6, 14, 14))]
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import functional as F
+from ..nn import Module
 from ..tensor import Tensor
 from ..trace import Trace, trace
 
 
-def capture_activations(model, x=None):
+def capture_activations(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> dict[str, np.ndarray]:
     """Every layer's output for input ``x``, in the order the forward pass computes them.
 
     Leaf layers are included wherever they sit (inside residual blocks too), and so are
@@ -31,12 +35,12 @@ def capture_activations(model, x=None):
     return {name: values.copy() if t.input.requires_grad else values for name, values in t.outputs().items()}
 
 
-def conv_layers(model):
+def conv_layers(model: Module) -> list[tuple[str, Module]]:
     """``[(name, layer)]`` of the conv layers (``role == "conv"``), in registration order."""
     return [(name, m) for name, m in model.named_modules() if m.role == "conv"]
 
 
-def first_pool_input(model, x=None):
+def first_pool_input(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> tuple[np.ndarray, str]:
     """The feature maps (C, H, W) entering the first pooling layer, and that layer's name.
 
     Falls back to the first 4-D layer output when the model has no pooling layer.
@@ -51,7 +55,8 @@ def first_pool_input(model, x=None):
     raise ValueError(f"{type(t.model).__name__} has no layer with a 4-D (N, C, H, W) output")
 
 
-def compare_pooling(fmap, kernel_size=2, stride=None):
+def compare_pooling(fmap: ArrayLike, kernel_size: int | tuple[int, int] = 2,
+                    stride: int | tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Max, average and L2 pooling of the same feature map (H, W).
 
     Returns: dict {"max", "average", "L2"} -> (H_out, W_out) arrays, where
@@ -63,6 +68,6 @@ def compare_pooling(fmap, kernel_size=2, stride=None):
             "L2": F.lp_pool2d(x, 2, kernel_size, stride).data[0, 0]}
 
 
-def most_active_channel(fmaps):
+def most_active_channel(fmaps: ArrayLike) -> int:
     """Index of the channel of (C, H, W) with the largest mean absolute activation."""
     return int(np.abs(np.asarray(fmaps)).mean(axis=(1, 2)).argmax())

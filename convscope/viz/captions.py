@@ -9,7 +9,13 @@ A title names the layer, its type and its shape, then says in words what the pic
 'Layer 5 (MaxPool2d): 16 pooled maps of 5x5 — each keeps the strongest response in every 2x2 window'
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
+
+from ..summary import LayerRow
 
 WEIGHT_KEY = "Colours: red = positive weight, blue = negative weight, white = 0 (one scale for the whole layer)"
 NORM_KEY = "Grey scale: dark = small weights, bright = large weights (size over all input channels)"
@@ -21,17 +27,17 @@ _BENDS = {"ReLU": "negative values set to 0", "LeakyReLU": "negative values shru
           "Sigmoid": "each value squashed into 0..1", "Tanh": "each value squashed into -1..1"}
 
 
-def shape_text(shape):
+def shape_text(shape: Sequence[int]) -> str:
     """(6, 28, 28) -> "6x28x28"."""
     return "x".join(str(s) for s in shape)
 
 
-def number(value):
+def number(value: float) -> str:
     """A tick label: 3 significant digits, a sign for non-zero values."""
     return "0" if value == 0 else f"{value:+.3g}"
 
 
-def filter_title(name, weight, mode):
+def filter_title(name: str, weight: np.ndarray, mode: str) -> tuple[str, str]:
     """(title, note) for the filter grid of conv layer ``name``, weight (C_out, C_in, kH, kW)."""
     c_out, c_in, kh, kw = np.shape(weight)
     k = f"{kh}x{kw}"
@@ -53,7 +59,7 @@ def _maps(shape):
     return f"{shape[0]} maps of {shape[1]}x{shape[2]}" if len(shape) == 3 else f"{shape[0]} numbers"
 
 
-def output_words(row, last=False):
+def output_words(row: LayerRow, last: bool = False) -> str:
     """What a layer's output is, in words, from its summary row (convscope.summary.LayerRow)
     and the layer's ``role``; a layer with no role of these is described by its shape."""
     m, out, inp = row.module, tuple(row.output_shape[1:]), tuple(row.input_shape[1:])
@@ -83,12 +89,12 @@ def output_words(row, last=False):
     return shape_text(out)
 
 
-def output_title(row, last=False):
+def output_title(row: LayerRow, last: bool = False) -> str:
     """"Layer NAME (Kind): <what the output is>"."""
     return f"Layer {row.name} ({row.kind}): {output_words(row, last)}"
 
 
-def output_note(row, last=False):
+def output_note(row: LayerRow, last: bool = False) -> str:
     """One sentence on how to read a layer's output picture."""
     if len(row.output_shape) == 4:
         return ("One tile per map (map k = channel k), enlarged; bright = the layer responds strongly there.")

@@ -18,12 +18,18 @@ model once, with gradients, and draws every picture from that one pass and one b
 pass of the predicted class's score.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Collection, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..inference import top_k
-from ..summary import rows_of
+from ..nn import Module
+from ..summary import LayerRow, rows_of
+from ..tensor import Tensor
 from ..trace import Trace, trace
 from . import captions, grids, render
 from .activations import compare_pooling, conv_layers, first_pool_input, most_active_channel
@@ -39,25 +45,26 @@ def _scale(height, target=TILE_PIXELS):
     return max(1, math.ceil(target / max(height, 1)))
 
 
-def grid_scale(tile_hw, ncols):
+def grid_scale(tile_hw: tuple[int, int], ncols: int) -> int:
     """:func:`_scale` of a tile, reduced if ``ncols`` such tiles would be wider than MAX_WIDTH."""
     fits = (MAX_WIDTH // ncols - 1) // max(tile_hw[1], 1)
     return max(1, min(_scale(tile_hw[0]), fits))
 
 
-def safe_name(name):
+def safe_name(name: str) -> str:
     """A layer name usable in a file name: ``stages.0.conv1`` -> ``stages.0.conv1``, ``""`` ->
     ``model``; anything but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``."""
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "model"
 
 
-def labelled_grid(tiles_hw, grid, labels, ncols, scale):
+def labelled_grid(tiles_hw: tuple[int, int], grid: np.ndarray, labels: Sequence[str], ncols: int,
+                  scale: int) -> np.ndarray:
     """Write ``labels`` into the label bands of a grid made with ``label=render.LABEL_HEIGHT``."""
     boxes = [grids.label_box(i, tiles_hw, ncols, 1, scale, render.LABEL_HEIGHT) for i in range(len(labels))]
     return render.write_labels(grid, boxes, labels)
 
 
-def weight_legend(weight, mode):
+def weight_legend(weight: np.ndarray, mode: str) -> np.ndarray | None:
     """The colour key of a filter grid (None for RGB filters, which have no single scale)."""
     if mode == "norm":
         norms = np.sqrt((np.asarray(weight, np.float64) ** 2).sum(axis=1))
@@ -70,23 +77,23 @@ def weight_legend(weight, mode):
                                                               (1, captions.number(limit))], captions.WEIGHT_KEY)
 
 
-def grey_legend(lo, hi):
+def grey_legend(lo: float, hi: float) -> np.ndarray:
     """The key of a grey picture scaled from ``lo`` (black) to ``hi`` (white)."""
     return render.legend(grids.colour_ramp(grids.gray), [(0, captions.number(lo)), (1, captions.number(hi))],
                          captions.ACTIVATION_KEY)
 
 
-def heat_legend():
+def heat_legend() -> np.ndarray:
     return render.legend(grids.colour_ramp(grids.heat), [(0, "none"), (1, "most")], captions.HEAT_KEY)
 
 
-def with_key(image, title, note, key):
+def with_key(image: np.ndarray, title: str, note: str, key: np.ndarray | None) -> np.ndarray:
     """``image`` titled, with its colour ``key`` (or none) underneath."""
     parts = [image] + ([key] if key is not None else [])
     return render.titled(grids.stack(parts, pad=6), title, note)
 
 
-def filter_picture(name, weight, first_layer):
+def filter_picture(name: str, weight: np.ndarray, first_layer: bool) -> np.ndarray:
     """The labelled, titled grid of one conv layer's weight (C_out, C_in, kH, kW)."""
     mode = grids.filter_mode(weight, first_layer)
     tiles, ncols = grids.filter_tiles(weight, mode)
@@ -97,14 +104,14 @@ def filter_picture(name, weight, first_layer):
     return with_key(grid, *captions.filter_title(name, weight, mode), weight_legend(weight, mode))
 
 
-def filter_pictures(model):
+def filter_pictures(model: Module) -> list[tuple[str, np.ndarray]]:
     """One grid per conv layer: the first in the input's colours, deeper ones per channel or
     as norms (see :func:`convscope.viz.grids.filter_mode`)."""
     return [(f"filters_{safe_name(name)}", filter_picture(name, conv.weight.data, i == 0))
             for i, (name, conv) in enumerate(conv_layers(model))]
 
 
-def maps_picture(fmaps, title, note):
+def maps_picture(fmaps: np.ndarray, title: str, note: str) -> np.ndarray:
     """Labelled grid of feature maps (C, H, W), one grey scale, with its key."""
     ncols = grids.grid_columns(len(fmaps))
     scale = grid_scale(fmaps.shape[1:], ncols)
@@ -113,7 +120,8 @@ def maps_picture(fmaps, title, note):
     return with_key(grid, title, note, grey_legend(fmaps.min(), fmaps.max()))
 
 
-def output_picture(row, values, class_names=None, last=False):
+def output_picture(row: LayerRow, values: np.ndarray, class_names: Sequence[str] | None = None,
+                   last: bool = False) -> np.ndarray:
     """One layer's output for one image: maps (C, H, W) as a grid, a vector (F,) as bars."""
     title, note = captions.output_title(row, last), captions.output_note(row, last)
     if values.ndim == 3:
@@ -130,7 +138,8 @@ def _trace_of(model, x):
     return model if isinstance(model, Trace) else trace(model, x)
 
 
-def feature_pictures(model, x=None, layers=None, class_names=None):
+def feature_pictures(model: Module | Trace, x: np.ndarray | Tensor | None = None, layers: Collection[str] | None = None,
+                     class_names: Sequence[str] | None = None) -> list[tuple[str, np.ndarray]]:
     """One picture per layer (or per name in ``layers``) of its output for input x (1, C, H, W)."""
     t = _trace_of(model, x)
     pictures = []
@@ -141,32 +150,36 @@ def feature_pictures(model, x=None, layers=None, class_names=None):
     return pictures
 
 
-def input_picture(x, mean=None, std=None, scale=None):
+def input_picture(x: np.ndarray, mean: ArrayLike | None = None, std: ArrayLike | None = None,
+                  scale: int | None = None) -> np.ndarray:
     """The input image (1, C, H, W) as uint8 RGB, enlarged to about ``INPUT_PIXELS``."""
     image = grids.to_uint8(grids.image_rgb(x[0], mean, std))
     return grids.enlarge(image, scale or _scale(image.shape[0], INPUT_PIXELS))
 
 
-def prediction_picture(model, x=None, class_names=None, k=5):
+def prediction_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
+                       class_names: Sequence[str] | None = None, k: int = 5) -> list[tuple[str, np.ndarray]]:
     """Bar chart of the k most probable classes for x (1, C, H, W)."""
     best = top_k(_trace_of(model, x).probabilities()[0], k)
     names = [class_names[c] if class_names else str(c) for c, _ in best]
     return [("topk", render.plot_top_k(names, [p for _, p in best]))]
 
 
-def layer_placement(model, x=None, layer=None):
+def layer_placement(model: Module | Trace, x: np.ndarray | Tensor | None = None,
+                    layer: str | None = None) -> tuple[tuple[float, float], tuple[int, int]]:
     """(start, jump) in input pixels of a layer's output map (see convscope.trace.Field)."""
     field = _trace_of(model, x)[layer].field
     return field.start, field.jump
 
 
-def panels(images, names):
+def panels(images: Sequence[np.ndarray], names: Sequence[str]) -> np.ndarray:
     """uint8 images side by side on white, each under its short name."""
     return grids.side_by_side([render.titled(im, n, size=render.NOTE_SIZE) for im, n in zip(images, names)],
                               pad=8, background=grids.WHITE)
 
 
-def saliency_picture(model, x=None, mean=None, std=None, class_names=None):
+def saliency_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None, mean: ArrayLike | None = None,
+                     std: ArrayLike | None = None, class_names: Sequence[str] | None = None) -> np.ndarray:
     """Input, saliency ``max_c |dz/dx|`` and the two overlaid, for the predicted class."""
     t = traced(model, x)
     image = grids.image_rgb(t.input.data[0], mean, std)
@@ -181,7 +194,8 @@ def saliency_picture(model, x=None, mean=None, std=None, class_names=None):
     return with_key(row, f"Saliency map: the pixels the class-{name} score is most sensitive to", note, heat_legend())
 
 
-def gradcam_picture(model, x=None, mean=None, std=None, class_names=None):
+def gradcam_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None, mean: ArrayLike | None = None,
+                    std: ArrayLike | None = None, class_names: Sequence[str] | None = None) -> np.ndarray:
     """Input, Grad-CAM map of the last conv layer placed over the pixels it sees, overlay."""
     t = traced(model, x)
     image = grids.image_rgb(t.input.data[0], mean, std)
@@ -198,7 +212,9 @@ def gradcam_picture(model, x=None, mean=None, std=None, class_names=None):
     return with_key(row, f"Grad-CAM: where the network sees class {name}", note, heat_legend())
 
 
-def saliency_pictures(model, x=None, mean=None, std=None, class_names=None):
+def saliency_pictures(model: Module | Trace, x: np.ndarray | Tensor | None = None, mean: ArrayLike | None = None,
+                      std: ArrayLike | None = None,
+                      class_names: Sequence[str] | None = None) -> list[tuple[str, np.ndarray]]:
     """``[("saliency", image), ("gradcam", image)]`` for the predicted class of x (1, C, H, W)."""
     t = traced(model, x)
     return [("saliency", saliency_picture(t, None, mean, std, class_names)),
@@ -208,7 +224,8 @@ def saliency_pictures(model, x=None, mean=None, std=None, class_names=None):
 _POOLING_NAMES = {"max": "max pool", "average": "average pool", "L2": "L2 pool"}
 
 
-def pooling_picture(model, x=None, kernel_size=2):
+def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
+                    kernel_size: int = 2) -> list[tuple[str, np.ndarray]]:
     """The most active channel entering the first pooling layer, then its max, average and
     L2 pooling, one shared grey scale, each shown at the input map's display size."""
     fmaps, layer = first_pool_input(_trace_of(model, x))
@@ -229,7 +246,9 @@ def pooling_picture(model, x=None, kernel_size=2):
                                  note, grey_legend(lo, hi)))]
 
 
-def all_pictures(model, x, mean=None, std=None, class_names=None, k=5, traced_pass=None):
+def all_pictures(model: Module, x: np.ndarray, mean: ArrayLike | None = None, std: ArrayLike | None = None,
+                 class_names: Sequence[str] | None = None, k: int = 5,
+                 traced_pass: Trace | None = None) -> list[tuple[str, np.ndarray]]:
     """Everything ``convscope viz`` writes, as ``[(file stem, uint8 image)]``: one forward pass
     (traced with gradients) and one backward pass, for the predicted class, in all.
 

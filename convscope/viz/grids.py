@@ -18,9 +18,13 @@ and tile ``i`` sits at row ``i // ncols``, column ``i % ncols`` (see :func:`tile
 (23, 34, 3)
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 SEPARATOR = (96, 96, 96)  # grey lines between tiles
 WHITE = (255, 255, 255)  # label bands and page background
@@ -28,7 +32,7 @@ _BLUE, _WHITE, _RED = np.array([0.23, 0.30, 0.75]), np.ones(3), np.array([0.70, 
 
 
 # ----- scaling to [0, 1] --------------------------------------------------------------
-def to_unit(a, lo=None, hi=None):
+def to_unit(a: ArrayLike, lo: float | None = None, hi: float | None = None) -> np.ndarray:
     """Map ``[lo, hi]`` (default: the array's min and max) linearly onto ``[0, 1]``."""
     a = np.asarray(a, dtype=np.float64)
     lo = np.nanmin(a) if lo is None else lo
@@ -38,7 +42,7 @@ def to_unit(a, lo=None, hi=None):
     return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
 
 
-def signed_unit(a, limit=None):
+def signed_unit(a: ArrayLike, limit: float | None = None) -> np.ndarray:
     """Map ``[-limit, limit]`` onto ``[0, 1]`` with 0 at 0.5 (default limit: ``max |a|``)."""
     a = np.asarray(a, dtype=np.float64)
     limit = np.nanmax(np.abs(a)) if limit is None else limit
@@ -48,12 +52,12 @@ def signed_unit(a, limit=None):
 
 
 # ----- colour maps: (...,) values in [0, 1] -> (..., 3) floats in [0, 1] -----------------
-def gray(v):
+def gray(v: ArrayLike) -> np.ndarray:
     """Black (0) to white (1)."""
     return np.repeat(np.asarray(v, dtype=np.float64)[..., None], 3, axis=-1)
 
 
-def diverging(v):
+def diverging(v: ArrayLike) -> np.ndarray:
     """Blue (0) through white (0.5) to red (1): for signed values such as weights."""
     v = np.asarray(v, dtype=np.float64)[..., None]
     low = _BLUE + (_WHITE - _BLUE) * np.clip(2 * v, 0, 1)
@@ -61,24 +65,25 @@ def diverging(v):
     return np.where(v < 0.5, low, high)
 
 
-def heat(v):
+def heat(v: ArrayLike) -> np.ndarray:
     """Black, red, yellow, white (like matplotlib's "hot"): for saliency and Grad-CAM."""
     v = np.asarray(v, dtype=np.float64)
     return np.clip(np.stack([3 * v, 3 * v - 1, 3 * v - 2], axis=-1), 0.0, 1.0)
 
 
-def to_uint8(rgb):
+def to_uint8(rgb: ArrayLike) -> np.ndarray:
     """Floats in [0, 1] -> uint8 0..255."""
     return np.round(np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 # ----- grids --------------------------------------------------------------------------
-def grid_columns(n, ncols=None):
+def grid_columns(n: int, ncols: int | None = None) -> int:
     """Columns of a grid of ``n`` tiles: ``ncols``, or ``ceil(sqrt(n))``."""
     return max(1, min(n, ncols)) if ncols else max(1, math.ceil(math.sqrt(n)))
 
 
-def tile_box(index, tile_hw, ncols, pad=1, scale=1, label=0):
+def tile_box(index: int, tile_hw: tuple[int, int], ncols: int, pad: int = 1, scale: int = 1,
+             label: int = 0) -> tuple[int, int, int, int]:
     """``(top, left, bottom, right)`` pixel box of tile ``index`` in a grid."""
     h, w = tile_hw[0] * scale, tile_hw[1] * scale
     top = pad + (index // ncols) * (label + h + pad) + label
@@ -86,13 +91,14 @@ def tile_box(index, tile_hw, ncols, pad=1, scale=1, label=0):
     return top, left, top + h, left + w
 
 
-def label_box(index, tile_hw, ncols, pad=1, scale=1, label=0):
+def label_box(index: int, tile_hw: tuple[int, int], ncols: int, pad: int = 1, scale: int = 1,
+              label: int = 0) -> tuple[int, int, int, int]:
     """``(top, left, bottom, right)`` of the white label band above tile ``index``."""
     top, left, _, right = tile_box(index, tile_hw, ncols, pad, scale, label)
     return top - label, left, top, right
 
 
-def tile(images, ncols=None, pad=1, scale=1, label=0):
+def tile(images: ArrayLike, ncols: int | None = None, pad: int = 1, scale: int = 1, label: int = 0) -> np.ndarray:
     """Lay ``images`` out in a grid.
 
     Args:
@@ -122,7 +128,7 @@ def tile(images, ncols=None, pad=1, scale=1, label=0):
     return out
 
 
-def filter_mode(weight, first_layer):
+def filter_mode(weight: np.ndarray, first_layer: bool) -> str:
     """How to show a conv weight (C_out, C_in, kH, kW): "input" for the first layer (grey or
     RGB, as the image), else "channels" (one tile per output x input channel) when that
     makes at most 256 tiles, else "norm" (one tile per filter: L2 norm over input channels)."""
@@ -131,7 +137,7 @@ def filter_mode(weight, first_layer):
     return "channels" if weight.shape[0] * weight.shape[1] <= 256 else "norm"
 
 
-def filter_tiles(weight, mode):
+def filter_tiles(weight: ArrayLike, mode: str) -> tuple[np.ndarray, int | None]:
     """Tiles of a conv weight (C_out, C_in, kH, kW) for :func:`tile`, and the column count.
 
     "input": one tile per filter; one input channel: blue (negative), white (0), red
@@ -153,7 +159,7 @@ def filter_tiles(weight, mode):
     raise ValueError(f"filter_tiles: unknown mode {mode!r} for weight of shape {weight.shape}")
 
 
-def filter_grid(weight, mode="channels", scale=8, pad=1, label=0):
+def filter_grid(weight: ArrayLike, mode: str = "channels", scale: int = 8, pad: int = 1, label: int = 0) -> np.ndarray:
     """Grid image of a conv layer's filters (see :func:`filter_tiles` for the modes).
 
     Shape: weight (C_out, C_in, kH, kW) -> uint8 grid, sized as in the module docstring.
@@ -162,7 +168,7 @@ def filter_grid(weight, mode="channels", scale=8, pad=1, label=0):
     return tile(tiles, ncols=ncols, pad=pad, scale=scale, label=label)
 
 
-def filter_labels(weight, mode):
+def filter_labels(weight: ArrayLike, mode: str) -> list[str]:
     """The name of each tile of :func:`filter_tiles`, in tile order: "f3" is filter 3,
     "f3 c1" its weights on input channel 1."""
     c_out, c_in = np.shape(weight)[:2]
@@ -171,7 +177,7 @@ def filter_labels(weight, mode):
     return [f"f{o}" for o in range(c_out)]
 
 
-def vector_image(v):
+def vector_image(v: ArrayLike) -> np.ndarray:
     """A vector (F,) as a near-square (rows, cols) image, NaN where the square overhangs."""
     v = np.asarray(v, dtype=np.float64).ravel()
     cols = math.ceil(math.sqrt(v.size))
@@ -180,7 +186,7 @@ def vector_image(v):
     return out.reshape(-1, cols)
 
 
-def feature_grid(fmaps, scale=2, pad=1, shared=True, label=0):
+def feature_grid(fmaps: ArrayLike, scale: int = 2, pad: int = 1, shared: bool = True, label: int = 0) -> np.ndarray:
     """Grid of one layer's feature maps for one image, grey, one tile per channel.
 
     Args:
@@ -200,7 +206,7 @@ def feature_grid(fmaps, scale=2, pad=1, shared=True, label=0):
 
 
 # ----- images and overlays ------------------------------------------------------------
-def image_rgb(x, mean=None, std=None):
+def image_rgb(x: ArrayLike, mean: ArrayLike | None = None, std: ArrayLike | None = None) -> np.ndarray:
     """A model input (C, H, W) as RGB floats in [0, 1].
 
     With per-channel ``mean`` and ``std`` the normalisation ``(x/255 - mean)/std`` is undone;
@@ -214,7 +220,8 @@ def image_rgb(x, mean=None, std=None):
     return gray(x[0]) if x.shape[0] == 1 else x[:3].transpose(1, 2, 0)
 
 
-def resize(a, size, start=None, step=None):
+def resize(a: ArrayLike, size: tuple[int, int], start: tuple[float, float] | None = None,
+           step: tuple[float, float] | None = None) -> np.ndarray:
     """Bilinear resampling of a 2-D array (h, w) onto a (H, W) grid.
 
     Sample (i, j) of ``a`` sits at output position ``start + (i, j) * step``; outside the
@@ -236,7 +243,8 @@ def resize(a, size, start=None, step=None):
     return top * (1 - fy) + bottom * fy
 
 
-def overlay(image, values, alpha=0.5, start=None, step=None):
+def overlay(image: np.ndarray, values: ArrayLike, alpha: float = 0.5, start: tuple[float, float] | None = None,
+            step: tuple[float, float] | None = None) -> np.ndarray:
     """Blend a heat map of ``values`` (h, w) in [0, 1] over ``image`` (H, W, 3) in [0, 1].
 
     ``values`` is resampled with :func:`resize` (``start``, ``step`` as there).
@@ -246,19 +254,19 @@ def overlay(image, values, alpha=0.5, start=None, step=None):
     return to_uint8((1 - alpha) * np.asarray(image) + alpha * hot)
 
 
-def enlarge(image, scale):
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour enlargement of a uint8 (H, W, 3) image by an integer factor."""
     return image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def colour_ramp(colour_map, width=240, height=14):
+def colour_ramp(colour_map: Callable[[np.ndarray], np.ndarray], width: int = 240, height: int = 14) -> np.ndarray:
     """A horizontal bar running through ``colour_map`` from 0 (left) to 1 (right): uint8
     (height, width, 3), the strip of a legend."""
     row = colour_map(np.linspace(0.0, 1.0, width))
     return to_uint8(np.broadcast_to(row, (height, width, 3)))
 
 
-def stack(images, pad=4, background=WHITE):
+def stack(images: Sequence[np.ndarray], pad: int = 4, background: tuple[int, int, int] = WHITE) -> np.ndarray:
     """uint8 RGB images one above the other, left-aligned, ``pad`` pixels apart, on
     ``background``."""
     width = max(im.shape[1] for im in images)
@@ -272,7 +280,8 @@ def stack(images, pad=4, background=WHITE):
     return out
 
 
-def side_by_side(images, pad=4, background=SEPARATOR):
+def side_by_side(images: Sequence[np.ndarray], pad: int = 4,
+                 background: tuple[int, int, int] = SEPARATOR) -> np.ndarray:
     """uint8 RGB images in one row, top-aligned, ``pad`` pixels apart on ``background``."""
     height = max(im.shape[0] for im in images)
     width = sum(im.shape[1] for im in images) + pad * (len(images) + 1)

@@ -15,17 +15,23 @@ For each shift :func:`invariance_study` reports
 * the predicted class and its probability.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ..nn import Module
 from ..tensor import Tensor
 from ..trace import trace
 
 DIRECTIONS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-def shift(x, dy, dx, fill=0.0):
+def shift(x: ArrayLike, dy: int, dx: int, fill: ArrayLike = 0.0) -> np.ndarray:
     """Move images down ``dy`` and right ``dx`` pixels (negative: up / left).
 
     Args: x (N, C, H, W); fill: scalar or (C,) value for the uncovered pixels.
@@ -41,20 +47,20 @@ def shift(x, dy, dx, fill=0.0):
     return out
 
 
-def correlation(a, b):
+def correlation(a: ArrayLike, b: ArrayLike) -> float:
     """Pearson correlation of two arrays' values (0 when either is constant)."""
     a, b = np.ravel(a) - np.mean(a), np.ravel(b) - np.mean(b)
     norm = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
-def relative_change(a, a0):
+def relative_change(a: ArrayLike, a0: np.ndarray) -> float:
     """``|a - a0| / |a0|`` (Euclidean norms)."""
     norm = np.linalg.norm(a0)
     return float(np.linalg.norm(np.asarray(a) - a0) / norm) if norm > 0 else float(np.linalg.norm(a))
 
 
-def probe_layers(model, x):
+def probe_layers(model: Module, x: np.ndarray | Tensor) -> tuple[tuple[str, tuple[int, int], tuple[int, int]], str]:
     """The layers to watch: the first conv layer (the feature map) and the last pooling layer
     (the pooled features). Returns ((map name, receptive field, jump), pooled name)."""
     return _probe(trace(model, x, keep_outputs=False))
@@ -93,7 +99,8 @@ def _compare(fmap, fmap0, dy, dx, jump, margin):
     return correlation(fmap[cut], moved[cut]), correlation(fmap[cut], fmap0[cut])
 
 
-def invariance_study(model, x, pixels=2, fill=0.0, directions=DIRECTIONS):
+def invariance_study(model: Module, x: np.ndarray | Tensor, pixels: int = 2, fill: ArrayLike = 0.0,
+                     directions: Sequence[tuple[int, int]] = DIRECTIONS) -> tuple[list[ShiftResult], dict[str, Any]]:
     """Shift one image by ``pixels`` in each of ``directions`` and compare layer outputs.
 
     Args:
@@ -121,7 +128,8 @@ def invariance_study(model, x, pixels=2, fill=0.0, directions=DIRECTIONS):
     return results, detail
 
 
-def invariance_table(results, class_names=None, map_layer="", pooled_layer=""):
+def invariance_table(results: Sequence[ShiftResult], class_names: Sequence[str] | None = None, map_layer: str = "",
+                     pooled_layer: str = "") -> str:
     """The results as a plain-text table, one row per shift."""
     header = (f"{'shift (dy,dx)':>13}  {'map corr aligned':>16}  {'unaligned':>9}  "
               f"{'map change':>10}  {'pooled change':>13}  prediction")

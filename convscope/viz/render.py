@@ -13,18 +13,26 @@ A titled image (:func:`titled`) has a white band on top: one bold title line
 image sits at its bottom left.
 """
 
+from __future__ import annotations
+
 import base64
 import functools
 import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn off-screen, whatever the backend
 from matplotlib.figure import Figure  # not pyplot: no global figure state, no window
 from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
 from PIL import Image, ImageDraw, ImageFont
 
 from ..files import write_atomic
+from .invariance import ShiftResult
 
 TITLE_SIZE, NOTE_SIZE, LABEL_SIZE = 15, 12, 11  # font sizes in pixels
 NOTE_WIDTH = 480  # notes wrap at the picture's width, but never narrower than this
@@ -35,42 +43,42 @@ DPI = 100
 
 
 # ----- encoding and files -------------------------------------------------------------
-def png_bytes(image):
+def png_bytes(image: ArrayLike) -> bytes:
     """A uint8 (H, W, 3) or (H, W) array encoded as PNG."""
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def data_uri(image):
+def data_uri(image: ArrayLike) -> str:
     """A uint8 image as a ``data:image/png;base64,...`` URI for an inline ``<img>``."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
-def save_png(path, image):
+def save_png(path: str | os.PathLike, image: ArrayLike) -> Path:
     """Write a uint8 image as a PNG file, atomically (folders are created); returns the Path."""
     return write_atomic(path, png_bytes(image), durable=False)
 
 
-def write_text(path, text):
+def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write a UTF-8 text file (e.g. an HTML report), atomically; returns the Path."""
     return write_atomic(path, text.encode("utf-8"), durable=False)
 
 
 # ----- text ---------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def font(size, bold=False):
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans (shipped with matplotlib) at ``size`` pixels."""
     path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"))
     return ImageFont.truetype(path, size)
 
 
-def text_width(text, size, bold=False):
+def text_width(text: str, size: int, bold: bool = False) -> int:
     left, _, right, _ = font(size, bold).getbbox(text)
     return right - left
 
 
-def wrap(text, width, size):
+def wrap(text: str, width: int, size: int) -> list[str]:
     """Split ``text`` into lines of at most ``width`` pixels at word boundaries."""
     lines = []
     for word in text.split():
@@ -81,12 +89,12 @@ def wrap(text, width, size):
     return lines
 
 
-def title_width(title, size=TITLE_SIZE):
+def title_width(title: str, size: int = TITLE_SIZE) -> int:
     """Pixels the bold title needs: its text width plus 6 pixels each side."""
     return text_width(title, size, bold=True) + 12
 
 
-def title_band(title, note="", width=0, size=TITLE_SIZE):
+def title_band(title: str, note: str = "", width: int = 0, size: int = TITLE_SIZE) -> np.ndarray:
     """The white band of :func:`titled`: bold ``title``, then ``note`` wrapped, uint8 (h, w, 3)."""
     width = max(width, title_width(title, size), NOTE_WIDTH if note else 0)
     lines = wrap(note, width - 12, NOTE_SIZE) if note else []
@@ -99,7 +107,7 @@ def title_band(title, note="", width=0, size=TITLE_SIZE):
     return np.asarray(canvas)
 
 
-def titled(image, title, note="", size=TITLE_SIZE):
+def titled(image: ArrayLike, title: str, note: str = "", size: int = TITLE_SIZE) -> np.ndarray:
     """The image under a white band with ``title`` (``size`` px, bold) and ``note`` in it.
 
     Shape: (H, W, 3) -> (H + band height, max(W, band width), 3), image at the bottom left.
@@ -113,7 +121,8 @@ def titled(image, title, note="", size=TITLE_SIZE):
     return out
 
 
-def write_labels(image, boxes, labels, size=LABEL_SIZE):
+def write_labels(image: ArrayLike, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str],
+                 size: int = LABEL_SIZE) -> np.ndarray:
     """Each label centred in its ``(top, left, bottom, right)`` box (e.g. a tile's label band)."""
     canvas = Image.fromarray(np.asarray(image, dtype=np.uint8))
     draw = ImageDraw.Draw(canvas)
@@ -122,7 +131,7 @@ def write_labels(image, boxes, labels, size=LABEL_SIZE):
     return np.asarray(canvas)
 
 
-def legend(ramp, ticks, caption):
+def legend(ramp: ArrayLike, ticks: Sequence[tuple[float, str]], caption: str) -> np.ndarray:
     """A colour key: ``caption`` above the ``ramp`` (from grids.colour_ramp), and under it
     each ``(fraction, text)`` of ``ticks`` at that fraction of the ramp's width."""
     ramp = np.asarray(ramp, dtype=np.uint8)
@@ -141,14 +150,15 @@ def legend(ramp, ticks, caption):
 
 
 # ----- charts -------------------------------------------------------------------------
-def figure_array(fig):
+def figure_array(fig: Figure) -> np.ndarray:
     """Draw a matplotlib Figure with Agg and return its pixels, uint8 (H, W, 3)."""
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def plot_top_k(names, probs, title="Top predictions", size=(4.0, 2.6)):
+def plot_top_k(names: Sequence[str], probs: Sequence[float], title: str = "Top predictions",
+               size: tuple[float, float] = (4.0, 2.6)) -> np.ndarray:
     """Horizontal bars of the top classes: names (k,), probs (k,). Returns uint8 image."""
     fig = Figure(figsize=size, dpi=DPI)
     ax = fig.add_subplot()
@@ -164,7 +174,7 @@ def plot_top_k(names, probs, title="Top predictions", size=(4.0, 2.6)):
     return figure_array(fig)
 
 
-def plot_curves(metrics, size=(8.0, 3.0)):
+def plot_curves(metrics: Sequence[Mapping[str, Any]], size: tuple[float, float] = (8.0, 3.0)) -> np.ndarray:
     """Loss and accuracy per epoch from ``metrics.jsonl`` records. Returns uint8 image."""
     fig = Figure(figsize=size, dpi=DPI)
     epochs = [m["epoch"] for m in metrics]
@@ -183,7 +193,8 @@ def plot_curves(metrics, size=(8.0, 3.0)):
     return figure_array(fig)
 
 
-def plot_bars(values, names=None, highlight=None, ylabel="value", size=(9.0, 2.6)):
+def plot_bars(values: ArrayLike, names: Sequence[str] | None = None, highlight: int | None = None,
+              ylabel: str = "value", size: tuple[float, float] = (9.0, 2.6)) -> np.ndarray:
     """One bar per value of a 1-D vector (F,), e.g. a fully connected layer's outputs.
 
     ``names`` (F,) label each bar (e.g. class names for the logits); without them the axis
@@ -208,7 +219,7 @@ def plot_bars(values, names=None, highlight=None, ylabel="value", size=(9.0, 2.6
     return figure_array(fig)
 
 
-def plot_confusion(matrix, class_names, size=(7.0, 6.0)):
+def plot_confusion(matrix: ArrayLike, class_names: Sequence[str], size: tuple[float, float] = (7.0, 6.0)) -> np.ndarray:
     """Confusion matrix (K, K), rows = true class, columns = predicted, with counts."""
     matrix = np.asarray(matrix)
     fig = Figure(figsize=size, dpi=DPI)
@@ -229,7 +240,8 @@ def plot_confusion(matrix, class_names, size=(7.0, 6.0)):
     return figure_array(fig)
 
 
-def plot_invariance(results, images, maps, size_per_shift=1.4):
+def plot_invariance(results: Sequence[ShiftResult], images: Sequence[np.ndarray], maps: np.ndarray,
+                    size_per_shift: float = 1.4) -> np.ndarray:
     """Rows: each shifted image, then its feature map (one channel); numbers in titles.
 
     Args: results (list of ShiftResult), images (S, H, W, 3) floats in [0, 1], maps

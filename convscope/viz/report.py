@@ -14,17 +14,24 @@ with a short paragraph in plain words (``EXPLANATIONS``). The page builders here
 files are written by :mod:`convscope.viz.render`.
 """
 
+from __future__ import annotations
+
 import html
 import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..data import normalise  # noqa: F401  (kept importable from here)
+from ..data import Dataset, normalise  # noqa: F401  (normalise: kept importable from here)
 from ..inference import predict
 from ..metrics import confusion_matrix
+from ..nn import Module
 from ..summary import summary
-from ..trace import trace
+from ..trace import Trace, trace
 from . import gallery, render
 from .activations import conv_layers
 
@@ -77,7 +84,7 @@ METRIC_NAMES = {"train_loss": "final train loss", "train_acc": "final train accu
 
 
 # ----- reading the run ----------------------------------------------------------------
-def load_metrics(run_dir):
+def load_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Records of ``metrics.jsonl`` (one dict per epoch); [] if the file is absent."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
@@ -85,19 +92,19 @@ def load_metrics(run_dir):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def load_config(run_dir):
+def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """``run.json`` as a dict; {} if the file is absent."""
     path = Path(run_dir) / "run.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 # ----- numbers ------------------------------------------------------------------------
-def evaluate(model, x, batch_size=500):
+def evaluate(model: Module, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities (N, K) of normalised inputs x (N, C, H, W), in batches."""
     return predict(model, x, batch_size)
 
 
-def confident_mistakes(probs, labels, k=12):
+def confident_mistakes(probs: np.ndarray, labels: np.ndarray, k: int = 12) -> np.ndarray:
     """Indices of the k misclassified images with the highest predicted probability."""
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -105,26 +112,26 @@ def confident_mistakes(probs, labels, k=12):
 
 
 # ----- HTML pieces --------------------------------------------------------------------
-def img(image, alt):
+def img(image: np.ndarray, alt: str) -> str:
     """An ``<img>`` with the image inlined as a base64 PNG data URI."""
     return f'<img src="{render.data_uri(image)}" alt="{html.escape(alt)}">'
 
 
-def figure(image, caption):
+def figure(image: np.ndarray, caption: str) -> str:
     return f"<figure>{img(image, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def table(pairs):
+def table(pairs: Iterable[tuple[object, object]]) -> str:
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
     return f"<table>{rows}</table>"
 
 
-def explained(heading, inner):
+def explained(heading: str, inner: str) -> str:
     """``inner`` under the plain-words paragraph of ``EXPLANATIONS`` for ``heading``."""
     return f'<p class="explain">{html.escape(EXPLANATIONS[heading])}</p>\n{inner}'
 
 
-def page(title, sections):
+def page(title: str, sections: Iterable[tuple[str, str]]) -> str:
     """A whole HTML document from ``[(heading, inner HTML)]``."""
     body = "".join(f"<h2>{html.escape(h)}</h2>\n{inner}\n" for h, inner in sections)
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -132,7 +139,7 @@ def page(title, sections):
 
 
 # ----- sections -----------------------------------------------------------------------
-def metric_text(key, value):
+def metric_text(key: str, value: object) -> object:
     """A metric for people: accuracies in percent, rates like 8.41e-04, others 4 digits."""
     if not isinstance(value, float):
         return value
@@ -143,7 +150,7 @@ def metric_text(key, value):
     return f"{value:,.1f}" if key in ("seconds", "images_per_s") else f"{value:.4g}"
 
 
-def run_settings(config):
+def run_settings(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """run.json's settings without those the chosen optimizer ignores (momentum for Adam);
     a dict value such as ``{"shift": 1}`` reads "shift=1"."""
     unused = IRRELEVANT.get(str(config.get("optimizer", "")).lower(), set())
@@ -151,7 +158,7 @@ def run_settings(config):
             for k, v in config.items() if k not in unused]
 
 
-def final_numbers(config, last):
+def final_numbers(config: Mapping[str, Any], last: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The last epoch's metrics in words; the learning rate with the schedule that set it."""
     pairs = []
     for key, value in last.items():
@@ -163,7 +170,7 @@ def final_numbers(config, last):
     return pairs
 
 
-def run_section(config, metrics):
+def run_section(config: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     last = metrics[-1] if metrics else {}
     pairs = run_settings(config) + final_numbers(config, last)
     if last.get("epoch") is not None:
@@ -171,13 +178,14 @@ def run_section(config, metrics):
     return "Run", explained("Run", table(pairs) if pairs else "<p class='note'>no run.json or metrics.jsonl</p>")
 
 
-def curves_section(metrics):
+def curves_section(metrics: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     if not metrics:
         return "Training curves", "<p class='note'>no metrics.jsonl in the run folder</p>"
     return "Training curves", explained("Training curves", img(render.plot_curves(metrics), "training curves"))
 
 
-def validation_sections(model, dataset, meta, max_images, mistakes=12):
+def validation_sections(model: Module, dataset: Dataset, meta: Mapping[str, Any], max_images: int,
+                        mistakes: int = 12) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
     """Confusion matrix and most confident mistakes on the first ``max_images`` images."""
     images, labels = dataset.images[:max_images], np.asarray(dataset.labels[:max_images])
     x = normalise(images, meta["mean"], meta["std"])
@@ -198,18 +206,18 @@ def validation_sections(model, dataset, meta, max_images, mistakes=12):
             ("Most confidently misclassified", explained("Most confidently misclassified", mistakes_html))], x, labels
 
 
-def filters_section(model):
+def filters_section(model: Module) -> tuple[str, str]:
     pictures = "".join(f"<div>{img(image, name)}</div>" for name, image in gallery.filter_pictures(model))
     return "Filters", explained("Filters", pictures)
 
 
-def model_section(model, meta):
+def model_section(model: Module, meta: Mapping[str, Any]) -> tuple[str, str]:
     if not meta.get("input_shape"):
         return "Model", "<p class='note'>the model file does not record its input shape</p>"
     return "Model", explained("Model", f"<pre>{html.escape(summary(model, meta['input_shape']))}</pre>")
 
 
-def sample_indices(labels, samples):
+def sample_indices(labels: ArrayLike, samples: int) -> list[int]:
     """The first image of each of the first ``samples`` classes present (varied examples)."""
     _, first = np.unique(np.asarray(labels), return_index=True)
     return sorted(first)[:samples]
@@ -219,13 +227,14 @@ def _label(labels, i, names):
     return html.escape(names[labels[i]] if names else str(labels[i]))
 
 
-def sample_traces(model, x, labels, samples):
+def sample_traces(model: Module, x: np.ndarray, labels: np.ndarray, samples: int) -> dict[int, Trace]:
     """``{index: Trace}``: one pass with gradients per sample image, read by the feature-map,
     saliency, Grad-CAM and pooling sections alike."""
     return {i: trace(model, x[i:i + 1], gradients=True) for i in sample_indices(labels, samples)}
 
 
-def features_section(model, x, labels, meta, samples, traces=None):
+def features_section(model: Module, x: np.ndarray, labels: np.ndarray, meta: Mapping[str, Any], samples: int,
+                     traces: dict[int, Trace] | None = None) -> tuple[str, str]:
     """Input and conv-layer feature maps of a few images of x, of different classes."""
     traces = traces or sample_traces(model, x, labels, samples)
     convs = [name for name, _ in conv_layers(model)]
@@ -239,7 +248,8 @@ def features_section(model, x, labels, meta, samples, traces=None):
     return "Feature maps", explained("Feature maps", "".join(parts))
 
 
-def attention_section(model, x, labels, meta, samples, traces=None):
+def attention_section(model: Module, x: np.ndarray, labels: np.ndarray, meta: Mapping[str, Any], samples: int,
+                      traces: dict[int, Trace] | None = None) -> tuple[str, str]:
     """Saliency map and Grad-CAM of the same sample images as the feature maps."""
     traces = traces or sample_traces(model, x, labels, samples)
     names = meta.get("class_names")
@@ -252,7 +262,8 @@ def attention_section(model, x, labels, meta, samples, traces=None):
     return heading, explained("Where the network looks", "".join(parts))
 
 
-def pooling_section(model, x, labels, samples, traces=None):
+def pooling_section(model: Module, x: np.ndarray, labels: np.ndarray, samples: int,
+                    traces: dict[int, Trace] | None = None) -> tuple[str, str]:
     """Max, average and L2 pooling of one map of the first sample image."""
     traces = traces or sample_traces(model, x, labels, samples)
     (stem, image), = gallery.pooling_picture(next(iter(traces.values())))
@@ -276,7 +287,7 @@ def _load_validation(name):
         return None, f"{type(error).__name__}: {error}"
 
 
-def with_defaults(meta, dataset):
+def with_defaults(meta: Mapping[str, Any], dataset: Dataset | None) -> dict[str, Any]:
     """meta with mean/std (from the dataset, else 0 and 1) where the model file has none."""
     meta = dict(meta)
     channels = dataset.images.shape[1] if dataset is not None else (meta.get("input_shape") or [1])[0]
@@ -287,7 +298,9 @@ def with_defaults(meta, dataset):
     return meta
 
 
-def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_images=2000, samples=3):
+def write_report(run_dir: str | os.PathLike, model: Module | None = None, meta: Mapping[str, Any] | None = None,
+                 dataset: Dataset | None = None, out: str | os.PathLike | None = None, max_images: int = 2000,
+                 samples: int = 3) -> Path:
     """Write ``RUN_DIR/report.html`` (or ``out``) and return its Path.
 
     Args:
@@ -321,5 +334,6 @@ def write_report(run_dir, model=None, meta=None, dataset=None, out=None, max_ima
     else:
         sections += [("Validation", f"<p class='note'>validation data not available ({html.escape(reason)})</p>"),
                      filters_section(model)]
-    title = f"convscope report: {meta.get('model') or type(model).__name__} on {meta['dataset'] or '?'} ({run_dir.name})"
+    name = meta.get("model") or type(model).__name__
+    title = f"convscope report: {name} on {meta['dataset'] or '?'} ({run_dir.name})"
     return render.write_text(Path(out) if out else run_dir / "report.html", page(title, sections))

@@ -14,9 +14,13 @@ no weight gradient is computed or left behind. Each function takes a model and a
 or a :class:`~convscope.trace.Trace` made with ``gradients=True`` (then nothing runs again).
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..inference import predict, top_k  # noqa: F401  (their home is convscope.inference)
+from ..nn import Module
 from ..tensor import Tensor
 from ..trace import Trace, trace
 
@@ -28,14 +32,14 @@ def _one_image(x):
     return data
 
 
-def traced(model, x=None):
+def traced(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> Trace:
     """``model`` itself if it is already a Trace with gradients, else a new one of ``x``."""
     if isinstance(model, Trace):
         return model
     return trace(model, _one_image(x), gradients=True)
 
 
-def backpropagated(t, target=None):
+def backpropagated(t: Trace, target: int | None = None) -> int:
     """Run :meth:`Trace.backward` for ``target`` (default: the predicted class) unless the
     trace already holds that class's gradients; returns the target."""
     target = t.predicted() if target is None else int(target)
@@ -45,7 +49,8 @@ def backpropagated(t, target=None):
     return target
 
 
-def saliency(model, x=None, target=None):
+def saliency(model: Module | Trace, x: np.ndarray | Tensor | None = None,
+             target: int | None = None) -> tuple[np.ndarray, int]:
     """Gradient of the class score with respect to the input.
 
     Args:
@@ -59,12 +64,12 @@ def saliency(model, x=None, target=None):
     return t.input_gradient[0].copy(), target
 
 
-def saliency_map(gradient):
+def saliency_map(gradient: ArrayLike) -> np.ndarray:
     """``max over channels of |gradient|``: (C, H, W) -> (H, W)."""
     return np.abs(np.asarray(gradient)).max(axis=0)
 
 
-def gradcam_layer(model, x=None):
+def gradcam_layer(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> str:
     """Name of the layer Grad-CAM looks at: the last conv layer called, or, if that conv sits
     inside a block with its own forward (a residual block), the outermost such block, whose
     output includes the shortcut."""
@@ -76,7 +81,8 @@ def gradcam_layer(model, x=None):
     return min(blocks, key=len) if blocks else convs[-1]
 
 
-def layer_gradient(model, x=None, layer=None, target=None):
+def layer_gradient(model: Module | Trace, x: np.ndarray | Tensor | None = None, layer: str | None = None,
+                   target: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """A layer's output and the gradient of the class score with respect to it.
 
     Returns: (activation (C, h, w), gradient (C, h, w), target).
@@ -87,7 +93,8 @@ def layer_gradient(model, x=None, layer=None, target=None):
     return found.values[0], found.gradient[0], target
 
 
-def grad_cam(model, x=None, target=None, layer=None):
+def grad_cam(model: Module | Trace, x: np.ndarray | Tensor | None = None, target: int | None = None,
+             layer: str | None = None) -> tuple[np.ndarray, str, int]:
     """Grad-CAM map ``relu(sum_k alpha_k A_k)`` with ``alpha_k = mean_ij dz_c/dA_k``.
 
     Args:
