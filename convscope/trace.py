@@ -314,6 +314,9 @@ def trace(model: Module, x: np.ndarray | Tensor, gradients: bool = False, keep_o
         keep_outputs (bool): keep every layer's output (default); False keeps shapes only.
     Returns: :class:`Trace`.
     """
+    if gradients and not keep_outputs:
+        raise ValueError("trace: gradients=True keeps every layer's output for its gradient; "
+                         "keep_outputs=False cannot go with it")
     data = x.data if isinstance(x, Tensor) else np.asarray(x)
     with eval_mode(model):
         if gradients:

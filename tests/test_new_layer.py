@@ -132,3 +132,23 @@ def test_report(tmp_path):
             "std": list(data.std), "dataset": "tiny"}
     page = write_report(tmp_path, model=net, meta=meta, dataset=data).read_text()
     assert "MinPool2d" in page and "Swish" in page and page.count("<img") > 10
+
+
+class MeanPool(nn.Module):
+    """Average each window, written in PyTorch's habits: no geometry method of its own."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        from convscope import functional as F
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+def test_pytorch_style_window_attributes_give_the_geometry():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=np.random.default_rng(0)), MeanPool(3, 2, 1))
+    t = trace(net, image())
+    assert t["1"].window == pool_window(3, 2, 1) and t["1"].output_shape == (1, 2, 6, 6)
+    assert t["1"].field.rf == (5, 5) and t["1"].field.jump == (2, 2)  # 3 + (3-1)*1
+    assert "1 MeanPool: floor((12 + 2*1 - 3)/2) + 1 = 6" in summary(net, (1, 14, 14))

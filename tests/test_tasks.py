@@ -102,3 +102,20 @@ def test_clip_grad_norm_leaves_small_gradients_alone():
     np.testing.assert_array_equal(p.grad, np.array([0.1, 0.2, 0.2], np.float32))
     with pytest.raises(ValueError, match="max_norm must be > 0"):
         GradientClipping(0)
+
+
+def test_progress_bar_shows_the_tasks_figures():
+    import io
+
+    from convscope.cli.progress import ProgressBar
+    images, centres = spot_images(20)
+    loader = DataLoader(Dataset(images, centres), batch_size=10)
+    model, stream = locator(), io.StringIO()
+    fit(model, loader, optim.SGD(model.parameters(), lr=0.01), 1, loader, task=Regression(),
+        callbacks=[ProgressBar(stream)])
+    lines = stream.getvalue().splitlines()
+    assert "mae " in lines[0] and "distance " in lines[0] and "acc" not in lines[0]
+    assert lines[1].strip().startswith("validation  loss") and "mae " in lines[1]
+    bar = ProgressBar(io.StringIO())
+    bar.on_epoch_start(0, 1, 0)
+    bar.on_epoch_end(0, {"seconds": 0.0})  # an epoch with no batches

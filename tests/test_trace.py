@@ -145,3 +145,8 @@ def test_hooked_restores_forward_after_an_error():
 def test_unknown_layer_name_lists_the_known_ones():
     with pytest.raises(KeyError, match="no layer named 'conv9'.*0, 1, 2"):
         trace(lenet5(rng=RNG(0)), digit())["conv9"]
+
+
+def test_gradients_need_the_outputs():
+    with pytest.raises(ValueError, match="keep_outputs=False cannot go with it"):
+        trace(lenet5(rng=RNG(0)), digit(), gradients=True, keep_outputs=False)

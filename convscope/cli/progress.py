@@ -32,13 +32,13 @@ class ProgressBar(Callback):
         self.epoch, self.epochs, self.batches = epoch, epochs, batches
 
     def _line(self, batch, stats):
-        done = (batch + 1) / self.batches
+        done = (batch + 1) / max(self.batches, 1)
         filled = int(self.width * done)
         speed = stats["images"] / max(stats["seconds"], 1e-9)
         eta = stats["seconds"] / done - stats["seconds"]
         return (f"epoch {self.epoch + 1:>2}/{self.epochs} [{'#' * filled}{'-' * (self.width - filled)}] "
                 f"{done:4.0%} {batch + 1:>4}/{self.batches}  loss {stats['loss']:.4f}  "
-                f"acc {stats['accuracy']:6.2%}  {speed:6.0f} img/s  ETA {_clock(eta)}")
+                f"{figures(stats)}{speed:6.0f} img/s  ETA {_clock(eta)}")
 
     def on_batch_end(self, epoch: int, batch: int, stats: dict[str, float]) -> None:
         self.stats = (batch, stats)
@@ -49,9 +49,23 @@ class ProgressBar(Callback):
             self.last_draw = now
 
     def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
-        line = self._line(*self.stats)
-        self.stream.write(("\r" + line if self.live else line) + "\n")
-        if "val_acc" in record:
+        if getattr(self, "stats", None) is not None:  # an epoch of no batches has no line
+            line = self._line(*self.stats)
+            self.stream.write(("\r" + line if self.live else line) + "\n")
+            self.stats = None
+        if "val_loss" in record:
+            val = {k[4:]: v for k, v in record.items() if k.startswith("val_") and k != "val_loss"}
             self.stream.write(f"           validation  loss {record['val_loss']:.4f}  "
-                              f"acc {record['val_acc']:6.2%}  ({record['seconds']:.1f} s train)\n")
+                              f"{figures(val)}({record['seconds']:.1f} s train)\n")
         self.stream.flush()
+
+
+def figures(stats: dict[str, float]) -> str:
+    """A task's figures for the bar: ``acc 96.50%`` for accuracy, ``mae 0.0123`` for others."""
+    parts = []
+    for key, value in stats.items():
+        if key in ("accuracy", "acc"):
+            parts.append(f"acc {value:6.2%}  ")
+        elif key not in ("loss", "images", "seconds", "lr"):
+            parts.append(f"{key} {value:.4g}  ")
+    return "".join(parts)

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ..tensor import DTypeError, ShapeError, Tensor
-from ..windows import Window
+from ..windows import Window, conv_window
 
 LAYERS = {}  # every Module subclass by its file name (see Module.file_name): what model files may name
 
@@ -52,7 +52,8 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        LAYERS[cls.file_name()] = cls
+        if not cls.__name__.startswith("_"):  # private helpers (e.g. _Pool2d) are not layers to name
+            LAYERS[cls.file_name()] = cls
 
     @classmethod
     def file_name(cls) -> str:
@@ -207,8 +208,18 @@ class Module:
 
     def geometry(self, in_hw: tuple[int, int]) -> Window | None:
         """The :class:`~convscope.windows.Window` a spatial layer slides over an (H, W) input;
-        None for layers that do not slide a window."""
-        return None
+        None for layers that do not slide a window.
+
+        By default a layer that keeps PyTorch's window attributes (``kernel_size``, and
+        ``stride``, ``padding``, ``dilation``, ``ceil_mode`` where it has them; a missing or
+        None stride means the kernel size, as in pooling) gets its window from them, so a new
+        layer written in PyTorch's habits needs no more code."""
+        if getattr(self, "kernel_size", None) is None:
+            return None
+        stride = getattr(self, "stride", None)
+        window = conv_window(self.kernel_size, self.kernel_size if stride is None else stride,
+                             getattr(self, "padding", 0), getattr(self, "dilation", 1))
+        return window._replace(ceil_mode=bool(getattr(self, "ceil_mode", False)))
 
     def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         """Multiply-adds per image of this module's own work (0 unless it has weights to apply)."""

@@ -32,7 +32,7 @@ def capture_activations(model: Module | Trace, x: np.ndarray | Tensor | None = N
     Returns: dict layer name (``name#2`` for a second call) -> ndarray output (N, ...).
     """
     t = model if isinstance(model, Trace) else trace(model, x)
-    return {name: values.copy() if t.input.requires_grad else values for name, values in t.outputs().items()}
+    return t.outputs()
 
 
 def conv_layers(model: Module) -> list[tuple[str, Module]]:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..data import Dataset, normalise  # noqa: F401  (normalise: kept importable from here)
+from ..data import Dataset, normalise
 from ..inference import predict
 from ..metrics import confusion_matrix
 from ..nn import Module
