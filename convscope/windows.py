@@ -43,6 +43,11 @@ from numpy.typing import DTypeLike
 
 def pair(value: int | tuple[int, int], name: str = "value") -> tuple[int, int]:
     """``3 -> (3, 3)``; a 2-sequence passes through as a tuple of ints."""
+    kind = type(value)
+    if kind is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # the common case, checked fast: every conv and pooling call passes here
+    if kind is int:
+        return value, value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value), int(value)
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(

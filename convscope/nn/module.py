@@ -38,8 +38,11 @@ class Module:
     * a spatial layer returns its :class:`~convscope.windows.Window` from :meth:`geometry`
       (receptive fields, output-size arithmetic), and a layer that multiplies weights says
       how much from :meth:`mult_adds`;
-    * ``role`` names what kind of step it is, for the texts that explain it: "conv", "pool",
-      "activation", "normalization", "flatten", "linear", "dropout" or None.
+    * ``role`` names what kind of step it is, for the texts and pictures that explain it:
+      "conv" (a layer with ``weight``, ``bias``, ``in_channels``, ``out_channels``,
+      ``groups`` and the window attributes of Conv2d), "pool", "adaptive_pool", "activation",
+      "normalization", "flatten", "linear", "dropout", "loss", or None (explained from the
+      first sentence of its docstring, its shapes and its window).
 
     Class attributes shape the repr: ``repr_positional`` (how many leading arguments are
     shown without their name) and ``repr_always`` (arguments shown even at their default).
@@ -64,15 +67,15 @@ class Module:
         return f"{cls.__module__}.{cls.__qualname__}"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Module:
+        """Record the constructor's arguments, defaults filled in (see :meth:`config`)."""
         module = super().__new__(cls)
         try:
-            bound = _signature(cls).bind(None, *args, **kwargs)
-        except TypeError:  # the constructor itself will say what is wrong
-            bound = None
-        if bound is not None:
+            bound = _signature(cls).bind(None, *args, **kwargs)  # None stands for self
             bound.apply_defaults()
             arguments = dict(list(bound.arguments.items())[1:])
-        object.__setattr__(module, "_arguments", arguments if bound is not None else {})
+        except TypeError:  # wrong arguments: __init__ itself will say what is wrong
+            arguments = {}
+        object.__setattr__(module, "_arguments", arguments)
         return module
 
     def __init__(self) -> None:
