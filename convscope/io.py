@@ -37,6 +37,7 @@ from .nn import Module
 from .optim import LRScheduler, Optimizer
 
 FORMAT_VERSION = 1
+RUN_MODEL = "model.safetensors"  # the model file inside a training run folder
 MODEL_FORMAT = "convscope-model"
 CHECKPOINT_FORMAT = "convscope-checkpoint"
 
@@ -51,9 +52,11 @@ def architecture_of(model: Module) -> dict[str, Any]:
     for name, cls in models.ZOO.items():
         if type(model) is cls:
             return {"type": "zoo", "name": name, "config": model.config()}
-    if type(model) is nn.Sequential:
-        return {"type": "Sequential", "layers": [architecture_of(layer) for layer in model]}
     kind = type(model).file_name()
+    if isinstance(model, nn.Sequential) and type(model).__init__ is nn.Sequential.__init__:
+        # a Sequential, or a subclass of it built the same way: its layers rebuild it
+        return {"type": "Sequential" if type(model) is nn.Sequential else kind,
+                "layers": [architecture_of(layer) for layer in model]}
     if nn.LAYERS.get(kind) is not type(model):
         raise ModelFileError(f"cannot describe {type(model).__name__}: its class is not the one registered "
                              f"as {kind!r} (defined twice?)")
@@ -80,10 +83,14 @@ def build_architecture(spec: dict[str, Any]) -> Module:
             return nn.Sequential(*[build_architecture(s) for s in spec["layers"]])
         if isinstance(kind, str) and kind in nn.LAYERS:
             cls = nn.LAYERS[kind]
+            if "layers" in spec and issubclass(cls, nn.Sequential) and cls.__init__ is nn.Sequential.__init__:
+                return cls(*[build_architecture(s) for s in spec["layers"]])
             takes_rng = "rng" in inspect.signature(cls).parameters
             return cls(**config, **({"rng": np.random.default_rng(0)} if takes_rng else {}))
-    except (TypeError, KeyError, ValueError) as error:
-        raise ModelFileError(f"cannot rebuild {kind!r} from {config}: {error}") from None
+    except ModelFileError:
+        raise
+    except Exception as error:  # whatever a layer's constructor raises on these arguments
+        raise ModelFileError(f"cannot rebuild {kind!r} from {config}: {type(error).__name__}: {error}") from None
     known = sorted(k for k in nn.LAYERS if "." not in k)
     raise ModelFileError(f"unknown layer type {kind!r} in architecture; known: zoo, {', '.join(known)} "
                          "(or a layer class of your own, defined before loading)")
@@ -181,8 +188,8 @@ def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     ``meta`` is the JSON header plus convenience keys ``"model"`` (zoo name or None) and
     ``"config"``.
     """
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.safetensors")):
-        path = os.path.join(path, "model.safetensors")
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, RUN_MODEL)):
+        path = os.path.join(path, RUN_MODEL)
     arrays, header = read_safetensors(path, MODEL_FORMAT)
     bad = [name for name, array in arrays.items() if not np.all(np.isfinite(array))]
     if bad:
@@ -249,9 +256,6 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
 
 
 # ----- one loader for every way of naming a model ---------------------------------------
-RUN_MODEL = "model.safetensors"  # the model file inside a training run folder
-
-
 def model_path(spec: str | os.PathLike) -> Path | None:
     """The model file ``spec`` names: itself, or ``model.safetensors`` in a run folder; None
     when no such path exists (``spec`` may then be a zoo name)."""

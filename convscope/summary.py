@@ -20,13 +20,15 @@ import numpy as np
 
 from .nn import Module, eval_mode  # noqa: F401  (eval_mode's home is nn; kept importable from here)
 from .tensor import Tensor
-from .trace import Field, Layer, Trace, hooked, is_shown, receptive_fields, trace  # noqa: F401  (re-exported)
-from .windows import output_size
+from .trace import Field, Layer, Trace, hooked, is_shown, receptive_fields  # noqa: F401  (hooked & co: kept importable)
+from .trace import trace as trace_model  # not as `trace`: summary.trace once returned (calls, output)
 
 
 # ----- output-size arithmetic ---------------------------------------------------------
-def _axis_formula(size, pads, kernel, stride, dilation, ceil_mode):
-    """``(28 + 2*2 - 5)/1 + 1 = 28`` for one axis; floor/ceil shown when stride does not divide."""
+def _axis_formula(size, pads, kernel, stride, dilation, ceil_mode, out):
+    """``(28 + 2*2 - 5)/1 + 1 = 28`` for one axis of ``out`` positions (from the layer's
+    window); floor/ceil shown when stride does not divide, and a ceil_mode window that would
+    start in the right padding said to be dropped."""
     top, bottom = pads
     pad = f"2*{top}" if top == bottom else f"({top}+{bottom})"
     span = f"{kernel}" if dilation == 1 else f"{dilation}*({kernel}-1) - 1"
@@ -34,7 +36,9 @@ def _axis_formula(size, pads, kernel, stride, dilation, ceil_mode):
     text = f"({size} + {pad} - {span})/{stride}"
     if numerator % stride:
         text = ("ceil" if ceil_mode else "floor") + f"({text})"
-    out = output_size(size + top + bottom, kernel, stride, 0, dilation, ceil_mode)
+    formula = (-(-numerator // stride) if ceil_mode else numerator // stride) + 1
+    if formula != out:
+        return f"{text} + 1 - 1 = {out} (the last window would start in the padding: dropped)"
     return f"{text} + 1 = {out}"
 
 
@@ -47,8 +51,9 @@ def size_arithmetic(module: Module, in_shape: tuple[int, ...]) -> str | None:
     if module.role == "adaptive_pool":
         (h, w), (oh, ow) = in_hw, module.output_size
         return f"adaptive: {h}x{w} -> {oh}x{ow} (bins of about {h / oh:g}x{w / ow:g})"
+    out_hw = window.output_hw(in_hw)
     axes = [(in_hw[a], window.padding[2 * a:2 * a + 2], window.kernel[a], window.stride[a], window.dilation[a],
-             window.ceil_mode) for a in (0, 1)]
+             window.ceil_mode, out_hw[a]) for a in (0, 1)]
     texts = [_axis_formula(*axis) for axis in axes]
     return texts[0] if texts[0] == texts[1] else f"H: {texts[0]};  W: {texts[1]}"
 
@@ -120,7 +125,7 @@ def summarize(model: Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
 
     Args: input_shape (C, H, W) or (N, C, H, W).
     """
-    return rows_of(trace(model, Tensor(example_input(model, input_shape)), keep_outputs=False))
+    return rows_of(trace_model(model, Tensor(example_input(model, input_shape)), keep_outputs=False))
 
 
 # ----- text ---------------------------------------------------------------------------

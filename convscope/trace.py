@@ -143,7 +143,7 @@ def next_field(field: Field | None, window: Window | None, in_shape: tuple[int, 
 
 def _geometry(call):
     source = call.inputs[0] if call.inputs else None
-    if source is None or source.ndim != 4:
+    if not isinstance(source, Tensor) or source.ndim != 4:
         return None
     return call.module.geometry(source.shape[2:])
 
@@ -166,7 +166,10 @@ def receptive_fields(calls: list[LayerCall], x: Tensor) -> list[Field | None]:
             field = fields.get(id(call.output), latest)
         else:
             source = call.inputs[0] if call.inputs else None
-            field = next_field(fields.get(id(source), latest), _geometry(call), source.shape, call.output.shape)
+            if isinstance(source, Tensor):
+                field = next_field(fields.get(id(source), latest), _geometry(call), source.shape, call.output.shape)
+            else:  # no tensor input to follow
+                field = None
         fields.setdefault(id(call.output), field)
         result.append(fields[id(call.output)])
         latest = result[-1]
@@ -190,10 +193,10 @@ class Layer:
     module: Module
     input_shape: tuple
     output_shape: tuple
-    output: Tensor = None
-    window: Window = None
-    field: Field = None
-    input: Tensor = None
+    output: Tensor | None = None
+    window: Window | None = None
+    field: Field | None = None
+    input: Tensor | None = None
 
     @property
     def kind(self) -> str:
@@ -235,8 +238,12 @@ class Trace:
     layer name: ``t["0"]``.
     """
 
-    def __init__(self, model: Module, x: Tensor, calls: list[LayerCall], output: Tensor, keep_outputs: bool) -> None:
+    def __init__(self, model: Module, x: Tensor, calls: list[LayerCall], output: Tensor, keep_outputs: bool,
+                 gradients: bool = False) -> None:
         self.model, self.input, self.output, self.calls = model, x, output, calls
+        self.gradients = gradients  # the graph was kept: backward() can run
+        self.target = self.target_index = None  # the class (and image) the last backward() followed
+        calls = [c for c in calls if isinstance(c.output, Tensor)]  # a layer returning a tuple is not shown
         fields, names = receptive_fields(calls, x), set()
         self.layers = []
         for call, field in zip(calls, fields):
@@ -287,15 +294,17 @@ class Trace:
         d(score)/d(them). The score is ``output[index, target]``, summed if it has more than
         one value (a class's map of a per-pixel model). Needs a trace made with
         ``gradients=True``; returns ``target``."""
-        if not self.input.requires_grad:
+        if not self.gradients:
             raise RuntimeError("backward() needs a trace made with trace(..., gradients=True)")
         target = self.predicted(index) if target is None else int(target)
         self.input.grad = None
-        for layer in self.layers:
-            layer.output.grad = None
+        for call in self.calls:  # every recorded output, shown or not: nothing accumulates
+            if isinstance(call.output, Tensor):
+                call.output.grad = None
         with frozen(self.model):  # backward reads requires_grad: no weight gradients
             score = self.output[index, target]
             (score if score.size == 1 else score.sum()).backward()
+        self.target, self.target_index = target, index
         return target
 
     @property
@@ -324,9 +333,10 @@ def trace(model: Module, x: np.ndarray | Tensor, gradients: bool = False, keep_o
             with frozen(model):
                 calls, out = record_calls(model, x)
             for call in calls:
-                call.output.retain_grad()
+                if isinstance(call.output, Tensor):
+                    call.output.retain_grad()
         else:
             x = x if isinstance(x, Tensor) else Tensor(data)
             with no_grad():
                 calls, out = record_calls(model, x)
-    return Trace(model, x, calls, out, keep_outputs)
+    return Trace(model, x, calls, out, keep_outputs, gradients)

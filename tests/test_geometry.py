@@ -110,12 +110,13 @@ def test_config_rebuilds_the_same_layer(make):
     assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in layer.parameters()]
 
 
-def test_config_is_the_constructor_arguments():
+def test_config_is_the_constructor_arguments_as_the_layer_keeps_them():
     conv = nn.Conv2d(1, 6, 5, padding=2, rng=RNG(0))
-    assert conv.config() == {"in_channels": 1, "out_channels": 6, "kernel_size": 5, "stride": 1, "padding": 2,
-                             "dilation": 1, "groups": 1, "bias": True}
-    assert nn.MaxPool2d((2, 3)).config() == {"kernel_size": [2, 3], "stride": None, "padding": 0,
+    assert conv.config() == {"in_channels": 1, "out_channels": 6, "kernel_size": [5, 5], "stride": [1, 1],
+                             "padding": [2, 2], "dilation": [1, 1], "groups": 1, "bias": True}
+    assert nn.MaxPool2d((2, 3)).config() == {"kernel_size": [2, 3], "stride": [2, 3], "padding": [0, 0],
                                               "ceil_mode": False}
+    assert nn.Conv2d(2, 2, 4, padding="same", bias=False, rng=RNG(0)).config()["padding"] == "same"
 
 
 def test_every_module_class_is_registered_for_model_files():

@@ -160,7 +160,7 @@ def run_viz(args: argparse.Namespace) -> int:
     names, (mean, std) = meta.get("class_names"), norm_stats(meta)
     print("input: " + "; ".join(notes))
     traced = trace(model, x, gradients=True)  # the one forward pass every picture reads
-    pictures = gallery.all_pictures(model, x, mean, std, names, args.top_k, traced_pass=traced)
+    pictures = gallery.all_pictures(traced, None, mean, std, names, args.top_k)
     folder = out_dir(args)
     for stem, image in pictures:
         print(write_into(folder, functools.partial(render.save_png, folder / f"{stem}.png", image)))

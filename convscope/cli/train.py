@@ -11,7 +11,7 @@ from .. import models
 from ..data import DATASETS, DataLoader, load_splits, load_user_splits
 from ..data.preprocess import preprocess_image
 from ..inference import predict, top_k
-from ..io import load_model, save_model
+from ..io import RUN_MODEL, load_model, save_model
 from ..metrics import precision_recall_f1
 from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
 from ..tensor import ShapeError, Tensor, no_grad
@@ -126,7 +126,7 @@ def run_train(args):
     print(f"training {args.model} on {args.data}: {len(train_set)} train / {len(val_set)} val images, "
           f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
           f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}", file=sys.stderr)
-    model_path = os.path.join(out, "model.safetensors")
+    model_path = os.path.join(out, RUN_MODEL)
     history = fit(model, train_loader, optimizer, recipe.epochs, val_loader, scheduler=scheduler,
                   callbacks=[ProgressBar(), SaveModel(model_path, model, train_set, config)], run_dir=out,
                   rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=args.patience)

@@ -58,6 +58,9 @@ class Dataset:
         if self.images.dtype != np.uint8:
             raise ValueError(f"{self.name}: expected uint8 images (pixel values 0..255), "
                              f"got dtype {self.images.dtype}")
+        if self.class_names is not None and self.labels.dtype.kind not in "iu":
+            raise ValueError(f"{self.name}: expected integer class labels to go with class_names, "
+                             f"got shape {self.labels.shape} dtype {self.labels.dtype}")
         if is_class_labels(self.labels):
             if self.class_names is None:
                 self.class_names = [str(k) for k in range(int(self.labels.max()) + 1)]

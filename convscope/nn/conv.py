@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor
-from ..windows import Window, conv_window
+from ..windows import conv_window
 from . import init
 from .module import Module, Parameter
 
@@ -54,12 +54,12 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups={groups}")
         try:
-            self.window = conv_window(kernel_size, stride, padding, dilation)
+            window = conv_window(kernel_size, stride, padding, dilation)
         except ValueError as error:
             raise ValueError(f"{name}: {error}") from None
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size, self.stride, self.dilation = self.window.kernel, self.window.stride, self.window.dilation
-        self.padding = padding if isinstance(padding, str) else self.window.before()
+        self.kernel_size, self.stride, self.dilation = window.kernel, window.stride, window.dilation
+        self.padding = padding if isinstance(padding, str) else window.before()
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.zeros(shape))
         self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
@@ -68,8 +68,6 @@ class Conv2d(Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def geometry(self, in_hw: tuple[int, int]) -> Window:
-        return self.window
 
     def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         return int(np.prod(out_shape[1:], dtype=np.int64) * np.prod(self.weight.shape[1:]))

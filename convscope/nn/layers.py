@@ -72,6 +72,7 @@ class LeakyReLU(Module):
     """``x`` if x > 0 else ``negative_slope * x``."""
 
     role = "activation"
+    repr_always = ("negative_slope",)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -102,7 +103,7 @@ class Tanh(Module):
 class Softmax(Module):
     """Probabilities along ``dim`` (default 1, the class axis)."""
 
-    role = "activation"
+    repr_always = ("dim",)  # no role: it is not elementwise, the generic text fits
 
     def __init__(self, dim: int = 1) -> None:
         super().__init__()
@@ -119,6 +120,7 @@ class Dropout(Module):
     """
 
     role = "dropout"
+    repr_always = ("p",)
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()

@@ -16,6 +16,7 @@ from ..tensor import DTypeError, ShapeError, Tensor
 from ..windows import Window, conv_window
 
 LAYERS = {}  # every Module subclass by its file name (see Module.file_name): what model files may name
+ROLES = ("conv", "pool", "adaptive_pool", "activation", "normalization", "flatten", "linear", "dropout", "loss")
 
 
 class Parameter(Tensor):
@@ -55,6 +56,8 @@ class Module:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.role is not None and cls.role not in ROLES:
+            raise TypeError(f"{cls.__name__}.role is {cls.role!r}; expected None or one of {', '.join(ROLES)}")
         if not cls.__name__.startswith("_"):  # private helpers (e.g. _Pool2d) are not layers to name
             LAYERS[cls.file_name()] = cls
 
@@ -199,29 +202,44 @@ class Module:
         return self
 
     # ----- describing itself ------------------------------------------------------------
+    def arguments(self) -> dict[str, Any]:
+        """The constructor's arguments by name, as they stand now: the attribute of the same
+        name where the layer keeps a plain one (numbers, strings, tuples of them: so a change
+        after construction, e.g. ``bn.momentum = 0.2``, counts), else the argument it was
+        built with (``bias=True``, whose attribute is a Parameter). ``rng`` is left out."""
+        current = {}
+        for name, recorded in self._arguments.items():
+            stored = self.__dict__.get(name)
+            if name != "rng":
+                current[name] = stored if _is_plain(stored) else recorded
+        return current
+
     def config(self) -> dict[str, Any]:
-        """The constructor arguments this module was built with, as JSON-friendly values
-        (tuples become lists); ``type(self)(**config(), rng=rng)`` rebuilds it. ``rng`` is
-        left out: a model file holds the weights."""
+        """:meth:`arguments` as JSON-friendly values (tuples become lists), what a model file
+        stores: ``type(self)(**config(), rng=rng)`` rebuilds the layer."""
         parameters = _signature(type(self)).parameters.values()
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
             raise TypeError(f"{type(self).__name__}'s constructor takes *args or **kwargs, so its "
                             "arguments cannot be recorded; save its children instead")
-        return {name: _plain(value) for name, value in self._arguments.items() if name != "rng"}
+        return {name: _plain(value) for name, value in self.arguments().items()}
 
     def geometry(self, in_hw: tuple[int, int]) -> Window | None:
         """The :class:`~convscope.windows.Window` a spatial layer slides over an (H, W) input;
         None for layers that do not slide a window.
 
-        By default a layer that keeps PyTorch's window attributes (``kernel_size``, and
-        ``stride``, ``padding``, ``dilation``, ``ceil_mode`` where it has them; a missing or
-        None stride means the kernel size, as in pooling) gets its window from them, so a new
-        layer written in PyTorch's habits needs no more code."""
-        if getattr(self, "kernel_size", None) is None:
+        A leaf layer that keeps PyTorch's window attributes (``kernel_size``, and ``stride``,
+        ``padding``, ``dilation``, ``ceil_mode`` where it has them; a missing or None stride
+        means the kernel size, as in pooling) gets its window from them, as they stand now:
+        Conv2d and the pooling layers need no more, nor does a new layer written in PyTorch's
+        habits. Attributes that make no window (``padding="reflect"``) give None."""
+        if self._modules or getattr(self, "kernel_size", None) is None:
             return None
         stride = getattr(self, "stride", None)
-        window = conv_window(self.kernel_size, self.kernel_size if stride is None else stride,
-                             getattr(self, "padding", 0), getattr(self, "dilation", 1))
+        try:
+            window = conv_window(self.kernel_size, self.kernel_size if stride is None else stride,
+                                 getattr(self, "padding", 0), getattr(self, "dilation", 1))
+        except (TypeError, ValueError):
+            return None
         return window._replace(ceil_mode=bool(getattr(self, "ceil_mode", False)))
 
     def mult_adds(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
@@ -233,16 +251,12 @@ class Module:
         """The arguments inside ``Conv2d(...)``: non-default ones, plus ``repr_always``, each
         shown as the layer stores it (``kernel_size=(5, 5)`` for ``kernel_size=5``)."""
         parameters = list(_signature(type(self)).parameters.values())[1:]
-        defaults = {p.name: p.default for p in parameters}
-        hidden = {p.name for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)} | {"rng"}
+        defaults = {p.name: p.default for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         parts = []
-        for i, (name, value) in enumerate(self._arguments.items()):
-            if name in hidden or (name not in self.repr_always and value is not inspect.Parameter.empty
-                                 and _same(value, defaults.get(name, inspect.Parameter.empty))):
+        for i, (name, value) in enumerate(self.arguments().items()):
+            if name not in defaults or (name not in self.repr_always and _is_default(value, defaults[name])):
                 continue
-            stored = self.__dict__.get(name, value)
-            shown = value if stored is None or isinstance(stored, (Tensor, Module)) else stored
-            text = _repr_value(shown)
+            text = _repr_value(value)
             parts.append(text if i < self.repr_positional else f"{name}={text}")
         return ", ".join(parts)
 
@@ -260,10 +274,27 @@ def _signature(cls):
 
 
 def _same(value, default):
+    if isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)):
+        value, default = tuple(value), tuple(default)
     try:
         return bool(value == default)
     except (TypeError, ValueError):  # e.g. an array argument
         return False
+
+
+def _is_default(value, default):
+    """``value`` is the parameter's default, also in the pair form layers store (0 -> (0, 0))."""
+    if default is inspect.Parameter.empty:
+        return False
+    pair_form = isinstance(default, int) and not isinstance(default, bool)
+    return _same(value, default) or (pair_form and _same(value, (default, default)))
+
+
+def _is_plain(value):
+    """Numbers, strings and tuples or lists of them: attribute values that stand for an argument."""
+    if isinstance(value, (tuple, list)):
+        return all(_is_plain(v) for v in value)
+    return isinstance(value, (bool, int, float, str, np.generic))
 
 
 def _plain(value):

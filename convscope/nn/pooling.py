@@ -16,14 +16,12 @@ class _Pool2d(Module):
                  padding: int | tuple[int, int] = 0, ceil_mode: bool = False) -> None:
         super().__init__()
         try:
-            self.window = pool_window(kernel_size, stride, padding, 1, ceil_mode)
+            window = pool_window(kernel_size, stride, padding, 1, ceil_mode)
         except ValueError as error:
             raise ValueError(f"{type(self).__name__}(kernel_size={kernel_size}): {error}") from None
-        self.kernel_size, self.stride, self.padding = self.window.kernel, self.window.stride, self.window.before()
-        self.ceil_mode = self.window.ceil_mode
+        self.kernel_size, self.stride, self.padding = window.kernel, window.stride, window.before()
+        self.ceil_mode = window.ceil_mode
 
-    def geometry(self, in_hw: tuple[int, int]) -> Window:
-        return self.window
 
 
 class MaxPool2d(_Pool2d):

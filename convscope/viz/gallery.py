@@ -246,18 +246,18 @@ def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
                                  note, grey_legend(lo, hi)))]
 
 
-def all_pictures(model: Module, x: np.ndarray, mean: ArrayLike | None = None, std: ArrayLike | None = None,
-                 class_names: Sequence[str] | None = None, k: int = 5,
-                 traced_pass: Trace | None = None) -> list[tuple[str, np.ndarray]]:
+def all_pictures(model: Module | Trace, x: ArrayLike | None = None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, class_names: Sequence[str] | None = None,
+                 k: int = 5) -> list[tuple[str, np.ndarray]]:
     """Everything ``convscope viz`` writes, as ``[(file stem, uint8 image)]``: one forward pass
     (traced with gradients) and one backward pass, for the predicted class, in all.
 
-    ``traced_pass``: a :func:`~convscope.trace.trace` of x with ``gradients=True`` to draw
-    from (default: made here).
+    ``model`` may be a :func:`~convscope.trace.trace` of the input made with
+    ``gradients=True`` (then leave ``x`` out): the pictures are drawn from it.
     """
-    t = traced(model, x) if traced_pass is None else traced_pass
+    t = traced(model, x)
     image = input_picture(t.input.data, mean, std)
-    return (filter_pictures(model) + feature_pictures(t, class_names=class_names)
-            + [("input", render.titled(image, f"The input image ({captions.shape_text(x.shape[1:])})"))]
+    return (filter_pictures(t.model) + feature_pictures(t, class_names=class_names)
+            + [("input", render.titled(image, f"The input image ({captions.shape_text(t.input.shape[1:])})"))]
             + prediction_picture(t, None, class_names, k)
             + saliency_pictures(t, None, mean, std, class_names) + pooling_picture(t))

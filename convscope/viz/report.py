@@ -99,11 +99,6 @@ def load_config(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 # ----- numbers ------------------------------------------------------------------------
-def evaluate(model: Module, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities (N, K) of normalised inputs x (N, C, H, W), in batches."""
-    return predict(model, x, batch_size)
-
-
 def confident_mistakes(probs: np.ndarray, labels: np.ndarray, k: int = 12) -> np.ndarray:
     """Indices of the k misclassified images with the highest predicted probability."""
     predicted = probs.argmax(axis=1)
@@ -189,7 +184,7 @@ def validation_sections(model: Module, dataset: Dataset, meta: Mapping[str, Any]
     """Confusion matrix and most confident mistakes on the first ``max_images`` images."""
     images, labels = dataset.images[:max_images], np.asarray(dataset.labels[:max_images])
     x = normalise(images, meta["mean"], meta["std"])
-    probs = evaluate(model, x)
+    probs = predict(model, x, batch_size=500)
     predicted = probs.argmax(axis=1)
     names = list(meta.get("class_names") or dataset.class_names)
     accuracy = float((predicted == labels).mean())
@@ -273,7 +268,7 @@ def pooling_section(model: Module, x: np.ndarray, labels: np.ndarray, samples: i
 # ----- the report ---------------------------------------------------------------------
 def _load_model(run_dir):
     from ..io import load_model  # written alongside; imported when a run is reported
-    return load_model(Path(run_dir) / "model.safetensors")
+    return load_model(run_dir)  # a run folder: its model.safetensors
 
 
 def _load_validation(name):

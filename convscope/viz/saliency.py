@@ -41,11 +41,10 @@ def traced(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> Trace
 
 def backpropagated(t: Trace, target: int | None = None) -> int:
     """Run :meth:`Trace.backward` for ``target`` (default: the predicted class) unless the
-    trace already holds that class's gradients; returns the target."""
+    trace's last backward pass was for that class; returns the target."""
     target = t.predicted() if target is None else int(target)
-    if getattr(t, "target", None) != target:
+    if (t.target, t.target_index) != (target, 0):
         t.backward(target)
-        t.target = target
     return target
 
 
@@ -89,7 +88,10 @@ def layer_gradient(model: Module | Trace, x: np.ndarray | Tensor | None = None, 
     """
     t = traced(model, x)
     target = backpropagated(t, target)
-    found = t[layer]
+    try:
+        found = t[layer]
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
     return found.values[0], found.gradient[0], target
 
 
