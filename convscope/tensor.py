@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from .habits import Size, TorchHabits, ValuesIndices  # noqa: F401  (ValuesIndices: the type max(dim=) returns)
+
 _GRAD_ENABLED = [True]
 _FLOAT_TYPES = (np.float32, np.float64)
 
@@ -87,7 +89,7 @@ def same_layout(grad: np.ndarray, data: np.ndarray) -> np.ndarray:
     return out
 
 
-class Tensor:
+class Tensor(TorchHabits):
     """An n-dimensional float array (float32 by default, float64 allowed) with autograd.
 
     Args:
@@ -126,7 +128,7 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
+    size = property(lambda self: Size(self.data.size, self.data.shape))  # x.size and x.size()
     T = property(lambda self: self.transpose())
 
     def numpy(self) -> np.ndarray:
@@ -282,8 +284,16 @@ class Tensor:
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
-            dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None) -> Tensor:
-        """Maximum; the gradient goes to the first maximal element, as in PyTorch."""
+            dim: int | None = None, keepdim: bool | None = None) -> Tensor | ValuesIndices:
+        """Maximum; the gradient goes to the first maximal element, as in PyTorch.
+
+        With PyTorch's ``dim=`` the result is ``(values, indices)``, as ``torch.max(x, dim)``
+        (it also behaves as the values tensor, as it did before: ``x.max(dim=1).sum()``);
+        with NumPy's ``axis=`` (or no axis) it is the values tensor.
+        """
+        if dim is not None:
+            values = self.max(axis=dim, keepdims=bool(keepdim))
+            return ValuesIndices(values, self.argmax(dim, keepdim=bool(keepdim)))
         axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         a = self.data
         index = np.argmax(a, axis=axis, keepdims=True) if axis is not None else np.argmax(a)
