@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from convscope import Tensor, nn, no_grad
-from convscope.models import SmallResNet, lenet5
+from convscope.models import SmallResNet, SmallVGG, lenet5
 from convscope.summary import hooked
 from convscope.viz.saliency import grad_cam, gradcam_layer, predict, saliency, saliency_map, top_k
 
@@ -53,13 +53,13 @@ def test_saliency_is_the_input_gradient(target):
 
 def test_grad_cam_matches_finite_differences():
     model, x = small_model(), an_input()
-    assert gradcam_layer(model, x) == "3"
+    assert gradcam_layer(model, x) == "4"  # the last conv's maps after their ReLU
     with no_grad():
-        activation = model[:4](Tensor(x)).data  # output of the last conv, (1, 4, 2, 2)
+        activation = model[:5](Tensor(x)).data  # output of the last conv's ReLU, (1, 4, 2, 2)
 
     def score_from_activation(a):
         def replace(name, module, inputs, out):
-            return Tensor(a) if name == "3" else None
+            return Tensor(a) if name == "4" else None
 
         with hooked(model, replace):
             return score(model, x, target)
@@ -67,7 +67,7 @@ def test_grad_cam_matches_finite_differences():
     cam, layer, target = grad_cam(model, x)
     gradient = central_differences(score_from_activation, activation)[0]
     expected = np.maximum(np.tensordot(gradient.mean(axis=(1, 2)), activation[0], axes=1), 0)
-    assert layer == "3" and cam.shape == (2, 2) and cam.max() > 0
+    assert layer == "4" and cam.shape == (2, 2) and cam.max() > 0
     np.testing.assert_allclose(cam, expected, rtol=1e-5, atol=1e-8)
 
 
@@ -83,7 +83,8 @@ def test_no_trace_left_on_the_model():
 
 def test_gradcam_layer_choices():
     x = np.zeros((1, 1, 28, 28), np.float32)
-    assert gradcam_layer(lenet5(rng=np.random.default_rng(0)), x) == "3"
+    assert gradcam_layer(lenet5(rng=np.random.default_rng(0)), x) == "4"  # conv 3, then its ReLU
+    assert gradcam_layer(SmallVGG(rng=np.random.default_rng(0)), x) == "12"  # conv 10, batch norm, ReLU
     resnet = SmallResNet(width=4, rng=np.random.default_rng(0))
     xr = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     assert gradcam_layer(resnet, xr) == "stages.2"  # the block, whose output includes the shortcut

@@ -69,8 +69,8 @@ EXPLANATIONS = {
         "Early maps look like edge drawings of the digit; deeper ones are smaller and more abstract."),
     "Where the network looks": (
         "Saliency: how much each input pixel would change the predicted class's score if it changed a little "
-        "(the gradient). Grad-CAM: which region of the last convolution layer's maps carries the evidence for "
-        "that class, placed over the input pixels it sees. Bright = important for the decision."),
+        "(the gradient). Grad-CAM: which region of the last convolution layer's maps (after its ReLU) carries the "
+        "evidence for that class, placed over the input pixels it sees. Bright = important for the decision."),
     "Pooling compared": (
         "Pooling shrinks each feature map by summarising small windows: max pooling keeps the strongest "
         "response, average pooling the mean, L2 pooling the square root of the sum of squares. Shown on the "

@@ -23,6 +23,7 @@ from ..inference import predict, top_k  # noqa: F401  (their home is convscope.i
 from ..nn import Module
 from ..tensor import Tensor
 from ..trace import Trace, trace
+from . import grids
 
 
 def _one_image(x):
@@ -69,15 +70,25 @@ def saliency_map(gradient: ArrayLike) -> np.ndarray:
 
 
 def gradcam_layer(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> str:
-    """Name of the layer Grad-CAM looks at: the last conv layer called, or, if that conv sits
-    inside a block with its own forward (a residual block), the outermost such block, whose
-    output includes the shortcut."""
+    """Name of the layer Grad-CAM looks at: where the last conv layer's feature maps come out
+    rectified, as in Selvaraju et al. (the conv, then the batch norms and activations that
+    follow it at the same shape: LeNet-5's ReLU ``4``). If that conv sits inside a block with
+    its own forward (a residual block), the outermost such block, whose output includes the
+    shortcut."""
     t = model if isinstance(model, Trace) else trace(model, _one_image(x), keep_outputs=False)
-    convs = [layer.name for layer in t.layers if layer.module.role == "conv"]
+    convs = [i for i, layer in enumerate(t.layers) if layer.module.role == "conv"]
     if not convs:
         raise ValueError(f"{type(t.model).__name__} has no conv layer for Grad-CAM")
-    blocks = [layer.name for layer in t.layers if layer.module.children() and convs[-1].startswith(layer.name + ".")]
-    return min(blocks, key=len) if blocks else convs[-1]
+    last = t.layers[convs[-1]]
+    blocks = [layer.name for layer in t.layers if layer.module.children() and last.name.startswith(layer.name + ".")]
+    if blocks:
+        return min(blocks, key=len)
+    chosen = last
+    for layer in t.layers[convs[-1] + 1:]:
+        if layer.module.role not in ("activation", "normalization") or layer.output_shape != last.output_shape:
+            break
+        chosen = layer
+    return chosen.name
 
 
 def layer_gradient(model: Module | Trace, x: np.ndarray | Tensor | None = None, layer: str | None = None,
@@ -111,3 +122,20 @@ def grad_cam(model: Module | Trace, x: np.ndarray | Tensor | None = None, target
     weights = gradient.mean(axis=(1, 2))
     cam = np.maximum(np.tensordot(weights, activation, axes=1), 0)
     return cam, layer, target
+
+
+def placed_grad_cam(model: Module | Trace, x: np.ndarray | Tensor | None = None, target: int | None = None,
+                    layer: str | None = None) -> tuple[np.ndarray, str, int]:
+    """:func:`grad_cam` resampled onto the input's pixels: each map value placed over the
+    centre of the input pixels it sees (its layer's receptive-field start and jump), as
+    ``convscope viz`` draws it. Returns (map (H, W), >= 0, not normalised; layer; target)."""
+    t = traced(model, x)
+    cam, layer, target = grad_cam(t, target=target, layer=layer)
+    field = t[layer].field
+    return np.maximum(grids.resize(cam, t.input.shape[2:], field.start, field.jump), 0), layer, target
+
+
+def mass_share(values: np.ndarray, region: np.ndarray) -> float | None:
+    """The share of ``values``' total (>= 0) inside the boolean ``region``; None if all zero."""
+    total = float(np.sum(values))
+    return None if total <= 0 else float(np.sum(values[region]) / total)
