@@ -209,7 +209,7 @@ def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
 # ----- training checkpoints -----------------------------------------------------------
 def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
                     rngs: Mapping[str, np.random.Generator] | None = None,
-                    progress: dict[str, Any] | None = None) -> None:
+                    progress: dict[str, Any] | None = None, best: Mapping[str, np.ndarray] | None = None) -> None:
     """Everything needed to resume training exactly, written atomically.
 
     Args:
@@ -217,10 +217,12 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
         rngs (dict name -> numpy Generator): bit-generator states, so shuffling, augmentation
             and dropout continue the same random streams.
         progress (dict): JSON-friendly loop state (epoch, history, best score...).
+        best (dict): the state dict of the best epoch so far (early stopping), if any.
     """
     optim_state = optimizer.state_dict()
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optim.{k}": v for k, v in optim_state["state"].items()})
+    arrays.update({f"best.{k}": v for k, v in (best or {}).items()})
     header = {
         "format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION,
         "architecture": architecture_of(model),
@@ -230,6 +232,18 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
         "progress": progress or {},
     }
     write_safetensors(path, arrays, header)
+
+
+def load_best(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """The best epoch's state dict a checkpoint keeps for early stopping (None if it has none)."""
+    arrays = read_safetensors(path, CHECKPOINT_FORMAT)[0]
+    best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+    return best or None
+
+
+def checkpoint_progress(path: str | os.PathLike) -> dict[str, Any]:
+    """The loop state a checkpoint holds (``epoch``, ``history``...), without restoring it."""
+    return read_safetensors(path, CHECKPOINT_FORMAT)[1].get("progress", {})
 
 
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,

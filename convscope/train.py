@@ -21,7 +21,7 @@ import numpy as np
 from . import functional as F
 from . import optim
 from .files import write_atomic
-from .io import load_checkpoint, save_checkpoint
+from .io import load_best, load_checkpoint, save_checkpoint
 from .metrics import confusion_matrix  # noqa: F401  (its home is convscope.metrics)
 from .nn import Module, eval_mode
 from .optim import LRScheduler, Optimizer
@@ -168,7 +168,9 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         rngs (dict name -> numpy Generator): every random stream the run draws from
             (shuffling, augmentation, dropout); saved in checkpoints for exact resumption.
         resume: continue from ``run_dir``'s checkpoint if there is one.
-        patience: stop early after this many epochs without a lower validation loss.
+        patience: stop early after this many epochs without a lower validation loss; the
+            model then holds the weights of the best epoch (the last record says which:
+            ``stopped_early``, ``best_epoch``).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (the last checkpoint stays).
@@ -176,8 +178,10 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
     task = Classification(loss_fn) if task is None else task
     progress = {"epoch": 0, "history": [], "best_val_loss": None, "bad_epochs": 0}
     checkpoint = os.path.join(run_dir, CHECKPOINT) if run_dir else None
+    best = None  # the weights of the epoch with the lowest validation loss so far
     if resume and checkpoint and os.path.exists(checkpoint):
         progress = load_checkpoint(checkpoint, model, optimizer, scheduler, rngs)
+        best = load_best(checkpoint)
         if progress.get("stopped_early"):
             return progress["history"]
     for epoch in range(progress["epoch"], epochs):
@@ -193,9 +197,14 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         progress["history"].append(record)
         progress["epoch"] = epoch + 1
         stop = _early_stop(progress, record, patience)
+        if progress.get("best_epoch") == epoch + 1:
+            best = {name: np.array(value, copy=True) for name, value in model.state_dict().items()}
         progress["stopped_early"] = stop
+        if stop and best is not None:  # keep the best epoch's weights, and say so in the record
+            model.load_state_dict(best)
+            record.update(stopped_early=True, best_epoch=progress["best_epoch"])
         if checkpoint:
-            save_checkpoint(checkpoint, model, optimizer, scheduler, rngs, progress)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, rngs, progress, best=best)
             _write_metrics(run_dir, progress["history"])
         for cb in callbacks:
             cb.on_epoch_end(epoch, record)
@@ -234,6 +243,7 @@ def _early_stop(progress, record, patience):
     best = progress["best_val_loss"]
     if best is None or record["val_loss"] < best:
         progress["best_val_loss"], progress["bad_epochs"] = record["val_loss"], 0
+        progress["best_epoch"] = record.get("epoch")
         return False
     progress["bad_epochs"] += 1
     return patience is not None and progress["bad_epochs"] >= patience

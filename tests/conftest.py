@@ -1,5 +1,6 @@
 """Fixtures shared by the test modules."""
 
+import numpy as np
 import pytest
 
 from convscope import windows
@@ -13,3 +14,19 @@ def bands(request, monkeypatch):
     if request.param == "row_by_row":
         monkeypatch.setattr(windows, "BAND_BYTES", 1)
     return request.param
+
+
+# ----- a tiny digits cache for the command line ---------------------------------------------------
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fake `digits` cache: 300 28x28 images whose class is a bright bar's row."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 10
+    images = (rng.random((300, 1, 28, 28)) * 40).astype(np.uint8)
+    for k in range(10):
+        images[labels == k, 0, 4 + 2 * k, 6:22] = 255
+    folder = tmp_path / "cache" / "digits"
+    folder.mkdir(parents=True)
+    np.savez(folder / "digits.npz", images=images, labels=labels.astype(np.int64), is_val=np.arange(300) % 5 == 0)
+    monkeypatch.setenv("CONVSCOPE_DATA", str(tmp_path / "cache"))
+    return tmp_path

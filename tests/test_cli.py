@@ -10,21 +10,6 @@ from convscope.cli import main
 from convscope.data.preprocess import mnist_style, preprocess_image
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """A fake `digits` cache: 300 28x28 images whose class is a bright bar's row."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(300) % 10
-    images = (rng.random((300, 1, 28, 28)) * 40).astype(np.uint8)
-    for k in range(10):
-        images[labels == k, 0, 4 + 2 * k, 6:22] = 255
-    folder = tmp_path / "cache" / "digits"
-    folder.mkdir(parents=True)
-    np.savez(folder / "digits.npz", images=images, labels=labels.astype(np.int64), is_val=np.arange(300) % 5 == 0)
-    monkeypatch.setenv("CONVSCOPE_DATA", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def test_train_evaluate_predict(cache, capsys):
     out = cache / "run"
     assert main(["train", "--model", "lenet5", "--data", "digits", "--epochs", "2", "--batch-size", "32",
@@ -57,7 +42,7 @@ def test_existing_run_is_not_overwritten(cache, capsys):
     assert main(args) == 1
     assert "already holds a training run" in capsys.readouterr().err
     assert (out / "checkpoint.safetensors").read_bytes() == before
-    assert main(args[:2] + ["2"] + args[3:] + ["--resume"]) == 0
+    assert main(args[:2] + ["2"] + args[3:] + ["--resume", "--extend"]) == 0  # more epochs: asked for
     assert len(open(out / "metrics.jsonl").readlines()) == 2
 
 

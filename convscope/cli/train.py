@@ -10,10 +10,12 @@ import numpy as np
 from .. import models
 from ..data import DATASETS, DataLoader, load_splits, load_user_splits
 from ..data.preprocess import preprocess_image
+from ..files import write_atomic
 from ..inference import predict, top_k
-from ..io import RUN_MODEL, load_model, save_model
+from ..io import RUN_MODEL, checkpoint_progress, load_model, save_model
 from ..metrics import precision_recall_f1
-from ..recipes import make_augment, make_optimizer, make_scheduler, recipe_for
+from ..nn import Parameter
+from ..recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
 from ..tensor import ShapeError, Tensor, no_grad
 from ..train import CHECKPOINT, Callback, evaluate, fit
 from .progress import ProgressBar
@@ -25,8 +27,8 @@ def add_parsers(subparsers):
     p = subparsers.add_parser("train", help="train a model on a dataset",
                               description="Train a zoo model; writes a checkpoint, the model file, "
                                           "metrics and an HTML report into --out.")
-    p.add_argument("--model", default="lenet5", choices=sorted(models.ZOO), help="zoo model (default lenet5)")
-    p.add_argument("--data", default="digits", metavar="NAME|PATH",
+    p.add_argument("--model", choices=sorted(models.ZOO), help="zoo model (default lenet5; with --resume, the run's)")
+    p.add_argument("--data", metavar="NAME|PATH",
                    help=f"dataset: {', '.join(DATASET_NAMES)} (default digits), or a folder with one "
                         "subfolder of images per class, or an .npz file (every 10th image per class validates)")
     p.add_argument("--data-dir", help="folder holding the dataset files (searched before the cache)")
@@ -39,9 +41,13 @@ def add_parsers(subparsers):
     p.add_argument("--schedule", choices=("onecycle", "cosine", "step", "constant"), help="default onecycle")
     p.add_argument("--no-augment", action="store_true", help="train without data augmentation")
     p.add_argument("--patience", type=int, help="stop after this many epochs without a lower val loss")
-    p.add_argument("--seed", type=int, default=0, help="makes the run reproducible (default 0)")
+    p.add_argument("--seed", type=int, help="makes the run reproducible (default 0)")
     p.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint, with the run's own settings")
+    p.add_argument("--extend", action="store_true",
+                   help="with --resume and a larger --epochs: train the run on to that many epochs "
+                        "(its learning-rate schedule is stretched to the new length)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
     p.set_defaults(run=run_train)
 
@@ -63,7 +69,11 @@ def add_parsers(subparsers):
     p.set_defaults(run=run_predict)
 
 
+RESUMABLE = ("model", "data", "seed", "optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment")
+
+
 def _recipe(args):
+    """The recipe of a new run: the model's defaults with the options given."""
     recipe = recipe_for(args.model, args.data)
     for name in ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule"):
         if getattr(args, name) is not None:
@@ -71,9 +81,57 @@ def _recipe(args):
     if args.no_augment:
         recipe.augment = {}
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
-        raise ValueError("epochs and batch size must be >= 1 and lr > 0, "
-                         f"got {recipe.epochs}, {recipe.batch_size}, {recipe.lr}")
+        raise ValueError(f"epochs and batch size must be >= 1 and lr > 0, got {recipe.epochs}, "
+                         f"{recipe.batch_size}, {recipe.lr}")
     return recipe
+
+
+def _resumed(out, args):
+    """The settings of the run in ``out`` for --resume, checked against the options given:
+    an option that differs from the run's is refused (nothing is written), and so is a
+    different --epochs without --extend. Returns (settings dict, epochs the run was set up for)."""
+    path = os.path.join(out, "run.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot resume {out}: its run.json (what the run was trained with) cannot be read "
+                         f"({error}); start a new run with another --out") from None
+    asked = {name: getattr(args, name) for name in RESUMABLE if name != "augment"}
+    if args.no_augment:
+        asked["augment"] = {}
+    differs = [f"--{name.replace('_', '-')} {value} (the run used {saved.get(name)})"
+               for name, value in asked.items() if value is not None and value != saved.get(name)]
+    if differs:
+        raise ValueError(f"cannot resume {out} with other settings than its own: {'; '.join(differs)}. "
+                         "Leave these options out to continue the run as it was, or choose another --out")
+    planned = int(saved["epochs"])
+    if args.epochs is not None and args.epochs != planned and not args.extend:
+        raise ValueError(f"{out} was set up for {planned} epochs; to train it on to {args.epochs}, pass --extend "
+                         "as well (its learning-rate schedule will be stretched to the new length)")
+    if args.epochs is not None and args.extend and args.epochs < planned:
+        raise ValueError(f"--extend trains a run for longer: {args.epochs} epochs is fewer than its {planned}")
+    return dict(saved, epochs=args.epochs if args.extend and args.epochs else planned), planned
+
+
+def _settings(args, out, resuming):
+    """(model name, data name, seed, recipe, epochs planned before) for this run."""
+    if resuming:
+        saved, planned = _resumed(out, args)
+        fields = {k: saved[k] for k in Recipe.__dataclass_fields__ if k in saved}
+        return saved["model"], saved["data"], saved["seed"], Recipe(**fields), planned
+    args.model, args.data = args.model or "lenet5", args.data or "digits"
+    recipe = _recipe(args)
+    return args.model, args.data, 0 if args.seed is None else args.seed, recipe, recipe.epochs
+
+
+def _lr_after(recipe, epochs, batches, steps):
+    """The learning rate the schedule of ``recipe`` over ``epochs`` gives after ``steps``."""
+    optimizer = make_optimizer(recipe, [Parameter(np.zeros(1))])
+    scheduler = make_scheduler(recipe, optimizer, epochs * batches)
+    if scheduler is not None:
+        scheduler.load_state_dict({"last_step": steps, "base_lr": recipe.lr})
+    return optimizer.lr
 
 
 def _check_fits(model, name, dataset):
@@ -101,45 +159,68 @@ class SaveModel(Callback):
 
 
 def run_train(args):
-    recipe = _recipe(args)
-    out = args.out or os.path.join("runs", f"{args.model}-{args.data}")
-    has_checkpoint = os.path.exists(os.path.join(out, CHECKPOINT))
+    if args.extend and not args.resume:
+        raise ValueError("--extend continues a finished or interrupted run: pass --resume with it")
+    out = args.out or os.path.join("runs", f"{args.model or 'lenet5'}-{args.data or 'digits'}")
+    checkpoint = os.path.join(out, CHECKPOINT)
+    has_checkpoint = os.path.exists(checkpoint)
     if has_checkpoint and not args.resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     if args.resume and not has_checkpoint:
         print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
-    train_set, val_set = load_data(args.data, ("train", "val"), args, models.ZOO_INPUTS.get(args.model, (1, 28, 28)))
-    init_seed, loader_seed = np.random.SeedSequence(args.seed).spawn(2)
+    resuming = args.resume and has_checkpoint
+    name, data, seed, recipe, planned = _settings(args, out, resuming)
+    done = checkpoint_progress(checkpoint).get("epoch", 0) if resuming else 0
+    train_set, val_set = load_data(data, ("train", "val"), args, models.ZOO_INPUTS.get(name, (1, 28, 28)))
+    init_seed, loader_seed = np.random.SeedSequence(seed).spawn(2)
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
-    model = models.build(args.model, rng=init_rng, in_channels=train_set.images.shape[1],
-                         num_classes=train_set.num_classes)
-    _check_fits(model, args.model, train_set)
+    model = models.build(name, rng=init_rng, in_channels=train_set.images.shape[1], num_classes=train_set.num_classes)
+    _check_fits(model, name, train_set)
     train_loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=loader_rng,
                               augment=make_augment(recipe.augment, train_set.images.shape[2:]))
     val_loader = DataLoader(val_set, batch_size=500)
     optimizer = make_optimizer(recipe, model.parameters())
     scheduler = make_scheduler(recipe, optimizer, recipe.epochs * len(train_loader))
-    config = {"model": args.model, "data": args.data, "seed": args.seed, **recipe.__dict__}
+    config = {"model": name, "data": data, "seed": seed, **recipe.__dict__}
+    if resuming:
+        print(f"resuming {out} from epoch {done} of {recipe.epochs}", file=sys.stderr)
+    if resuming and recipe.epochs != planned:
+        steps = done * len(train_loader)
+        print(f"extending the run from {planned} to {recipe.epochs} epochs: its {recipe.schedule} schedule now spans "
+              f"{recipe.epochs} epochs, so training goes on at learning rate "
+              f"{_lr_after(recipe, recipe.epochs, len(train_loader), steps):.3g} (the {planned}-epoch schedule "
+              f"was at {_lr_after(recipe, planned, len(train_loader), steps):.3g})", file=sys.stderr)
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "run.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    print(f"training {args.model} on {args.data}: {len(train_set)} train / {len(val_set)} val images, "
+    write_atomic(os.path.join(out, "run.json"), json.dumps(config, indent=2).encode())
+    print(f"training {name} on {data}: {len(train_set)} train / {len(val_set)} val images, "
           f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
           f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}", file=sys.stderr)
     model_path = os.path.join(out, RUN_MODEL)
     history = fit(model, train_loader, optimizer, recipe.epochs, val_loader, scheduler=scheduler,
                   callbacks=[ProgressBar(), SaveModel(model_path, model, train_set, config)], run_dir=out,
                   rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=args.patience)
-    last = history[-1]
-    if args.resume and has_checkpoint and last["epoch"] >= recipe.epochs:
-        print(f"the run in {out} had already finished its {recipe.epochs} epochs", file=sys.stderr)
-    seconds = sum(r["seconds"] for r in history)
-    print(f"done: validation accuracy {last['val_acc']:.2%} after {last['epoch']} epochs "
-          f"({seconds:.1f} s training); model saved to {model_path}")
+    report_end(out, history, done, recipe.epochs, model_path)
     if not args.no_report:
         from ..viz.report import write_report
         print(f"report: {write_report(out, dataset=val_set)}")
     return 0
+
+
+def report_end(out, history, done, epochs, model_path):
+    """The closing lines of a run: finished or stopped early (and which epoch's weights were kept)."""
+    last = history[-1]
+    if len(history) == done:
+        print(f"the run in {out} had already finished ({done} of {epochs} epochs); nothing was trained",
+              file=sys.stderr)
+    kept = next((r for r in history if r["epoch"] == last.get("best_epoch")), last)
+    if last.get("stopped_early"):
+        waited = last["epoch"] - kept["epoch"]
+        print(f"stopped early after epoch {last['epoch']}: the validation loss had not improved for "
+              f"{waited} epoch{'s' if waited > 1 else ''}; kept the weights of epoch {kept['epoch']} "
+              f"(validation loss {kept['val_loss']:.4f}, accuracy {kept['val_acc']:.2%})", file=sys.stderr)
+    seconds = sum(r["seconds"] for r in history)
+    print(f"done: validation accuracy {kept['val_acc']:.2%} after {last['epoch']} epochs "
+          f"(weights of epoch {kept['epoch']}; {seconds:.1f} s training); model saved to {model_path}")
 
 
 def load_data(name, splits, args, input_shape):
