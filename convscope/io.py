@@ -6,7 +6,7 @@ A model file holds every parameter and buffer, and in its metadata a JSON docume
     {"format": "convscope-model", "format_version": 1,
      "architecture": {"type": "zoo", "name": "lenet5", "config": {...}}   # or a layer list
      "class_names": [...], "input_shape": [C, H, W], "mean": [...], "std": [...],
-     "dataset": "digits", "training": {...}}
+     "dataset": "digits", "training": {...}, "preprocess": "digit"}   # or "resize"
 
 Loading never executes code from the file: the architecture names classes from a fixed
 allow-list (the zoo, and the :class:`~convscope.nn.Module` classes defined by the code
@@ -167,8 +167,10 @@ def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dic
 # ----- model files ------------------------------------------------------------------
 def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str] | None = None,
                input_shape: Sequence[int] | None = None, mean: ArrayLike | None = None, std: ArrayLike | None = None,
-               dataset: str | None = None, training: dict[str, Any] | None = None) -> None:
-    """Save ``model`` with what is needed to rebuild and use it (see module docstring)."""
+               dataset: str | None = None, training: dict[str, Any] | None = None,
+               preprocess: str | None = None) -> None:
+    """Save ``model`` with what is needed to rebuild and use it (see module docstring);
+    ``preprocess`` ("digit" or "resize") says how ``convscope predict`` prepares an image for it."""
     header = {
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
         "architecture": architecture_of(model),
@@ -176,7 +178,7 @@ def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str
         "input_shape": list(input_shape) if input_shape is not None else None,
         "mean": None if mean is None else [float(m) for m in np.atleast_1d(mean)],
         "std": None if std is None else [float(s) for s in np.atleast_1d(std)],
-        "dataset": dataset, "training": training or {},
+        "dataset": dataset, "training": training or {}, "preprocess": preprocess,
     }
     write_safetensors(path, model.state_dict(), header)
 

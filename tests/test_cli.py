@@ -31,7 +31,7 @@ def test_train_evaluate_predict(cache, capsys):
     assert main(["predict", str(out / "model.safetensors"), str(cache / "bar.png"), "--top-k", "2"]) == 0
     said = capsys.readouterr().out
     assert "inverted colours" in said and "centred by mass" in said
-    assert len([line for line in said.splitlines() if "%" in line]) == 2
+    assert len([line for line in said.splitlines() if "%" in line and "#" in line]) == 2  # one bar per class
 
 
 def test_existing_run_is_not_overwritten(cache, capsys):

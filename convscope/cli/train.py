@@ -4,12 +4,13 @@ import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from .. import models
 from ..data import DATASETS, DataLoader, load_splits, load_user_splits
-from ..data.preprocess import preprocess_image
+from ..data.preprocess import DIGIT_DATASETS, preprocess_image
 from ..files import write_atomic
 from ..inference import predict, top_k
 from ..io import RUN_MODEL, checkpoint_progress, load_model, save_model
@@ -61,11 +62,16 @@ def add_parsers(subparsers):
     p.set_defaults(run=run_evaluate)
 
     p = subparsers.add_parser("predict", help="classify image files (top-k with probabilities)",
-                              description="Classify images of any size; digit models preprocess "
-                                          "them like MNIST and say what they did.")
-    p.add_argument("model", help="model file (.safetensors)")
-    p.add_argument("images", nargs="+", help="PNG/JPEG files")
-    p.add_argument("--top-k", type=int, default=3)
+                              description="Classify images of any size: files, or folders of them. Digit "
+                                          "models find the digit in a photo or scan and prepare it like "
+                                          "MNIST; other models resize. Each step taken is said.")
+    p.add_argument("model", help="model file (.safetensors) or run folder")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
+    p.add_argument("--top-k", type=int, default=3, help="classes to show per image (default 3)")
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text",
+                   help="text for people (default), or one JSON document / CSV table for scripts")
+    p.add_argument("--warn-below", type=float, default=0.5, metavar="P",
+                   help="warn when the top probability is below P (default 0.5)")
     p.set_defaults(run=run_predict)
 
 
@@ -152,10 +158,12 @@ class SaveModel(Callback):
         self.path, self.model, self.train_set, self.run_config = path, model, train_set, run_config
 
     def on_epoch_end(self, epoch, record):
+        digits = self.run_config["data"] in DIGIT_DATASETS  # how predict prepares images: from the data
         save_model(self.path, self.model, class_names=self.train_set.class_names,
                    input_shape=self.train_set.images.shape[1:], mean=self.train_set.mean,
                    std=self.train_set.std, dataset=self.train_set.name,
-                   training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record))
+                   training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record),
+                   preprocess="digit" if digits else "resize")
 
 
 def run_train(args):
@@ -276,18 +284,82 @@ def run_evaluate(args):
     return 0
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+def image_paths(items):
+    """The files named, with each folder replaced by its image files (sorted)."""
+    paths = []
+    for item in items:
+        if os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f"folder {item} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        else:
+            if str(item).endswith(".safetensors"):
+                raise ValueError(f"{item} is a model file; the order is: convscope predict MODEL IMAGE [IMAGE ...]")
+            paths.append(str(item))
+    return paths
+
+
+def predict_one(model, meta, path, k):
+    """``{"path", "predicted", "probability", "top": [[class, p]...], "notes"}``, or with "error"."""
+    names = meta.get("class_names") or []
+    try:
+        x, notes = preprocess_image(path, meta)
+    except ValueError as error:
+        return {"path": path, "error": str(error)}
+    best = [[names[c] if c < len(names) else str(c), p] for c, p in top_k(predict(model, x)[0], k)]
+    return {"path": path, "predicted": best[0][0], "probability": best[0][1], "top": best, "notes": notes}
+
+
 def run_predict(args):
     model, meta = load_model(args.model)
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
-    names = meta.get("class_names") or [str(k) for k in range(1000)]
-    for path in args.images:
-        if str(path).endswith(".safetensors"):
-            raise ValueError(f"{path} is a model file; the order is: convscope predict MODEL IMAGE [IMAGE ...]")
-        x, notes = preprocess_image(path, meta)
-        print(f"{path}:")
-        for note in notes:
-            print(f"  - {note}")
-        for k, p in top_k(predict(model, x)[0], args.top_k):
-            print(f"  {names[k]:>12}  {p:7.2%}  {'#' * int(round(30 * p))}")
-    return 0
+    if not 0 <= args.warn_below <= 1:
+        raise ValueError(f"--warn-below must be a probability in [0, 1], got {args.warn_below}")
+    results = [predict_one(model, meta, path, args.top_k) for path in image_paths(args.images)]
+    if args.format == "json":
+        print(json.dumps(results, indent=2))
+    elif args.format == "csv":
+        write_csv(results, args.top_k)
+    else:
+        for result in results:
+            print_result(result, args.warn_below)
+    failed = [r for r in results if "error" in r]
+    for result in failed:
+        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
+    if failed and len(failed) < len(results):
+        print(f"convscope predict: {len(failed)} of {len(results)} images could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def print_result(result, warn_below):
+    print(f"{result['path']}:")
+    if "error" in result:
+        print(f"  - could not be read: {result['error']}")
+        return
+    for note in result["notes"]:
+        print(f"  - {note}")
+    for name, p in result["top"]:
+        print(f"  {name:>12}  {p:7.2%}  {'#' * int(round(30 * p))}")
+    if result["probability"] < warn_below:
+        print(f"  ! low confidence: the best class has only {result['probability']:.0%}; the image may not "
+              "look like what the model was trained on")
+
+
+def write_csv(results, k):
+    import csv
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["path", "predicted", "probability"] + [f"top{i}_{f}" for i in range(2, k + 1)
+                                                          for f in ("class", "probability")] + ["error"])
+    for r in results:
+        if "error" in r:
+            writer.writerow([r["path"], "", ""] + [""] * (2 * (k - 1)) + [r["error"]])
+            continue
+        rest = [v for name, p in r["top"][1:] for v in (name, f"{p:.6f}")]
+        writer.writerow([r["path"], r["predicted"], f"{r['probability']:.6f}"] + rest
+                        + [""] * (2 * (k - 1) - len(rest)) + [""])
