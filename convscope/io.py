@@ -115,8 +115,9 @@ def _check_header(path, data):
                              "(needs an 8-byte header length)")
     (length,) = struct.unpack("<Q", data[:8])
     if length > len(data) - 8:
-        raise ModelFileError(f"{path}: header claims {length} bytes but the file has {len(data) - 8} after the length; "
-                             "truncated or not a safetensors file")
+        raise ModelFileError(f"{path}: its first 8 bytes give a header of {length:,} bytes, but only "
+                             f"{len(data) - 8:,} follow: truncated or not a safetensors file; expected a "
+                             ".safetensors model file written by convscope")
     try:
         header = json.loads(data[8:8 + length])
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -304,4 +305,7 @@ def load_any(spec: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     saying what was given and what is expected.
     """
     path = model_path(spec)
+    if path is None and (str(spec).endswith(".safetensors") or os.sep in str(spec)):
+        raise ModelFileError(f"{spec}: no such file or folder (expected a model file, a run folder or a zoo name: "
+                             f"{', '.join(sorted(models.ZOO))})")
     return load_model(path) if path is not None else zoo_model(str(spec))

@@ -7,6 +7,7 @@ one-line reason (plus instructions where there is something to do) on bad input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..data import DatasetNotFoundError
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetNotFoundError, ModelFileError, TrainingDiverged, ValueError, FileNotFoundError) as error:
         print(f"convscope {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of our output went away (`convscope ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
     except OSError as error:  # e.g. an output folder that cannot be written
         where = f" {error.filename}" if error.filename else ""
         print(f"convscope {args.command}: error: cannot use{where}: {error.strerror or error}", file=sys.stderr)

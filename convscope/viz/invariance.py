@@ -140,3 +140,32 @@ def invariance_table(results: Sequence[ShiftResult], class_names: Sequence[str] 
         lines.append(f"{f'({r.dy:+d},{r.dx:+d})':>13}  {r.aligned_corr:16.3f}  {r.unaligned_corr:9.3f}  "
                      f"{r.map_change:10.3f}  {r.pooled_change:13.3f}  {name} ({r.probability:.2f})")
     return "\n".join(lines)
+
+
+COLUMNS = (
+    "shift (dy,dx): how far the image was moved, in pixels (down, right; negative: up, left)",
+    "map corr aligned: correlation between the shifted image's feature map and the original map moved by the "
+    "same amount (near 1: the map moved with the image; convolution is equivariant)",
+    "unaligned: the same correlation with the original map left in place (lower: the map did move)",
+    "map change: |shifted map - original map| / |original map|, unaligned",
+    "pooled change: the same for the last pooling layer's output (smaller than map change: pooling absorbs some "
+    "of the shift)",
+    "prediction: the class predicted for the shifted image, and its probability",
+)
+
+
+def invariance_summary(results: Sequence[ShiftResult], class_names: Sequence[str] | None = None) -> str:
+    """What the table shows, in words, from its own numbers: whether the prediction stayed."""
+    def name(k):
+        return class_names[k] if class_names else str(k)
+
+    first = results[0]
+    changed = [r for r in results[1:] if r.predicted != first.predicted]
+    moved = sum(r.aligned_corr > r.unaligned_corr for r in results[1:])
+    text = (f"The feature map moved with the image in {moved} of {len(results) - 1} shifts (aligned correlation "
+            f"above unaligned). ")
+    if not changed:
+        return text + f"The prediction stayed {name(first.predicted)} for every shift."
+    where = ", ".join(f"({r.dy:+d},{r.dx:+d}) -> {name(r.predicted)}" for r in changed)
+    return text + (f"The prediction stayed {name(first.predicted)} for {len(results) - 1 - len(changed)} of "
+                   f"{len(results) - 1} shifts and changed for {len(changed)}: {where}.")
