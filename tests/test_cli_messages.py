@@ -69,3 +69,36 @@ def test_invariance_summary_tells_what_the_table_shows():
     text = invariance_summary(changes, [str(k) for k in range(10)])
     assert "stayed 3 for 2 of 3 shifts and changed for 1: (+2,+2) -> 5." in text
     assert "moved with the image in 2 of 3 shifts" in text
+
+
+def colour_folder(root, counts, colour=True):
+    """An image folder with one subfolder per class of ``counts`` 12x12 images."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for k, count in enumerate(counts):
+        (root / f"class{k}").mkdir(parents=True)
+        for i in range(count):
+            pixels = (rng.random((12, 12, 3)) * 255).astype(np.uint8)
+            pixels[..., 0] = 40 * k  # classes differ in red
+            image = Image.fromarray(pixels if colour else pixels[..., 1])
+            image.save(root / f"class{k}" / f"{i}.png")
+
+
+def test_a_colour_folder_trains_in_colour_and_says_so(tmp_path, capsys):
+    colour_folder(tmp_path / "pics", [20, 20, 5])
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "pics"), "--epochs", "1", "--out", str(out), "--no-report",
+                 "--batch-size", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "45 images in 3 classes, read as colour and resized to 28x28" in err
+    assert "1 class with fewer than 10 images get no validation image" in err and "class2" in err
+    from convscope.io import load_model
+    assert load_model(out / "model.safetensors")[1]["input_shape"] == [3, 28, 28]
+
+
+def test_a_grey_folder_and_a_single_class(tmp_path, capsys):
+    colour_folder(tmp_path / "one", [30], colour=False)
+    assert main(["train", "--data", str(tmp_path / "one"), "--epochs", "1", "--out", str(tmp_path / "r"),
+                 "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "read as grey" in err and "only one class ('class0')" in err

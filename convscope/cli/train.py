@@ -238,15 +238,20 @@ def report_end(out, history, done, epochs, model_path):
           f"(weights of epoch {kept['epoch']}; {seconds:.1f} s training); model saved to {model_path}")
 
 
-def load_data(name, splits, args, input_shape):
+def load_data(name, splits, args, input_shape, channels=None):
     """Splits of a named dataset, or of the user's folder / .npz file at ``name`` (sized for the
-    model), read once: a list of Datasets in the order of ``splits``."""
+    model), read once: a list of Datasets in the order of ``splits``. A folder is read in
+    ``channels`` (default: colour if its images are), what was chosen printed."""
     if name in DATASETS:
         return load_splits(name, splits, root=args.data_dir, download=getattr(args, "download", False))
     if not os.path.exists(name):
         raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) "
                          "nor an existing folder or .npz file")
-    return load_user_splits(name, splits, size=tuple(input_shape[1:]), channels=input_shape[0])
+    notes = []
+    datasets = load_user_splits(name, splits, size=tuple(input_shape[1:]), channels=channels, notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
+    return datasets
 
 
 def _dataset_for(meta, args):
@@ -254,7 +259,7 @@ def _dataset_for(meta, args):
     if not name:
         raise ValueError("the model file does not say which dataset it was trained on; "
                          f"pass --data ({', '.join(DATASET_NAMES)} or a path)")
-    [data] = load_data(name, (args.split,), args, meta["input_shape"])
+    [data] = load_data(name, (args.split,), args, meta["input_shape"], channels=meta["input_shape"][0])
     if meta.get("dataset") and meta["dataset"] != name:
         print(f"note: the model was trained on {meta['dataset']}, evaluating on {name}", file=sys.stderr)
     if list(data.images.shape[1:]) != list(meta["input_shape"]):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, channel_stats
-from .readers import read_image_folder, read_npz
+from .readers import IMAGE_SUFFIXES, read_image_folder, read_npz
 
 HOLDOUT_EVERY = 10
 
@@ -40,12 +40,53 @@ def load_user_data(path: str | os.PathLike, split: str = "train", size: tuple[in
     return load_user_splits(path, (split,), size, channels)[0]
 
 
+def folder_channels(root: str | os.PathLike, per_class: int = 3) -> int:
+    """3 if a class folder's first images (``per_class`` of each) are in colour, else 1: a
+    colour image whose red, green and blue differ somewhere by more than 8 levels."""
+    from PIL import Image
+
+    for class_dir in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:per_class]
+        for file in files:
+            try:
+                with Image.open(file) as image:
+                    if image.mode in ("L", "LA", "1", "I", "I;16", "F"):
+                        continue
+                    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+            except OSError:
+                continue  # the reader itself reports unreadable files
+            if np.abs(rgb - rgb[:, :, :1]).max() > 8:
+                return 3
+    return 1
+
+
+def data_warnings(labels: np.ndarray, class_names: Sequence[str], held_out: np.ndarray) -> list[str]:
+    """What a user should know about their classes: a single class, classes without a
+    validation image."""
+    warnings = []
+    if len(class_names) < 2:
+        warnings.append(f"only one class ({class_names[0]!r}): a classifier needs at least two to tell apart")
+    empty = [name for k, name in enumerate(class_names) if not held_out[labels == k].any()]
+    if empty:
+        warnings.append(f"{len(empty)} class{'es' if len(empty) > 1 else ''} with fewer than {HOLDOUT_EVERY} "
+                        f"images get no validation image, so their accuracy is not measured: {', '.join(empty)}")
+    return warnings
+
+
 def load_user_splits(path: str | os.PathLike, splits: Sequence[str] = ("train", "val"),
-                     size: tuple[int, int] = (28, 28), channels: int = 1) -> list[Dataset]:
-    """Several splits of your data, as :func:`load_user_data` gives them, from one read."""
-    path = Path(path)
+                     size: tuple[int, int] = (28, 28), channels: int | None = 1,
+                     notes: list[str] | None = None) -> list[Dataset]:
+    """Several splits of your data, as :func:`load_user_data` gives them, from one read.
+
+    ``channels=None`` for a folder: colour (3) if its images are in colour, else grey (1).
+    What was chosen, and warnings about the classes, are appended to ``notes``.
+    """
+    path, notes = Path(path), [] if notes is None else notes
     if path.is_dir():
+        channels = folder_channels(path) if channels is None else channels
         images, labels, class_names = read_image_folder(path, size, "L" if channels == 1 else "RGB")
+        notes.append(f"{path}: {len(labels)} images in {len(class_names)} classes, read as "
+                     f"{'colour' if channels == 3 else 'grey'} and resized to {size[1]}x{size[0]}")
     elif path.suffix == ".npz" and path.is_file():
         images, labels = read_npz(path)
         class_names = None
@@ -62,6 +103,7 @@ def load_user_splits(path: str | os.PathLike, splits: Sequence[str] = ("train", 
     mean, std = channel_stats(images[~held_out])
     if class_names is None:
         class_names = [str(k) for k in range(int(labels.max()) + 1)]
+    notes += [f"warning: {w}" for w in data_warnings(labels, class_names, held_out)]
     parts = {"train": ~held_out, "val": held_out, "test": held_out}
     return [Dataset(images[parts[split]], labels[parts[split]], class_names, str(path), split, mean, std)
             for split in splits]
