@@ -13,7 +13,7 @@ as in PyTorch). :class:`~convscope.tensor.Tensor` inherits them from :class:`Tor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -106,20 +106,6 @@ class Size(int):
 
     def __call__(self, dim: int | None = None) -> tuple[int, ...] | int:
         return self.shape if dim is None else self.shape[dim]
-
-
-class ValuesIndices(NamedTuple):
-    """``x.max(dim=...)``: the maxima and where they are, as ``torch.return_types.max``.
-
-    It also acts as the ``values`` tensor (``x.max(dim=1).sum()``), as convscope's ``max``
-    returned only the values before.
-    """
-
-    values: Tensor
-    indices: Tensor
-
-    def __getattr__(self, name):
-        return getattr(self.values, name)
 
 
 def _constant(cls, data):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from .habits import Size, TorchHabits, ValuesIndices  # noqa: F401  (ValuesIndices: the type max(dim=) returns)
+from .habits import Size, TorchHabits
 
 _GRAD_ENABLED = [True]
 _FLOAT_TYPES = (np.float32, np.float64)
@@ -291,9 +291,11 @@ class Tensor(TorchHabits):
         (it also behaves as the values tensor, as it did before: ``x.max(dim=1).sum()``);
         with NumPy's ``axis=`` (or no axis) it is the values tensor.
         """
-        if dim is not None:
-            values = self.max(axis=dim, keepdims=bool(keepdim))
-            return ValuesIndices(values, self.argmax(dim, keepdim=bool(keepdim)))
+        if isinstance(dim, (int, np.integer)):
+            values = self.max(axis=int(dim), keepdims=bool(keepdim))
+            values.__class__ = ValuesIndices  # the same tensor, that also unpacks as (values, indices)
+            values.indices = self.argmax(int(dim), keepdim=bool(keepdim))
+            return values
         axis, keepdims = _axes(axis, keepdims, dim, keepdim)
         a = self.data
         index = np.argmax(a, axis=axis, keepdims=True) if axis is not None else np.argmax(a)
@@ -337,6 +339,19 @@ class Tensor(TorchHabits):
     def astype(self, dtype: DTypeLike) -> Tensor:
         old = self.dtype
         return Tensor.from_op(self.data.astype(dtype), (self,), lambda g: (g.astype(old),), "astype")
+
+
+class ValuesIndices(Tensor):
+    """``x.max(dim=d)``: the maxima along ``d``, a Tensor, which also unpacks as
+    ``values, indices = x.max(dim=d)`` like ``torch.return_types.max`` (``.values`` and
+    ``.indices`` too), so ``x.max(dim=1).sum()`` keeps working as it did before."""
+
+    @property
+    def values(self) -> Tensor:
+        return self
+
+    def __iter__(self):
+        return iter((self, self.indices))
 
 
 def _axes(axis, keepdims, dim, keepdim):

@@ -147,3 +147,17 @@ def test_low_confidence_is_flagged(font_digit_model, tmp_path, capsys):
     Image.fromarray((np.random.default_rng(0).random((60, 60)) * 255).astype(np.uint8)).save(tmp_path / "noise.png")
     main(["predict", str(path), str(tmp_path / "noise.png"), "--warn-below", "1.0"])
     assert "low confidence" in capsys.readouterr().out
+
+
+def test_an_image_too_large_to_open_safely(tmp_path, capsys, font_digit_model):
+    from PIL import Image as PILImage
+    path, _ = font_digit_model
+    limit = PILImage.MAX_IMAGE_PIXELS
+    PILImage.new("L", (300, 300), 255).save(tmp_path / "big.png")
+    try:
+        PILImage.MAX_IMAGE_PIXELS = 20_000  # 90,000 pixels is then a "decompression bomb"
+        assert main(["predict", str(path), str(tmp_path / "big.png")]) == 1
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = limit
+    captured = capsys.readouterr()
+    assert "big.png: too large to open safely" in captured.err and "Traceback" not in captured.err

@@ -148,3 +148,28 @@ def test_the_command_says_it_stopped_early(cache, capsys):
     assert kept == 1
     assert "stopped early after epoch 2: the validation loss had not improved for 1 epoch;" in captured.err
     assert f"kept the weights of epoch {kept}" in captured.err and f"weights of epoch {kept}" in captured.out
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda config: {k: v for k, v in config.items() if k not in ("epochs", "seed")}, "does not record seed, epochs"),
+    (lambda config: [1, 2], "does not record model"),
+], ids=["missing_keys", "not_an_object"])
+def test_a_damaged_run_json_is_refused_clearly(run, capsys, damage, message):
+    config = json.load(open(run / "run.json"))
+    (run / "run.json").write_text(json.dumps(damage(config)))
+    before = files_of(run)
+    assert main(["train", "--out", str(run), "--resume", "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and files_of(run) == before
+
+
+def test_patience_is_part_of_the_run_and_a_stopped_run_is_not_extended(cache, capsys):
+    out = cache / "patient"
+    assert main(BASE[:2] + ["12", "--lr", "0.05", "--patience", "1"] + BASE[3:] + ["--out", str(out)]) == 0
+    assert json.load(open(out / "run.json"))["patience"] == 1
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--patience", "4", "--no-report"]) == 1
+    assert "--patience 4 (the run used 1)" in capsys.readouterr().err
+    before = files_of(out)
+    assert main(["train", "--out", str(out), "--resume", "--extend", "--epochs", "20", "--no-report"]) == 1
+    assert "stopped early at epoch 2" in capsys.readouterr().err and files_of(out) == before

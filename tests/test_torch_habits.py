@@ -50,6 +50,9 @@ def test_max_with_dim_gives_values_and_indices():
     np.testing.assert_array_equal(indices.data, [1, 0])  # ties: the first, as PyTorch
     assert indices.dtype == np.int64 and not indices.requires_grad
     assert x.max(dim=1).sum().item() == 12.0  # still usable as the values
+    np.testing.assert_array_equal((x.max(dim=1) * 2).data, [10.0, 14.0])  # arithmetic on the values, not a tuple
+    np.testing.assert_array_equal((-x.max(dim=1)).data, [-5.0, -7.0])
+    assert x.max(dim=1).values.shape == (2,) and x.max(dim=1).indices.shape == (2,)
     assert x.max().item() == 7.0 and x.max(axis=0).shape == (3,)
 
 

@@ -82,7 +82,8 @@ def add_parsers(subparsers):
     p.set_defaults(run=run_predict)
 
 
-RESUMABLE = ("model", "data", "seed", "optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment")
+RESUMABLE = ("model", "data", "seed", "optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
+             "patience")
 
 
 def _recipe(args):
@@ -110,11 +111,17 @@ def _resumed(out, args):
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot resume {out}: its run.json (what the run was trained with) cannot be read "
                          f"({error}); start a new run with another --out") from None
+    needed = ("model", "data", "seed", "epochs") + tuple(Recipe.__dataclass_fields__)
+    missing = [k for k in needed if not isinstance(saved, dict) or k not in saved]
+    if missing:
+        raise ValueError(f"cannot resume {out}: its run.json does not record {', '.join(missing)}, so the run "
+                         "cannot be continued as it was; start a new run with another --out")
     asked = {name: getattr(args, name) for name in RESUMABLE if name != "augment"}
     if args.no_augment:
         asked["augment"] = {}
     differs = [f"--{name.replace('_', '-')} {value} (the run used {saved.get(name)})"
-               for name, value in asked.items() if value is not None and value != saved.get(name)]
+               for name, value in asked.items() if value is not None and value != saved.get(name)
+               and not (name == "patience" and "patience" not in saved)]  # older runs did not record it
     if differs:
         raise ValueError(f"cannot resume {out} with other settings than its own: {'; '.join(differs)}. "
                          "Leave these options out to continue the run as it was, or choose another --out")
@@ -136,6 +143,12 @@ def _settings(args, out, resuming):
     args.model, args.data = args.model or "lenet5", args.data or "digits"
     recipe = _recipe(args)
     return args.model, args.data, 0 if args.seed is None else args.seed, recipe, recipe.epochs
+
+
+def _saved_patience(out):
+    """The --patience the run in ``out`` was started with (None: none, or not recorded)."""
+    with open(os.path.join(out, "run.json")) as f:
+        return json.load(f).get("patience")
 
 
 def _lr_after(recipe, epochs, batches, steps):
@@ -185,7 +198,12 @@ def run_train(args):
         print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
     resuming = args.resume and has_checkpoint
     name, data, seed, recipe, planned = _settings(args, out, resuming)
-    done = checkpoint_progress(checkpoint).get("epoch", 0) if resuming else 0
+    progress = checkpoint_progress(checkpoint) if resuming else {}
+    done = progress.get("epoch", 0)
+    if progress.get("stopped_early") and recipe.epochs != planned:
+        raise ValueError(f"{out} stopped early at epoch {done} (its validation loss had stopped improving), so "
+                         "there is nothing to extend; start a new run with another --out")
+    patience = args.patience if args.patience is not None else (_saved_patience(out) if resuming else None)
     train_set, val_set = load_data(data, ("train", "val"), args, models.ZOO_INPUTS.get(name, (1, 28, 28)))
     init_seed, loader_seed = np.random.SeedSequence(seed).spawn(2)
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
@@ -196,7 +214,7 @@ def run_train(args):
     val_loader = DataLoader(val_set, batch_size=500)
     optimizer = make_optimizer(recipe, model.parameters())
     scheduler = make_scheduler(recipe, optimizer, recipe.epochs * len(train_loader))
-    config = {"model": name, "data": data, "seed": seed, **recipe.__dict__}
+    config = {"model": name, "data": data, "seed": seed, **recipe.__dict__, "patience": patience}
     if resuming:
         print(f"resuming {out} from epoch {done} of {recipe.epochs}", file=sys.stderr)
     if resuming and recipe.epochs != planned:
@@ -213,7 +231,7 @@ def run_train(args):
     model_path = os.path.join(out, RUN_MODEL)
     history = fit(model, train_loader, optimizer, recipe.epochs, val_loader, scheduler=scheduler,
                   callbacks=[ProgressBar(), SaveModel(model_path, model, train_set, config)], run_dir=out,
-                  rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=args.patience)
+                  rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=patience)
     report_end(out, history, done, recipe.epochs, model_path)
     if not args.no_report:
         from ..viz.report import write_report
@@ -320,8 +338,9 @@ def predict_one(model, meta, path, k):
     names = meta.get("class_names") or []
     try:
         x, notes = preprocess_image(path, meta)
-    except ValueError as error:
-        return {"path": path, "error": str(error)}
+    except ValueError as error:  # say which file, once
+        message = str(error)
+        return {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
     best = [[names[c] if c < len(names) else str(c), p] for c, p in top_k(predict(model, x)[0], k)]
     return {"path": path, "predicted": best[0][0], "probability": best[0][1], "top": best, "notes": notes}
 
@@ -351,7 +370,7 @@ def run_predict(args):
 def print_result(result, warn_below):
     print(f"{result['path']}:")
     if "error" in result:
-        print(f"  - could not be read: {result['error']}")
+        print(f"  - no prediction: {result['error']}")
         return
     for note in result["notes"]:
         print(f"  - {note}")

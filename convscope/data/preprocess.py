@@ -54,6 +54,8 @@ def load_image(path: str | os.PathLike, channels: int, notes: list[str] | None =
             array = _eight_bit(upright, channels, notes)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such image file") from None
+    except Image.DecompressionBombError as error:  # larger than Pillow opens safely
+        raise ValueError(f"{path}: too large to open safely ({error})") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path}: not a readable image ({error})") from None
     return array[:, :, None] if channels == 1 else array
@@ -116,6 +118,7 @@ def find_ink(gray: np.ndarray, notes: list[str]) -> np.ndarray:
     gray = np.asarray(gray, np.float64)
     if max(gray.shape) > WORK_SIDE:
         factor = WORK_SIDE / max(gray.shape)
+        notes.append(f"shrank it to {WORK_SIDE} px a side to find the digit (sizes below are at that scale)")
         gray = _resize(gray, max(1, round(gray.shape[0] * factor)), max(1, round(gray.shape[1] * factor)))
         gray = np.asarray(gray, np.float64)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
