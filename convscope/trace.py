@@ -340,3 +340,10 @@ def trace(model: Module, x: np.ndarray | Tensor, gradients: bool = False, keep_o
             with no_grad():
                 calls, out = record_calls(model, x)
     return Trace(model, x, calls, out, keep_outputs, gradients)
+
+
+def as_trace(model: Module | Trace, x: np.ndarray | Tensor | None = None, **options: bool) -> Trace:
+    """``model`` itself if it is already a :class:`Trace`, else :func:`trace` of ``x`` with
+    ``options`` (``gradients``, ``keep_outputs``): so a picture can be drawn from an existing
+    pass or make its own."""
+    return model if isinstance(model, Trace) else trace(model, x, **options)

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from .. import functional as F
 from ..nn import Module
 from ..tensor import Tensor
-from ..trace import Trace, trace
+from ..trace import Trace, as_trace
 
 
 def capture_activations(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> dict[str, np.ndarray]:
@@ -31,7 +31,7 @@ def capture_activations(model: Module | Trace, x: np.ndarray | Tensor | None = N
         or pass a :class:`~convscope.trace.Trace` as ``model`` and no ``x``.
     Returns: dict layer name (``name#2`` for a second call) -> ndarray output (N, ...).
     """
-    t = model if isinstance(model, Trace) else trace(model, x)
+    t = as_trace(model, x)
     return t.outputs()
 
 
@@ -45,7 +45,7 @@ def first_pool_input(model: Module | Trace, x: np.ndarray | Tensor | None = None
 
     Falls back to the first 4-D layer output when the model has no pooling layer.
     """
-    t = model if isinstance(model, Trace) else trace(model, x)
+    t = as_trace(model, x)
     pool = t.first("pool")
     if pool is not None:
         return pool.input.data[0], pool.name

@@ -30,7 +30,7 @@ from ..inference import top_k
 from ..nn import Module
 from ..summary import LayerRow, rows_of
 from ..tensor import Tensor
-from ..trace import Trace, trace
+from ..trace import Trace, as_trace
 from . import captions, grids, render
 from .activations import compare_pooling, conv_layers, first_pool_input, most_active_channel
 from .saliency import grad_cam, saliency, saliency_map, traced
@@ -134,14 +134,10 @@ def output_picture(row: LayerRow, values: np.ndarray, class_names: Sequence[str]
     return render.titled(chart, title, note)
 
 
-def _trace_of(model, x):
-    return model if isinstance(model, Trace) else trace(model, x)
-
-
 def feature_pictures(model: Module | Trace, x: np.ndarray | Tensor | None = None, layers: Collection[str] | None = None,
                      class_names: Sequence[str] | None = None) -> list[tuple[str, np.ndarray]]:
     """One picture per layer (or per name in ``layers``) of its output for input x (1, C, H, W)."""
-    t = _trace_of(model, x)
+    t = as_trace(model, x)
     pictures = []
     for layer, row in zip(t.layers, rows_of(t)):
         if layers is None or layer.name in layers:
@@ -160,7 +156,7 @@ def input_picture(x: np.ndarray, mean: ArrayLike | None = None, std: ArrayLike |
 def prediction_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
                        class_names: Sequence[str] | None = None, k: int = 5) -> list[tuple[str, np.ndarray]]:
     """Bar chart of the k most probable classes for x (1, C, H, W)."""
-    best = top_k(_trace_of(model, x).probabilities()[0], k)
+    best = top_k(as_trace(model, x).probabilities()[0], k)
     names = [class_names[c] if class_names else str(c) for c, _ in best]
     return [("topk", render.plot_top_k(names, [p for _, p in best]))]
 
@@ -168,7 +164,7 @@ def prediction_picture(model: Module | Trace, x: np.ndarray | Tensor | None = No
 def layer_placement(model: Module | Trace, x: np.ndarray | Tensor | None = None,
                     layer: str | None = None) -> tuple[tuple[float, float], tuple[int, int]]:
     """(start, jump) in input pixels of a layer's output map (see convscope.trace.Field)."""
-    field = _trace_of(model, x)[layer].field
+    field = as_trace(model, x)[layer].field
     return field.start, field.jump
 
 
@@ -228,7 +224,7 @@ def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
                     kernel_size: int = 2) -> list[tuple[str, np.ndarray]]:
     """The most active channel entering the first pooling layer, then its max, average and
     L2 pooling, one shared grey scale, each shown at the input map's display size."""
-    fmaps, layer = first_pool_input(_trace_of(model, x))
+    fmaps, layer = first_pool_input(as_trace(model, x))
     channel = most_active_channel(fmaps)
     fmap = fmaps[channel]
     pooled = compare_pooling(fmap, kernel_size)

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from ..inference import predict, top_k  # noqa: F401  (their home is convscope.inference)
 from ..nn import Module
 from ..tensor import Tensor
-from ..trace import Trace, trace
+from ..trace import Trace, as_trace
 from . import grids
 
 
@@ -34,10 +34,8 @@ def _one_image(x):
 
 
 def traced(model: Module | Trace, x: np.ndarray | Tensor | None = None) -> Trace:
-    """``model`` itself if it is already a Trace with gradients, else a new one of ``x``."""
-    if isinstance(model, Trace):
-        return model
-    return trace(model, _one_image(x), gradients=True)
+    """``model`` itself if it is already a Trace (with gradients), else a new one of ``x``."""
+    return as_trace(model, None if isinstance(model, Trace) else _one_image(x), gradients=True)
 
 
 def backpropagated(t: Trace, target: int | None = None) -> int:
@@ -75,7 +73,7 @@ def gradcam_layer(model: Module | Trace, x: np.ndarray | Tensor | None = None) -
     follow it at the same shape: LeNet-5's ReLU ``4``). If that conv sits inside a block with
     its own forward (a residual block), the outermost such block, whose output includes the
     shortcut."""
-    t = model if isinstance(model, Trace) else trace(model, _one_image(x), keep_outputs=False)
+    t = as_trace(model, None if isinstance(model, Trace) else _one_image(x), keep_outputs=False)
     convs = [i for i, layer in enumerate(t.layers) if layer.module.role == "conv"]
     if not convs:
         raise ValueError(f"{type(t.model).__name__} has no conv layer for Grad-CAM")
