@@ -124,7 +124,8 @@ def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
     For classification (the default) the dict has ``loss``, ``accuracy``, ``count``,
     ``confusion`` (rows: true class, columns: predicted) and, per image in loader order,
     ``predictions``, ``probabilities`` and ``labels``. Other tasks give ``loss``, ``count``,
-    ``outputs``, ``targets`` and their own figures.
+    ``outputs``, ``targets`` and their own figures. Every task's result also has ``figures``:
+    its epoch figures (``task.metrics``) over the whole loader, e.g. ``{"acc": 0.98}``.
     """
     task = Classification(loss_fn, num_classes) if task is None else task
     total_loss, targets_all, outputs_all = 0.0, [], []
@@ -135,7 +136,8 @@ def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
             outputs_all.append(output.data)
             targets_all.append(np.asarray(y))
     outputs, targets = np.concatenate(outputs_all), np.concatenate(targets_all)
-    result = {"loss": total_loss / len(targets), "count": len(targets), **task.evaluate(outputs, targets)}
+    result = {"loss": total_loss / len(targets), "count": len(targets), **task.evaluate(outputs, targets),
+              "figures": task.metrics(task.batch_sums(outputs, targets), len(targets))}
     if isinstance(task, Classification):
         result["labels"] = targets
     else:
@@ -193,11 +195,11 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         if val_loader is not None:
             result = evaluate(model, val_loader, task=task)
             record["val_loss"] = result["loss"]
-            record.update({f"val_{k}": v for k, v in _val_figures(task, result).items()})
+            record.update({f"val_{k}": v for k, v in result["figures"].items()})
         progress["history"].append(record)
         progress["epoch"] = epoch + 1
         stop = _early_stop(progress, record, patience)
-        if progress.get("best_epoch") == epoch + 1:
+        if patience is not None and progress.get("best_epoch") == epoch + 1:  # what early stopping keeps
             best = {name: np.array(value, copy=True) for name, value in model.state_dict().items()}
         progress["stopped_early"] = stop
         if stop and best is not None:  # keep the best epoch's weights, and say so in the record
@@ -227,13 +229,6 @@ def _batch_hooks(callbacks, epoch, model):
             cb.on_backward_end(epoch, batch, model)
 
     return {"on_batch": on_batch, "after_backward": after_backward}
-
-
-def _val_figures(task, result):
-    """The epoch figures of a validation ``evaluate`` result (``acc`` for classification)."""
-    if isinstance(task, Classification):
-        return {"acc": result["accuracy"]}
-    return task.metrics(task.batch_sums(result["outputs"], result["targets"]), result["count"])
 
 
 def _early_stop(progress, record, patience):

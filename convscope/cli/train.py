@@ -135,20 +135,15 @@ def _resumed(out, args):
 
 
 def _settings(args, out, resuming):
-    """(model name, data name, seed, recipe, epochs planned before) for this run."""
+    """(model name, data name, seed, recipe, epochs planned before, patience) for this run."""
     if resuming:
         saved, planned = _resumed(out, args)
         fields = {k: saved[k] for k in Recipe.__dataclass_fields__ if k in saved}
-        return saved["model"], saved["data"], saved["seed"], Recipe(**fields), planned
+        patience = args.patience if args.patience is not None else saved.get("patience")
+        return saved["model"], saved["data"], saved["seed"], Recipe(**fields), planned, patience
     args.model, args.data = args.model or "lenet5", args.data or "digits"
     recipe = _recipe(args)
-    return args.model, args.data, 0 if args.seed is None else args.seed, recipe, recipe.epochs
-
-
-def _saved_patience(out):
-    """The --patience the run in ``out`` was started with (None: none, or not recorded)."""
-    with open(os.path.join(out, "run.json")) as f:
-        return json.load(f).get("patience")
+    return args.model, args.data, 0 if args.seed is None else args.seed, recipe, recipe.epochs, args.patience
 
 
 def _lr_after(recipe, epochs, batches, steps):
@@ -197,13 +192,12 @@ def run_train(args):
     if args.resume and not has_checkpoint:
         print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
     resuming = args.resume and has_checkpoint
-    name, data, seed, recipe, planned = _settings(args, out, resuming)
+    name, data, seed, recipe, planned, patience = _settings(args, out, resuming)
     progress = checkpoint_progress(checkpoint) if resuming else {}
     done = progress.get("epoch", 0)
     if progress.get("stopped_early") and recipe.epochs != planned:
         raise ValueError(f"{out} stopped early at epoch {done} (its validation loss had stopped improving), so "
                          "there is nothing to extend; start a new run with another --out")
-    patience = args.patience if args.patience is not None else (_saved_patience(out) if resuming else None)
     train_set, val_set = load_data(data, ("train", "val"), args, models.ZOO_INPUTS.get(name, (1, 28, 28)))
     init_seed, loader_seed = np.random.SeedSequence(seed).spawn(2)
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
