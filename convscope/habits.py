@@ -71,12 +71,24 @@ class TorchHabits:
             other = self.data.dtype.type(other)
         return _constant(type(self), ufunc(self.data, other))
 
-    __lt__ = lambda self, other: self._compare(other, np.less)  # noqa: E731  (one line per operator)
-    __le__ = lambda self, other: self._compare(other, np.less_equal)  # noqa: E731
-    __gt__ = lambda self, other: self._compare(other, np.greater)  # noqa: E731
-    __ge__ = lambda self, other: self._compare(other, np.greater_equal)  # noqa: E731
-    __eq__ = lambda self, other: self._compare(other, np.equal)  # noqa: E731
-    __ne__ = lambda self, other: self._compare(other, np.not_equal)  # noqa: E731
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
     __hash__ = object.__hash__  # by identity, as PyTorch: == is elementwise
 
     def __bool__(self) -> bool:

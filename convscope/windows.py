@@ -102,12 +102,13 @@ class Window(NamedTuple):
         return (_positions(in_hw[0], top, bottom, k_h, s_h, d_h, self.ceil_mode),
                 _positions(in_hw[1], left, right, k_w, s_w, d_w, self.ceil_mode))
 
-    def pads(self, in_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    def pads(self, in_hw: tuple[int, int], out_hw: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
         """Padding (top, bottom, left, right) that makes every window of ``output_hw`` fit:
-        ``padding``, plus the overhang of a last, partial ceil_mode window at the bottom/right."""
+        ``padding``, plus the overhang of a last, partial ceil_mode window at the bottom/right.
+        ``out_hw``: the output size, if already computed."""
         top, bottom, left, right = self.padding
-        ends = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in
-                zip(self.output_hw(in_hw), self.stride, self.dilation, self.kernel)]
+        out_hw = self.output_hw(in_hw) if out_hw is None else out_hw
+        ends = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(out_hw, self.stride, self.dilation, self.kernel)]
         return top, max(ends[0] - in_hw[0] - top, bottom), left, max(ends[1] - in_hw[1] - left, right)
 
     def before(self) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..data import DATASETS, DataLoader, load_splits, load_user_splits
+from ..data import DATASETS, DataLoader, load_splits, load_user_splits, readers
 from ..data.preprocess import DIGIT_DATASETS, preprocess_image
 from ..files import write_atomic
 from ..inference import predict, top_k
@@ -308,7 +308,8 @@ def run_evaluate(args):
     return 0
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+# what predict takes from a folder: the training reader's suffixes, and the other formats Pillow reads
+IMAGE_SUFFIXES = readers.IMAGE_SUFFIXES + (".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 
 def image_paths(items):

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .preprocess import EXIF_ORIENTATION  # the tag the reader honours; 6 = "turn 90 degrees clockwise"
+
 KINDS = ("clean", "grey_gradient", "noise", "shadow", "rotated_sheet", "transparent", "exif_rotated",
          "sixteen_bit")
-EXIF_ORIENTATION = 0x0112  # the EXIF tag; 6 = "rotate 90 degrees clockwise to show"
 
 
 def font_paths() -> list[str]:

@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from .dataset import normalise
-from .imageops import black_top_hat, components, median3, otsu_threshold
+from .imageops import black_top_hat, components, max_filter, median3, otsu_threshold
 
 DIGIT_DATASETS = ("digits", "mnist")
+EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 = upright
 WORK_SIDE = 200  # photos are shrunk to at most this many pixels a side to find the digit
 
 
@@ -49,7 +50,7 @@ def load_image(path: str | os.PathLike, channels: int, notes: list[str] | None =
     try:
         with Image.open(path) as image:
             upright = ImageOps.exif_transpose(image)
-            if upright.size != image.size or upright.tobytes() != image.tobytes():
+            if image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None):
                 notes.append("turned the image upright as its EXIF orientation tag says (a phone photo)")
             array = _eight_bit(upright, channels, notes)
     except FileNotFoundError:
@@ -169,8 +170,6 @@ def _digit_pieces(labels: np.ndarray, sizes: list[int], strength: np.ndarray) ->
 
 def _grow(mask: np.ndarray, steps: int) -> np.ndarray:
     """``mask`` grown by ``steps`` pixels (8-connected)."""
-    from .imageops import max_filter
-
     return max_filter(mask.astype(np.float64), 2 * steps + 1) > 0
 
 

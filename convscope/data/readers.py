@@ -152,18 +152,28 @@ def read_image_folder(root: str | os.PathLike, size: tuple[int, int] = (28, 28),
     if not root.is_dir():
         raise ValueError(f"{root}: expected a folder with one subfolder per class, "
                          f"got {'a file' if root.exists() else 'nothing (it does not exist)'}")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = class_folders(root)
     if not class_dirs:
         raise ValueError(f"{root}: expected one subfolder per class (e.g. {root}/cat/1.png), "
                          f"found no subfolders")
     images, labels = [], []
     for label, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(class_dir)
         if not files:
             raise ValueError(f"{class_dir}: class folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
         images += [_read_image(file, size, mode) for file in files]
         labels += [label] * len(files)
     return np.stack(images), np.array(labels, dtype=np.int64), [p.name for p in class_dirs]
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The class subfolders of an image folder, in label order (hidden ones left out)."""
+    return sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def image_files(folder: Path) -> list[Path]:
+    """A class folder's image files, in file-name order."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _check_size(size) -> tuple[int, int]:

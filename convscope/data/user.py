@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, channel_stats
-from .readers import IMAGE_SUFFIXES, read_image_folder, read_npz
+from .readers import class_folders, image_files, read_image_folder, read_npz
 
 HOLDOUT_EVERY = 10
 
@@ -45,9 +45,8 @@ def folder_channels(root: str | os.PathLike, per_class: int = 3) -> int:
     colour image whose red, green and blue differ somewhere by more than 8 levels."""
     from PIL import Image
 
-    for class_dir in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:per_class]
-        for file in files:
+    for class_dir in class_folders(root):
+        for file in image_files(class_dir)[:per_class]:
             try:
                 with Image.open(file) as image:
                     if image.mode in ("L", "LA", "1", "I", "I;16", "F"):

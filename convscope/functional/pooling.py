@@ -22,7 +22,7 @@ class _Pooling:
         self.out_hw = self.window.output_hw(self.in_hw)
         if min(self.out_hw) < 1:
             raise ShapeError(f"{name}: input {x.shape} is smaller than kernel_size {self.window.kernel}")
-        self.pads = self.window.pads(self.in_hw)  # a last ceil_mode window may overhang: pad just enough
+        self.pads = self.window.pads(self.in_hw, self.out_hw)  # a last ceil_mode window may overhang: pad just enough
 
     def windows(self, padded):
         w = self.window
