@@ -4,7 +4,8 @@ The loop reports through callbacks (``on_epoch_start``, ``on_batch_end``, ``on_e
 it never prints. With a ``run_dir`` it writes, at the end of every epoch and atomically,
 ``checkpoint.safetensors`` (weights, optimizer, schedule position, random states, history)
 and ``metrics.jsonl`` (one JSON object per epoch). ``resume=True`` continues from the
-checkpoint so that the run ends with the same weights as an uninterrupted one.
+checkpoint so that the run ends with the same weights as an uninterrupted one. A callback
+stops training cleanly by raising :class:`StopTraining`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ METRICS = "metrics.jsonl"
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training now (a pause or a stop button).
+
+    ``fit`` returns the history of the finished epochs. The run folder keeps what the last
+    finished epoch wrote, so resuming continues exactly as if nothing had happened; the
+    model in memory holds whatever the interrupted epoch had done. Raised from
+    ``on_epoch_end``, the other callbacks still hear of the finished epoch.
+    """
 
 
 class Callback:
@@ -176,6 +187,9 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (the last checkpoint stays).
+
+    A callback that raises :class:`StopTraining` ends the run at once: the history of the
+    finished epochs is returned and the checkpoint stays that of the last finished epoch.
     """
     task = Classification(loss_fn) if task is None else task
     progress = {"epoch": 0, "history": [], "best_val_loss": None, "bad_epochs": 0}
@@ -187,11 +201,14 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         if progress.get("stopped_early"):
             return progress["history"]
     for epoch in range(progress["epoch"], epochs):
-        for cb in callbacks:
-            cb.on_epoch_start(epoch, epochs, len(train_loader))
-        hooks = _batch_hooks(callbacks, epoch, model)
-        record = {"epoch": epoch + 1, **train_epoch(model, train_loader, optimizer, scheduler=scheduler, epoch=epoch,
-                                                    task=task, **hooks), "lr": optimizer.lr}
+        try:
+            for cb in callbacks:
+                cb.on_epoch_start(epoch, epochs, len(train_loader))
+            hooks = _batch_hooks(callbacks, epoch, model)
+            record = {"epoch": epoch + 1, **train_epoch(model, train_loader, optimizer, scheduler=scheduler,
+                                                        epoch=epoch, task=task, **hooks), "lr": optimizer.lr}
+        except StopTraining:  # mid-epoch: nothing of this epoch is kept
+            break
         if val_loader is not None:
             result = evaluate(model, val_loader, task=task)
             record["val_loss"] = result["loss"]
@@ -208,11 +225,20 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         if checkpoint:
             save_checkpoint(checkpoint, model, optimizer, scheduler, rngs, progress, best=best)
             _write_metrics(run_dir, progress["history"])
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, record)
-        if stop:
+        if _epoch_end(callbacks, epoch, record) or stop:
             break
     return progress["history"]
+
+
+def _epoch_end(callbacks, epoch, record):
+    """Tell every callback the epoch ended; True if one raised StopTraining (the rest still hear)."""
+    asked = False
+    for cb in callbacks:
+        try:
+            cb.on_epoch_end(epoch, record)
+        except StopTraining:
+            asked = True
+    return asked
 
 
 def _batch_hooks(callbacks, epoch, model):

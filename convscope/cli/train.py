@@ -9,19 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
-from ..data import DATASETS, DataLoader, load_splits, load_user_splits, readers
-from ..data.preprocess import DIGIT_DATASETS, preprocess_image
-from ..files import write_atomic
+from ..data import DataLoader, readers
+from ..data.preprocess import preprocess_image
 from ..inference import predict, top_k
-from ..io import RUN_MODEL, checkpoint_progress, load_model, save_model
+from ..io import load_model
 from ..metrics import precision_recall_f1
-from ..nn import Parameter
-from ..recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
-from ..tensor import ShapeError, Tensor, no_grad
-from ..train import CHECKPOINT, Callback, evaluate, fit
+from ..runs import DATASET_NAMES, RunOptions, load_data, prepare_run
+from ..train import evaluate
 from .progress import ProgressBar
-
-DATASET_NAMES = tuple(sorted(DATASETS))
 
 
 def add_parsers(subparsers):
@@ -82,154 +77,24 @@ def add_parsers(subparsers):
     p.set_defaults(run=run_predict)
 
 
-RESUMABLE = ("model", "data", "seed", "optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
-             "patience")
-
-
-def _recipe(args):
-    """The recipe of a new run: the model's defaults with the options given."""
-    recipe = recipe_for(args.model, args.data)
-    for name in ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule"):
-        if getattr(args, name) is not None:
-            setattr(recipe, name, getattr(args, name))
-    if args.no_augment:
-        recipe.augment = {}
-    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
-        raise ValueError(f"epochs and batch size must be >= 1 and lr > 0, got {recipe.epochs}, "
-                         f"{recipe.batch_size}, {recipe.lr}")
-    return recipe
-
-
-def _resumed(out, args):
-    """The settings of the run in ``out`` for --resume, checked against the options given:
-    an option that differs from the run's is refused (nothing is written), and so is a
-    different --epochs without --extend. Returns (settings dict, epochs the run was set up for)."""
-    path = os.path.join(out, "run.json")
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot resume {out}: its run.json (what the run was trained with) cannot be read "
-                         f"({error}); start a new run with another --out") from None
-    needed = ("model", "data", "seed", "epochs") + tuple(Recipe.__dataclass_fields__)
-    missing = [k for k in needed if not isinstance(saved, dict) or k not in saved]
-    if missing:
-        raise ValueError(f"cannot resume {out}: its run.json does not record {', '.join(missing)}, so the run "
-                         "cannot be continued as it was; start a new run with another --out")
-    asked = {name: getattr(args, name) for name in RESUMABLE if name != "augment"}
-    if args.no_augment:
-        asked["augment"] = {}
-    differs = [f"--{name.replace('_', '-')} {value} (the run used {saved.get(name)})"
-               for name, value in asked.items() if value is not None and value != saved.get(name)
-               and not (name == "patience" and "patience" not in saved)]  # older runs did not record it
-    if differs:
-        raise ValueError(f"cannot resume {out} with other settings than its own: {'; '.join(differs)}. "
-                         "Leave these options out to continue the run as it was, or choose another --out")
-    planned = int(saved["epochs"])
-    if args.epochs is not None and args.epochs != planned and not args.extend:
-        raise ValueError(f"{out} was set up for {planned} epochs; to train it on to {args.epochs}, pass --extend "
-                         "as well (its learning-rate schedule will be stretched to the new length)")
-    if args.epochs is not None and args.extend and args.epochs < planned:
-        raise ValueError(f"--extend trains a run for longer: {args.epochs} epochs is fewer than its {planned}")
-    return dict(saved, epochs=args.epochs if args.extend and args.epochs else planned), planned
-
-
-def _settings(args, out, resuming):
-    """(model name, data name, seed, recipe, epochs planned before, patience) for this run."""
-    if resuming:
-        saved, planned = _resumed(out, args)
-        fields = {k: saved[k] for k in Recipe.__dataclass_fields__ if k in saved}
-        patience = args.patience if args.patience is not None else saved.get("patience")
-        return saved["model"], saved["data"], saved["seed"], Recipe(**fields), planned, patience
-    args.model, args.data = args.model or "lenet5", args.data or "digits"
-    recipe = _recipe(args)
-    return args.model, args.data, 0 if args.seed is None else args.seed, recipe, recipe.epochs, args.patience
-
-
-def _lr_after(recipe, epochs, batches, steps):
-    """The learning rate the schedule of ``recipe`` over ``epochs`` gives after ``steps``."""
-    optimizer = make_optimizer(recipe, [Parameter(np.zeros(1))])
-    scheduler = make_scheduler(recipe, optimizer, epochs * batches)
-    if scheduler is not None:
-        scheduler.load_state_dict({"last_step": steps, "base_lr": recipe.lr})
-    return optimizer.lr
-
-
-def _check_fits(model, name, dataset):
-    """Run one image through the model so a size mismatch fails now, clearly."""
-    try:
-        with no_grad():
-            model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
-    except ShapeError as error:
-        raise ValueError(f"model {name} does not accept {dataset.name} images of shape "
-                         f"{dataset.images.shape[1:]}: {error}") from None
-    model.train()
-
-
-class SaveModel(Callback):
-    """Write the model file after every epoch, so the latest weights are always usable."""
-
-    def __init__(self, path, model, train_set, run_config):
-        self.path, self.model, self.train_set, self.run_config = path, model, train_set, run_config
-
-    def on_epoch_end(self, epoch, record):
-        digits = self.run_config["data"] in DIGIT_DATASETS  # how predict prepares images: from the data
-        save_model(self.path, self.model, class_names=self.train_set.class_names,
-                   input_shape=self.train_set.images.shape[1:], mean=self.train_set.mean,
-                   std=self.train_set.std, dataset=self.train_set.name,
-                   training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record),
-                   preprocess="digit" if digits else "resize")
+def run_options(args):
+    """The ``convscope train`` arguments as the library's RunOptions."""
+    names = [f.name for f in dataclasses.fields(RunOptions) if f.name != "augment"]
+    return RunOptions(**{name: getattr(args, name) for name in names}, augment=not args.no_augment)
 
 
 def run_train(args):
-    if args.extend and not args.resume:
-        raise ValueError("--extend continues a finished or interrupted run: pass --resume with it")
-    out = args.out or os.path.join("runs", f"{args.model or 'lenet5'}-{args.data or 'digits'}")
-    checkpoint = os.path.join(out, CHECKPOINT)
-    has_checkpoint = os.path.exists(checkpoint)
-    if has_checkpoint and not args.resume:
-        raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
-    if args.resume and not has_checkpoint:
-        print(f"note: {out} has no checkpoint to resume; starting a new run", file=sys.stderr)
-    resuming = args.resume and has_checkpoint
-    name, data, seed, recipe, planned, patience = _settings(args, out, resuming)
-    progress = checkpoint_progress(checkpoint) if resuming else {}
-    done = progress.get("epoch", 0)
-    if progress.get("stopped_early") and recipe.epochs != planned:
-        raise ValueError(f"{out} stopped early at epoch {done} (its validation loss had stopped improving), so "
-                         "there is nothing to extend; start a new run with another --out")
-    train_set, val_set = load_data(data, ("train", "val"), args, models.ZOO_INPUTS.get(name, (1, 28, 28)))
-    init_seed, loader_seed = np.random.SeedSequence(seed).spawn(2)
-    init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
-    model = models.build(name, rng=init_rng, in_channels=train_set.images.shape[1], num_classes=train_set.num_classes)
-    _check_fits(model, name, train_set)
-    train_loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=loader_rng,
-                              augment=make_augment(recipe.augment, train_set.images.shape[2:]))
-    val_loader = DataLoader(val_set, batch_size=500)
-    optimizer = make_optimizer(recipe, model.parameters())
-    scheduler = make_scheduler(recipe, optimizer, recipe.epochs * len(train_loader))
-    config = {"model": name, "data": data, "seed": seed, **recipe.__dict__, "patience": patience}
-    if resuming:
-        print(f"resuming {out} from epoch {done} of {recipe.epochs}", file=sys.stderr)
-    if resuming and recipe.epochs != planned:
-        steps = done * len(train_loader)
-        print(f"extending the run from {planned} to {recipe.epochs} epochs: its {recipe.schedule} schedule now spans "
-              f"{recipe.epochs} epochs, so training goes on at learning rate "
-              f"{_lr_after(recipe, recipe.epochs, len(train_loader), steps):.3g} (the {planned}-epoch schedule "
-              f"was at {_lr_after(recipe, planned, len(train_loader), steps):.3g})", file=sys.stderr)
-    os.makedirs(out, exist_ok=True)
-    write_atomic(os.path.join(out, "run.json"), json.dumps(config, indent=2).encode())
-    print(f"training {name} on {data}: {len(train_set)} train / {len(val_set)} val images, "
-          f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
-          f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}", file=sys.stderr)
-    model_path = os.path.join(out, RUN_MODEL)
-    history = fit(model, train_loader, optimizer, recipe.epochs, val_loader, scheduler=scheduler,
-                  callbacks=[ProgressBar(), SaveModel(model_path, model, train_set, config)], run_dir=out,
-                  rngs={"init": init_rng, "loader": loader_rng}, resume=args.resume, patience=patience)
-    report_end(out, history, done, recipe.epochs, model_path)
+    notes = []
+    try:
+        run = prepare_run(run_options(args), notes)
+    finally:  # what was said before a refusal is printed too, as it arose
+        for note in notes:
+            print(note, file=sys.stderr)
+    history = run.train([ProgressBar()])
+    report_end(run.out, history, run.done, run.epochs, run.model_path)
     if not args.no_report:
         from ..viz.report import write_report
-        print(f"report: {write_report(out, dataset=val_set)}")
+        print(f"report: {write_report(run.out, dataset=run.val_set)}")
     return 0
 
 
@@ -250,28 +115,16 @@ def report_end(out, history, done, epochs, model_path):
           f"(weights of epoch {kept['epoch']}; {seconds:.1f} s training); model saved to {model_path}")
 
 
-def load_data(name, splits, args, input_shape, channels=None):
-    """Splits of a named dataset, or of the user's folder / .npz file at ``name`` (sized for the
-    model), read once: a list of Datasets in the order of ``splits``. A folder is read in
-    ``channels`` (default: colour if its images are), what was chosen printed."""
-    if name in DATASETS:
-        return load_splits(name, splits, root=args.data_dir, download=getattr(args, "download", False))
-    if not os.path.exists(name):
-        raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) "
-                         "nor an existing folder or .npz file")
-    notes = []
-    datasets = load_user_splits(name, splits, size=tuple(input_shape[1:]), channels=channels, notes=notes)
-    for note in notes:
-        print(note, file=sys.stderr)
-    return datasets
-
-
 def _dataset_for(meta, args):
     name = args.data or meta.get("dataset")
     if not name:
         raise ValueError("the model file does not say which dataset it was trained on; "
                          f"pass --data ({', '.join(DATASET_NAMES)} or a path)")
-    [data] = load_data(name, (args.split,), args, meta["input_shape"], channels=meta["input_shape"][0])
+    notes = []
+    [data] = load_data(name, (args.split,), args.data_dir, input_shape=meta["input_shape"],
+                       channels=meta["input_shape"][0], notes=notes)
+    for note in notes:
+        print(note, file=sys.stderr)
     if meta.get("dataset") and meta["dataset"] != name:
         print(f"note: the model was trained on {meta['dataset']}, evaluating on {name}", file=sys.stderr)
     if list(data.images.shape[1:]) != list(meta["input_shape"]):
