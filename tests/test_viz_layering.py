@@ -1,4 +1,4 @@
-"""summary and explain stay at level 4 and viz at level 5; only viz.render plots or writes files."""
+"""summary, explain and arithmetic stay at level 4 and viz at level 5; only viz.render plots or writes files."""
 
 import ast
 from pathlib import Path
@@ -11,8 +11,9 @@ ROOT = Path(convscope.__file__).parent
 LEVEL = {"tensor": 1, "habits": 1, "windows": 1, "files": 1, "functional": 2, "nn": 3, "optim": 3, "data": 3,
          "metrics": 3,
          "trace": 4, "summary": 4, "explain": 4, "io": 4, "inference": 4, "tasks": 4, "train": 4, "models": 4,
-         "recipes": 4, "runs": 4, "viz": 5, "cli": 6}
-MODULES = [ROOT / "trace.py", ROOT / "summary.py", ROOT / "explain.py"] + sorted((ROOT / "viz").glob("*.py"))
+         "recipes": 4, "runs": 4, "arithmetic": 4, "viz": 5, "cli": 6}
+MODULES = ([ROOT / "trace.py", ROOT / "summary.py", ROOT / "explain.py"] + sorted((ROOT / "arithmetic").glob("*.py"))
+           + sorted((ROOT / "viz").glob("*.py")))
 
 
 def package_of(path):
