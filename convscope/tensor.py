@@ -19,6 +19,7 @@ array([[2., 4.],
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -26,23 +27,31 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from .habits import Size, TorchHabits
 
-_GRAD_ENABLED = [True]
+
+class _GradMode(threading.local):
+    """Whether operations record the graph, per thread (as in PyTorch): a web request
+    tracing under ``no_grad`` must not switch it off for a training thread."""
+
+    enabled = True
+
+
+_GRAD_MODE = _GradMode()
 _FLOAT_TYPES = (np.float32, np.float64)
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
     """Inside this context, operations record no graph (inference, optimizer updates)."""
-    previous = _GRAD_ENABLED[0]
-    _GRAD_ENABLED[0] = False
+    previous = _GRAD_MODE.enabled
+    _GRAD_MODE.enabled = False
     try:
         yield
     finally:
-        _GRAD_ENABLED[0] = previous
+        _GRAD_MODE.enabled = previous
 
 
 def is_grad_enabled() -> bool:
-    return _GRAD_ENABLED[0]
+    return _GRAD_MODE.enabled
 
 
 def _as_array(data, dtype):
@@ -118,7 +127,7 @@ class Tensor(TorchHabits):
         out = cls.__new__(cls)
         out.data, out.grad, out.requires_grad, out.op = np.asarray(data), None, False, op
         out._parents, out._backward, out._retains_grad = (), None, False
-        if _GRAD_ENABLED[0] and any(p.requires_grad for p in parents):
+        if _GRAD_MODE.enabled and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = parents
             out._backward = backward

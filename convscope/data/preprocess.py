@@ -24,6 +24,7 @@ for 1 x 28 x 28 models of unknown data, else "resize". Every step is reported in
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,16 +40,20 @@ EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 = upright
 WORK_SIDE = 200  # photos are shrunk to at most this many pixels a side to find the digit
 
 
-def load_image(path: str | os.PathLike, channels: int, notes: list[str] | None = None) -> np.ndarray:
-    """Read an image file as a float32 array (H, W, channels) in [0, 255]: EXIF orientation
-    applied, transparency laid on white, 16-bit scaled to 8 bits; steps appended to ``notes``."""
+def load_image(path: str | os.PathLike | bytes, channels: int, notes: list[str] | None = None) -> np.ndarray:
+    """Read an image file (or the bytes of one, e.g. an upload) as a float32 array
+    (H, W, channels) in [0, 255]: EXIF orientation applied, transparency laid on white,
+    16-bit scaled to 8 bits; steps appended to ``notes``."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     notes = [] if notes is None else notes
-    if Path(path).exists() and not Path(path).is_file():
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
+    if isinstance(path, bytes):
+        path = "the image"  # how the messages below name it
+    elif Path(path).exists() and not Path(path).is_file():
         raise ValueError(f"{path}: not a regular file (a folder, pipe or device), expected an image file")
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             upright = ImageOps.exif_transpose(image)
             if image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None):
                 notes.append("turned the image upright as its EXIF orientation tag says (a phone photo)")
@@ -183,14 +188,14 @@ def preparation(meta: Mapping[str, Any]) -> str:
     return "digit" if list(meta["input_shape"]) == [1, 28, 28] else "resize"
 
 
-def preprocess_image(path: str | os.PathLike, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
-    """Image file -> normalised float32 (1, C, H, W) for the model described by ``meta``.
+def preprocess_image(path: str | os.PathLike | bytes, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
+    """Image file (or its bytes) -> normalised float32 (1, C, H, W) for the model described by ``meta``.
 
     ``meta`` needs ``input_shape`` [C, H, W], and ``mean``/``std`` (per channel, for pixel
     values scaled to [0, 1]). Returns ``(x, notes)``, notes being the steps taken.
     """
     channels, height, width = meta["input_shape"]
-    notes = [f"read {path}"]
+    notes = ["read the image" if isinstance(path, bytes) else f"read {path}"]
     array = load_image(path, channels, notes)
     notes[0] += f": {array.shape[1]}x{array.shape[0]} px"
     if preparation(meta) == "digit" and channels == 1:

@@ -220,13 +220,26 @@ def saliency_pictures(model: Module | Trace, x: np.ndarray | Tensor | None = Non
 _POOLING_NAMES = {"max": "max pool", "average": "average pool", "L2": "L2 pool"}
 
 
-def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
-                    kernel_size: int = 2) -> list[tuple[str, np.ndarray]]:
-    """The most active channel entering the first pooling layer, then its max, average and
-    L2 pooling, one shared grey scale, each shown at the input map's display size."""
-    fmaps, layer = first_pool_input(as_trace(model, x))
-    channel = most_active_channel(fmaps)
+def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None, kernel_size: int = 2,
+                    layer: str | None = None, channel: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """A feature map, then its max, average and L2 pooling, one shared grey scale, each shown
+    at the map's display size. The map: channel ``channel`` (default: the most active) of
+    layer ``layer``'s output (default: what enters the first pooling layer)."""
+    t = as_trace(model, x)
+    where = "of" if layer is not None else "entering"
+    if layer is None:
+        fmaps, layer = first_pool_input(t)
+    else:
+        fmaps = t[layer].values[0]
+        if fmaps.ndim != 3:
+            raise ValueError(f"layer {layer} gives {captions.shape_text(fmaps.shape)} values, not feature maps to pool")
+    channel = most_active_channel(fmaps) if channel is None else channel
+    if not 0 <= channel < len(fmaps):
+        raise ValueError(f"layer {layer} has channels 0-{len(fmaps) - 1}, got channel {channel}")
     fmap = fmaps[channel]
+    if min(fmap.shape) < kernel_size:
+        raise ValueError(f"map {channel} of layer {layer} is {captions.shape_text(fmap.shape)}, smaller than "
+                         f"the {kernel_size}x{kernel_size} pooling window")
     pooled = compare_pooling(fmap, kernel_size)
     arrays = [fmap] + list(pooled.values())
     lo, hi = min(a.min() for a in arrays), max(a.max() for a in arrays)
@@ -236,7 +249,7 @@ def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
     names = [f"map {captions.shape_text(fmap.shape)}"] + [f"{_POOLING_NAMES[k]} {captions.shape_text(a.shape)}"
                                                           for k, a in pooled.items()]
     k = f"{kernel_size}x{kernel_size}"
-    note = (f"Map {channel} entering layer {layer}, pooled three ways: each {k} window (stride {kernel_size}) "
+    note = (f"Map {channel} {where} layer {layer}, pooled three ways: each {k} window (stride {kernel_size}) "
             f"becomes one pixel — max keeps the strongest value, average the mean, L2 sqrt(sum of squares).")
     return [("pooling", with_key(panels(images, names), "Pooling compared: max, average and L2 on the same map",
                                  note, grey_legend(lo, hi)))]
