@@ -294,3 +294,29 @@ def test_unbroadcast_sums_stretched_axes(grad_shape, shape, expected):
     out = unbroadcast(np.ones(grad_shape), shape)
     assert out.shape == shape
     np.testing.assert_array_equal(out, expected)
+
+
+def test_grad_mode_is_per_thread():
+    """A web request tracing under no_grad must not switch the graph off for a training thread."""
+    import threading
+
+    from convscope.tensor import is_grad_enabled
+    inside, other = threading.Event(), []
+
+    def trace_like():
+        with no_grad():
+            inside.set()
+            other.append(is_grad_enabled())
+            done.wait(5)
+
+    done = threading.Event()
+    worker = threading.Thread(target=trace_like)
+    worker.start()
+    inside.wait(5)
+    w = Tensor(np.ones(3), requires_grad=True)
+    y = (w * 2).sum()  # built here while the other thread is inside no_grad
+    done.set()
+    worker.join()
+    assert other == [False] and is_grad_enabled()
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0, 2.0])

@@ -20,7 +20,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 shares it on "
                         "your network, on purpose)")
     p.add_argument("--runs", default="runs", help="folder of training runs to offer and to train into (default runs)")
-    p.add_argument("--data-dir", help="folder holding dataset files, searched before the cache")
+    p.add_argument("--data-dir", help="folder holding dataset files, searched before the cache (default: the cache only)")
     p.set_defaults(run=run_serve)
 
 

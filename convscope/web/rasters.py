@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..viz import grids
-
 
 def raster(values: np.ndarray) -> dict[str, Any]:
-    """One layer's output for one image, (C, H, W) or (F,), as grey levels on one scale."""
-    values = np.asarray(values, dtype=np.float64)
+    """One layer's output for one image, (C, H, W) or (F,), as grey levels on one scale:
+    ``round(255 * (v - lo) / (hi - lo))`` (all 0 for a constant layer)."""
+    values = np.asarray(values)
     lo, hi = float(values.min()), float(values.max())
-    grey = np.round(grids.to_unit(values, lo, hi) * 255).astype(np.uint8)
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    grey = np.rint((values - np.float32(lo)) * np.float32(scale)).clip(0, 255).astype(np.uint8)
     return {"shape": list(values.shape), "lo": lo, "hi": hi,
             "data": base64.b64encode(grey.tobytes()).decode("ascii")}

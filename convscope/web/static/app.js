@@ -122,12 +122,20 @@ $("upload").addEventListener("change", () => {
   reader.readAsDataURL(file);
 });
 
-// ----- live updates: at most one request in flight; the newest drawing wins ----------------
+// ----- live updates: at most one request in flight, at most one per PACE_MS; the newest drawing wins --
+const PACE_MS = 60;
+
 async function requestUpdate() {
   if (!state.input || !state.model) return;
   if (state.inFlight) { state.dirty = true; return; }
+  const wait = PACE_MS - (performance.now() - (state.lastSent || 0));
+  if (wait > 0) {
+    if (!state.paced) state.paced = setTimeout(() => { state.paced = null; requestUpdate(); }, wait);
+    return;
+  }
   state.inFlight = true;
   state.dirty = false;
+  state.lastSent = performance.now();
   try {
     const answer = await api("/api/update", inputRequest());
     state.update = answer;
@@ -303,12 +311,14 @@ function markChosen() {
 
 async function showCell(cell) {
   if (!state.input) { $("cell").innerHTML = "<p class='note'>Draw or choose an input first.</p>"; return; }
+  const asked = (state.cellAsked = (state.cellAsked || 0) + 1);  // a quicker later click wins
   try {
     const answer = await api("/api/cell", inputRequest(cell));
+    if (asked !== state.cellAsked) return;
     $("cell").innerHTML = cellHtml(answer);
     showField(answer.field);
   } catch (error) {
-    $("cell").innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
+    if (asked === state.cellAsked) $("cell").innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
   }
 }
 
@@ -410,7 +420,8 @@ function pictures(answer) {
 }
 
 async function showInside() {
-  const box = $("inside");
+  const asked = (state.insideAsked = (state.insideAsked || 0) + 1);  // only the latest answer is shown
+  const box = {set innerHTML(html) { if (asked === state.insideAsked) $("inside").innerHTML = html; }};
   const model = encodeURIComponent(state.model);
   try {
     if (state.view === "filters") box.innerHTML = pictures(await api(`/api/filters?model=${model}`));

@@ -1,0 +1,45 @@
+"""Killing ``convscope serve`` in the middle of a training run loses nothing: the run folder
+holds the last finished epoch, the next server offers the run for resuming, and the command
+line finishes it."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("uvicorn")
+
+from convscope.cli import main  # noqa: E402
+from convscope.web.catalog import Catalog  # noqa: E402
+
+
+def test_a_killed_server_leaves_a_resumable_run(cache, monkeypatch):
+    monkeypatch.chdir(cache)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    server = subprocess.Popen([sys.executable, "-m", "convscope.cli", "serve", "--port", "0", "--runs", "runs"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        url = re.search(r"http://[\d.]+:\d+/", server.stdout.readline()).group(0)
+        started = httpx.post(url + "api/train", json={"epochs": 4, "batch_size": 4, "out": "killed"}, timeout=60)
+        assert started.status_code == 200, started.text
+        deadline = time.monotonic() + 120
+        while not httpx.get(url + "api/train").json()["history"]:  # the first epoch is checkpointed
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.send_signal(signal.SIGKILL)  # no chance to clean up
+        server.wait(10)
+    finally:
+        server.kill()
+    run = next(r for r in Catalog(cache / "runs").runs() if r["name"] == "killed")
+    assert run["resumable"] and run["state"] == "interrupted" and 1 <= run["epochs_done"] < 4
+    saved = json.loads((cache / "runs" / "killed" / "run.json").read_text())
+    assert saved["epochs"] == 4 and saved["batch_size"] == 4
+    assert main(["train", "--resume", "--out", str(cache / "runs" / "killed"), "--no-report"]) == 0
+    epochs = [json.loads(line)["epoch"] for line in open(cache / "runs" / "killed" / "metrics.jsonl")]
+    assert epochs == [1, 2, 3, 4]
