@@ -144,7 +144,9 @@ def find_ink(gray: np.ndarray, notes: list[str]) -> np.ndarray:
                  f"digit's {len(keep)} piece{'s' if len(keep) > 1 else ''}"
                  + (f", dropped {dropped} speck{'s' if dropped > 1 else ''} or edge{'s' if dropped > 1 else ''}"
                     if dropped else ""))
-    pieces = np.isin(labels, keep)
+    chosen = np.zeros(len(sizes) + 1, bool)
+    chosen[keep] = True
+    pieces = chosen[labels]  # the kept pieces' pixels
     near = _grow(pieces, 2)  # the soft edges of the strokes, just outside the threshold
     return np.where(near, np.maximum(black_top_hat(gray, size), 0), 0.0)  # the strokes as drawn, unsmoothed
 
@@ -154,15 +156,16 @@ def _digit_pieces(labels: np.ndarray, sizes: list[int], strength: np.ndarray) ->
     least a fiftieth its size, as dark as the digit (peak at least half the darkest) and close
     to it (its box within half the largest's size of the largest's box): not specks, not the
     faint edge of a sheet or a shadow."""
-    largest, flat, count = int(np.argmax(sizes)) + 1, labels.ravel(), len(sizes) + 1
-    ys, xs = (a.ravel() for a in np.indices(labels.shape))
+    largest, count = int(np.argmax(sizes)) + 1, len(sizes) + 1
+    where = np.flatnonzero(labels)  # the pieces' pixels (the background's box is never used)
+    (ys, xs), label = np.divmod(where, labels.shape[1]), labels.ravel()[where]
     top, left = np.full(count, labels.size), np.full(count, labels.size)
     bottom, right, peak = np.zeros(count, int), np.zeros(count, int), np.zeros(count)
-    np.minimum.at(top, flat, ys)
-    np.minimum.at(left, flat, xs)
-    np.maximum.at(bottom, flat, ys)
-    np.maximum.at(right, flat, xs)
-    np.maximum.at(peak, flat, strength.ravel())
+    np.minimum.at(top, label, ys)
+    np.minimum.at(left, label, xs)
+    np.maximum.at(bottom, label, ys)
+    np.maximum.at(right, label, xs)
+    np.maximum.at(peak, label, strength.ravel()[where])
     reach = 0.5 * max(bottom[largest] - top[largest], right[largest] - left[largest], 1)
     keep = []
     for k, n in enumerate(sizes, start=1):  # near: its box overlaps the largest's, grown by half its size
