@@ -3,7 +3,7 @@
 Starts ``convscope serve`` in its own process on 127.0.0.1, then runs 1 client and then
 ``--clients`` clients at once (threads of this process, one HTTP connection each). Each client
 behaves as the page does while a learner draws: a stroke grows point by point on a 280x280
-white canvas (rendered to PNG here, as the page's canvas does), one update in flight at a
+white canvas, sent at 112x112 as the page sends it (rendered to PNG here), one update in flight at a
 time, the next sent when the answer is back and at least ``--interval`` ms after the last one
 was sent (the page's pace). Prints, per setting, p50 / p95 / max of the server's own work per
 update (its ``server_ms``: from the parsed request to the answer, including any wait for the
@@ -17,7 +17,9 @@ work per update is the same for trained and untrained weights.
 
 import argparse
 import base64
+import http.client
 import io
+import json
 import os
 import re
 import subprocess
@@ -29,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SEND_SIDE = 112  # the page sends its drawing at 112x112
 
 
 def strokes(seed: int, frames: int = 60) -> list[str]:
@@ -38,35 +41,41 @@ def strokes(seed: int, frames: int = 60) -> list[str]:
     cx, cy, rx, ry = 140 + rng.integers(-30, 30), 120 + rng.integers(-20, 20), 50, 60
     points = [(cx + rx * np.sin(a), cy - ry * np.cos(a)) for a in angles]
     points += [(cx + rx - k * 3, cy + k * 8) for k in range(frames - len(points))]
-    image, uris = Image.new("L", (280, 280), 255), []
+    image, bodies = Image.new("L", (280, 280), 255), []
     draw = ImageDraw.Draw(image)
     for a, b in zip(points, points[1:]):
         draw.line([a, b], fill=0, width=20)
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        uris.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
-    return uris
+        image.resize((SEND_SIDE, SEND_SIDE), Image.LANCZOS).save(buffer, format="PNG")  # as the page sends it
+        bodies.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+    return bodies
 
 
-def client(url, model, uris, interval, stop, server_ms, round_ms):
-    import httpx
-    with httpx.Client(base_url=url, timeout=30) as http:
-        k = 0
-        while not stop.is_set():
-            sent = time.perf_counter()
-            answer = http.post("/api/update", json={"model": model, "image": uris[k % len(uris)]})
-            done = time.perf_counter()
-            if answer.status_code == 200:
-                server_ms.append(answer.json()["server_ms"])
-                round_ms.append((done - sent) * 1000)
-            k += 1
-            time.sleep(max(0.0, interval / 1000 - (time.perf_counter() - sent)))
+def client(address, model, uris, interval, stop, server_ms, round_ms):
+    """One drawing client on one kept-alive connection. The answer is read whole but not
+    parsed (the page's work, not the server's); the server's time is in its Server-Timing."""
+    connection = http.client.HTTPConnection(*address, timeout=30)
+    bodies = [json.dumps({"model": model, "image": uri}).encode() for uri in uris]
+    k = 0
+    while not stop.is_set():
+        sent = time.perf_counter()
+        connection.request("POST", "/api/update", body=bodies[k % len(bodies)],
+                           headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        answer.read()
+        done = time.perf_counter()
+        if answer.status == 200:
+            server_ms.append(float(answer.getheader("Server-Timing").split("dur=")[1]))
+            round_ms.append((done - sent) * 1000)
+        k += 1
+        time.sleep(max(0.0, interval / 1000 - (time.perf_counter() - sent)))
+    connection.close()
 
 
-def measure(url, model, clients, seconds, interval, warmup=1.0):
+def measure(address, model, clients, seconds, interval, warmup=1.0):
     pictures = [strokes(seed) for seed in range(clients)]
     stop, server_ms, round_ms = threading.Event(), [], []
-    threads = [threading.Thread(target=client, args=(url, model, pictures[i], interval, stop, server_ms, round_ms))
+    threads = [threading.Thread(target=client, args=(address, model, pictures[i], interval, stop, server_ms, round_ms))
                for i in range(clients)]
     for t in threads:
         t.start()
@@ -83,11 +92,11 @@ def start_server(model):
     command = [sys.executable, "-m", "convscope.cli", "serve", model, "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=os.getcwd())
     line = process.stdout.readline()
-    found = re.search(r"http://[\d.]+:\d+/", line)
+    found = re.search(r"http://([\d.]+):(\d+)/", line)
     if not found:
         process.kill()
         raise SystemExit(f"the server did not start: {line!r}")
-    return process, found.group(0)
+    return process, found.group(0), (found.group(1), int(found.group(2)))
 
 
 def main(argv=None):
@@ -98,7 +107,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=60.0, help="least ms between a client's updates (page: 60)")
     args = parser.parse_args(argv)
-    process, url = start_server(args.model)
+    process, url, address = start_server(args.model)
     try:
         import httpx
         listing = httpx.get(url + "api/models").json()
@@ -108,7 +117,7 @@ def main(argv=None):
         print(f"{'clients':>7}  {'server p50':>10}  {'p95':>7}  {'max':>7}  {'round p50':>9}  {'p95':>7}  "
               f"{'updates/s':>9}")
         for clients in (1, args.clients):
-            work, trip = measure(url, model, clients, args.seconds, args.interval)
+            work, trip = measure(address, model, clients, args.seconds, args.interval)
             p = lambda a, q: float(np.percentile(a, q))  # noqa: E731
             print(f"{clients:>7}  {p(work, 50):>8.1f}ms  {p(work, 95):>5.1f}ms  {work.max():>5.1f}ms  "
                   f"{p(trip, 50):>7.1f}ms  {p(trip, 95):>5.1f}ms  {len(work) / args.seconds:>9.1f}")

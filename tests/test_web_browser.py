@@ -8,7 +8,6 @@ cache, so it is prepared for the model exactly as MNIST digits are."""
 
 import base64
 import shutil
-import socket
 import threading
 import time
 
@@ -22,6 +21,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 
 from convscope.cli import main  # noqa: E402
+from convscope.cli.serve import bind  # noqa: E402
 from convscope.data.preprocess import preprocess_image  # noqa: E402
 from convscope.io import load_model  # noqa: E402
 from convscope.trace import trace  # noqa: E402
@@ -59,8 +59,7 @@ def server(tmp_path_factory):
         patch.setenv("CONVSCOPE_DATA", str(root / "cache"))
         assert main(["train", "--epochs", "4", "--out", str(root / "runs" / "shapes"), "--no-report"]) == 0
         app = create_app(None, runs=root / "runs")
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock = bind("127.0.0.1", 0)
         web = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
@@ -135,7 +134,7 @@ def test_a_clicked_conv_cell_shows_the_librarys_value(page, server):
     total, bias = float(shown.get_attribute("data-sum")), float(shown.get_attribute("data-bias"))
     channel, y, x = (int(v) for v in page.locator("#cell [data-cell]").get_attribute("data-cell").split(","))
     assert channel == 3
-    uri = page.evaluate("document.querySelector('#pad').toDataURL('image/png')")
+    uri = page.evaluate("state.input.image")  # the drawing as the page sent it
     model, meta = load_model(root / "runs" / "shapes" / "model.safetensors")
     x_in, _ = preprocess_image(base64.b64decode(uri.split(",")[1]), meta)
     value = float(trace(model, x_in)["0"].values[0, channel, y, x])

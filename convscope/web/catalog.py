@@ -79,7 +79,8 @@ class Catalog:
             return model_id[len(ZOO_PREFIX):]
         if model_id == self.given:
             return model_id
-        if any(r["id"] == model_id and r["has_model"] for r in self.runs()):
+        folder = Path(model_id)  # a run folder directly under the root, holding a model file
+        if folder.parent == self.root and folder.name not in ("", ".", "..") and (folder / RUN_MODEL).is_file():
             return model_id
         raise WebError(f"model {model_id!r} is not offered here; ask /api/models for the ones that are", 404)
 
