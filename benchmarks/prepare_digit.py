@@ -74,11 +74,11 @@ def main(argv=None):
                 times[case, way].append(milliseconds(prepare, path))
     print(f"OPENBLAS/OMP/MKL_NUM_THREADS={THREADS}, freed memory kept: {kept}, {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.2f}, NumPy {np.__version__}")
-    print(f"  {'median ms':18s} {'reference':>10s} {'today':>7s} {'ratio':>6s}   {'CPU: reference':>14s} "
+    print(f"  {'median ms':22s} {'reference':>10s} {'today':>7s} {'ratio':>6s}   {'CPU: reference':>14s} "
           f"{'today':>7s} {'ratio':>6s}")
     for case in inputs:
         (old, old_cpu), (new, new_cpu) = (np.median(times[case, way], axis=0) for way in ways)
-        print(f"  {case:18s} {old:10.2f} {new:7.2f} {old / new:5.1f}x   {old_cpu:14.2f} {new_cpu:7.2f} "
+        print(f"  {case:22s} {old:10.2f} {new:7.2f} {old / new:5.1f}x   {old_cpu:14.2f} {new_cpu:7.2f} "
               f"{old_cpu / new_cpu:5.1f}x")
 
 

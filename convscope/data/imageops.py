@@ -71,6 +71,13 @@ def black_top_hat(gray: np.ndarray, size: int) -> np.ndarray:
     return min_filter(max_filter(gray, size), size) - np.asarray(gray, np.float64)
 
 
+def _sort3(a, b, c):
+    """Elementwise (low, middle, high) of three arrays: three compare-and-swaps."""
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    high, c = np.maximum(high, c), np.minimum(high, c)
+    return np.minimum(low, c), np.maximum(low, c), high
+
+
 def _median_of_3(a, b, c):
     return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
@@ -78,16 +85,19 @@ def _median_of_3(a, b, c):
 def median3(a: np.ndarray) -> np.ndarray:
     """3x3 median (edges extended)."""
     a = np.asarray(a, np.float64)
+    height, width = a.shape
     padded = np.concatenate([a[:1], a, a[-1:]])  # the edges extended by one pixel
     padded = np.concatenate([padded[:, :1], padded, padded[:, -1:]], axis=1)
-    up, centre, down = padded[:-2], padded[1:-1], padded[2:]  # each pixel's column of three
-    low = np.minimum(np.minimum(up, centre), down)
-    middle = _median_of_3(up, centre, down)
-    high = np.maximum(np.maximum(up, centre), down)
-    left, here, right = slice(None, -2), slice(1, -1), slice(2, None)  # the three columns
-    return _median_of_3(np.maximum(np.maximum(low[:, left], low[:, here]), low[:, right]),
-                        _median_of_3(middle[:, left], middle[:, here], middle[:, right]),
-                        np.minimum(np.minimum(high[:, left], high[:, here]), high[:, right]))
+    columns = _sort3(padded[:-2], padded[1:-1], padded[2:])  # each pixel's column of three, sorted
+    # With the rows laid end to end, the columns left and right of position i are i - 1 and
+    # i + 1; only the two padding columns, dropped at the end, see across a row's end.
+    low, middle, high = (sorted_.ravel() for sorted_ in columns)
+    left, here, right = slice(None, -2), slice(1, -1), slice(2, None)
+    median = np.empty(height * (width + 2))
+    median[:-2] = _median_of_3(np.maximum(np.maximum(low[left], low[here]), low[right]),
+                               _median_of_3(middle[left], middle[here], middle[right]),
+                               np.minimum(np.minimum(high[left], high[here]), high[right]))
+    return median.reshape(height, width + 2)[:, :width]
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
