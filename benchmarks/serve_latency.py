@@ -4,12 +4,13 @@ Starts ``convscope serve`` in its own process on 127.0.0.1, then runs 1 client a
 ``--clients`` clients at once (threads of this process, one HTTP connection each). Each client
 behaves as the page does while a learner draws: a stroke grows point by point on a 280x280
 white canvas, sent at 112x112 as the page sends it (rendered to PNG here), one update in flight at a
-time, the next sent when the answer is back and at least ``--interval`` ms after the last one
-was sent (the page's pace). Prints, per setting, p50 / p95 / max of the server's own work per
+time, the next sent when the answer is back, at least ``--interval`` ms after the last one was
+sent and ``--backoff`` times the last round trip (the page's pace: a busy server gets fewer
+updates from each page). Prints, per setting, p50 / p95 / max of the server's own work per
 update (its ``server_ms``: from the parsed request to the answer, including any wait for the
 model) and of the whole round trip seen by the client, and the updates per second served.
 
-    python benchmarks/serve_latency.py [MODEL] [--clients 20] [--seconds 10] [--interval 60]
+    python benchmarks/serve_latency.py [MODEL] [--clients 20] [--seconds 10] [--interval 60] [--backoff 3]
 
 MODEL defaults to runs/lenet5-digits if it exists, else the zoo's (untrained) lenet5: the
 work per update is the same for trained and untrained weights.
@@ -51,7 +52,7 @@ def strokes(seed: int, frames: int = 60) -> list[str]:
     return bodies
 
 
-def client(address, model, uris, interval, stop, server_ms, round_ms):
+def client(address, model, uris, interval, backoff, stop, server_ms, round_ms):
     """One drawing client on one kept-alive connection. The answer is read whole but not
     parsed (the page's work, not the server's); the server's time is in its Server-Timing."""
     connection = http.client.HTTPConnection(*address, timeout=30)
@@ -68,14 +69,16 @@ def client(address, model, uris, interval, stop, server_ms, round_ms):
             server_ms.append(float(answer.getheader("Server-Timing").split("dur=")[1]))
             round_ms.append((done - sent) * 1000)
         k += 1
-        time.sleep(max(0.0, interval / 1000 - (time.perf_counter() - sent)))
+        pace = max(interval / 1000, backoff * (done - sent))  # as the page paces itself
+        time.sleep(max(0.0, pace - (time.perf_counter() - sent)))
     connection.close()
 
 
-def measure(address, model, clients, seconds, interval, warmup=1.0):
+def measure(address, model, clients, seconds, interval, backoff, warmup=1.0):
     pictures = [strokes(seed) for seed in range(clients)]
     stop, server_ms, round_ms = threading.Event(), [], []
-    threads = [threading.Thread(target=client, args=(address, model, pictures[i], interval, stop, server_ms, round_ms))
+    threads = [threading.Thread(target=client, args=(address, model, pictures[i], interval, backoff, stop,
+                                                      server_ms, round_ms))
                for i in range(clients)]
     for t in threads:
         t.start()
@@ -106,6 +109,9 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=60.0, help="least ms between a client's updates (page: 60)")
+    parser.add_argument("--backoff", type=float, default=3.0,
+                        help="a client waits this many times its last round trip before the next update "
+                             "(page: 3; 0: a fixed pace, however busy the server)")
     args = parser.parse_args(argv)
     process, url, address = start_server(args.model)
     try:
@@ -114,13 +120,16 @@ def main(argv=None):
         model = listing["current"]
         threads = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
         print(f"model {model}; server {url}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {threads}")
+        print(f"pace: at least {args.interval:g} ms between a client's updates, and {args.backoff:g}x its last "
+              f"round trip")
         print(f"{'clients':>7}  {'server p50':>10}  {'p95':>7}  {'max':>7}  {'round p50':>9}  {'p95':>7}  "
-              f"{'updates/s':>9}")
+              f"{'updates/s':>9}  {'per client':>10}")
         for clients in (1, args.clients):
-            work, trip = measure(address, model, clients, args.seconds, args.interval)
+            work, trip = measure(address, model, clients, args.seconds, args.interval, args.backoff)
             p = lambda a, q: float(np.percentile(a, q))  # noqa: E731
             print(f"{clients:>7}  {p(work, 50):>8.1f}ms  {p(work, 95):>5.1f}ms  {work.max():>5.1f}ms  "
-                  f"{p(trip, 50):>7.1f}ms  {p(trip, 95):>5.1f}ms  {len(work) / args.seconds:>9.1f}")
+                  f"{p(trip, 50):>7.1f}ms  {p(trip, 95):>5.1f}ms  {len(work) / args.seconds:>9.1f}  "
+                  f"{len(work) / args.seconds / clients:>10.1f}")
     finally:
         process.terminate()
         process.wait(10)

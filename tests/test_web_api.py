@@ -329,3 +329,21 @@ def test_a_run_stopped_in_its_first_epoch_starts_again(served):
     ok(client.post("/api/train", json={"resume": run["id"]}))
     finished = wait_for(client, {"finished"})
     assert finished["settings"]["lr"] == 0.01 and finished["settings"]["batch_size"] == 4
+
+
+def test_worker_processes_answer_as_the_server_itself_does(served):
+    client, root = served
+    body = {"model": run_id(root), "image": drawn_bar(), "layer": "0", "channel": 1, "y": 10, "x": 12}
+    here = {path: ok(client.post(path, json=body)) for path in ("/api/update", "/api/cell")}
+    with TestClient(create_app(None, runs=root / "runs", workers=1)) as pooled:
+        for path, expected in here.items():
+            answer = ok(pooled.post(path, json=body))
+            answer.pop("server_ms"), expected.pop("server_ms")
+            assert answer == expected
+        error(pooled.post("/api/cell", json=dict(body, y=99)), 404, "99")
+        error(pooled.post("/api/update", content=b"[1"), 400, "malformed JSON")
+        live = pooled.app.state.live
+        for process in live.pool._processes.values():  # a worker dies: the next request is refused, then served
+            process.kill()
+        assert pooled.post("/api/update", json=body).status_code in (200, 503)
+        assert ok(pooled.post("/api/update", json=body))["prediction"] == here["/api/update"]["prediction"]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,10 +20,19 @@ from convscope.cli import main  # noqa: E402
 from convscope.web.catalog import Catalog  # noqa: E402
 
 
+def alive(pid):
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def test_a_killed_server_leaves_a_resumable_run(cache, monkeypatch):
     monkeypatch.chdir(cache)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "-m", "convscope.cli", "serve", "--port", "0", "--runs", "runs"],
+    server = subprocess.Popen([sys.executable, "-m", "convscope.cli", "serve", "--port", "0", "--runs", "runs",
+                               "--workers", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         url = re.search(r"http://[\d.]+:\d+/", server.stdout.readline()).group(0)
@@ -32,10 +42,17 @@ def test_a_killed_server_leaves_a_resumable_run(cache, monkeypatch):
         while not httpx.get(url + "api/train").json()["history"]:  # the first epoch is checkpointed
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        tasks = Path(f"/proc/{server.pid}/task")  # Linux lists each thread's children
+        workers = [int(p) for t in tasks.glob("*/children") for p in t.read_text().split()]
+        assert workers or not tasks.exists()
         server.send_signal(signal.SIGKILL)  # no chance to clean up
         server.wait(10)
     finally:
         server.kill()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers):  # its worker processes notice and end too
+        assert time.monotonic() < deadline, "worker processes outlived the killed server"
+        time.sleep(0.1)
     run = next(r for r in Catalog(cache / "runs").runs() if r["name"] == "killed")
     assert run["resumable"] and run["state"] == "interrupted" and 1 <= run["epochs_done"] < 4
     saved = json.loads((cache / "runs" / "killed" / "run.json").read_text())

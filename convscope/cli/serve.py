@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 
@@ -20,7 +21,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 shares it on "
                         "your network, on purpose)")
     p.add_argument("--runs", default="runs", help="folder of training runs to offer and to train into (default runs)")
-    p.add_argument("--data-dir", help="folder holding dataset files, searched before the cache (default: the cache only)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes that answer the live views, so several learners draw at once "
+                        "(default: one per core; 0 answers in the server process)")
+    p.add_argument("--data-dir",
+                   help="folder holding dataset files, searched before the cache (default: the cache only)")
     p.set_defaults(run=run_serve)
 
 
@@ -33,6 +38,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # from now on a browser's connection waits for the server instead of being refused
     except OSError as error:
         sock.close()
         raise ValueError(f"cannot listen on {host}:{port}: {error.strerror or error} "
@@ -46,7 +52,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..web import WebError, create_app
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0-65535, got {args.port}")
-    app = create_app(args.model, runs=args.runs, data_dir=args.data_dir)
+    if not 0 <= args.workers <= 64:
+        raise ValueError(f"--workers must be 0-64, got {args.workers}")
+    app = create_app(args.model, runs=args.runs, data_dir=args.data_dir, workers=args.workers)
     catalog = app.state.explorer.catalog
     listing = catalog.listing()
     if args.model is not None:

@@ -1,5 +1,5 @@
 """The explorer's HTTP face: Starlette routes that decode a request, call :mod:`.views`
-(or :mod:`.jobs`) in a worker thread, and answer JSON.
+(the live ones through :mod:`.live`, in worker processes) or :mod:`.jobs`, and answer JSON.
 
 Every failure answers ``{"error": sentence}`` with a 4xx status (5xx only for a bug of
 ours, without a traceback) and the server keeps serving. Requests are bounded:
@@ -8,18 +8,17 @@ ours, without a traceback) and the server keeps serving. Requests are bounded:
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -28,16 +27,17 @@ from ..data import DATASETS
 from . import views
 from .catalog import Catalog
 from .errors import WebError
-from .inputs import Samples, prepare
+from .inputs import Samples
 from .jobs import Trainer
+from .live import VIEWS, Explorer, Live, parse
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 8 * 2**20  # a phone photo as a base64 data URI fits; more is refused unread
 log = logging.getLogger("convscope.web")
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request's JSON object, refused (413) past MAX_BODY bytes or (400) if not an object."""
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused (413) past MAX_BODY bytes, before or while reading it."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise WebError(f"request of {declared} bytes refused: at most {MAX_BODY // 2**20} MiB are accepted", 413)
@@ -46,28 +46,10 @@ async def read_json(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY:
             raise WebError(f"request refused: larger than {MAX_BODY // 2**20} MiB", 413)
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise WebError(f"expected a JSON object, got malformed JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise WebError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+    return bytes(body)
 
 
-class Explorer:
-    """What the routes share: the model catalog, the validation samples and the trainer."""
-
-    def __init__(self, catalog: Catalog, samples: Samples, trainer: Trainer) -> None:
-        self.catalog, self.samples, self.trainer = catalog, samples, trainer
-
-    def with_input(self, body: dict[str, Any], view, *extra):
-        """``view(loaded, prepared input, *extra)`` for the model and input the body names."""
-        loaded = self.catalog.get(body.get("model"))
-        return view(loaded, prepare(body, loaded.meta, self.samples), *extra)
-
-
-def _routes(explorer: Explorer) -> list:
+def _routes(explorer: Explorer, live: Live, trainer: Trainer) -> list:
     def query_model(request):
         return explorer.catalog.get(request.query_params.get("model"))
 
@@ -78,15 +60,20 @@ def _routes(explorer: Explorer) -> list:
 
     def post(fn):
         async def endpoint(request):
-            body = await read_json(request)
-            start = time.perf_counter()
-            answer = await run_in_threadpool(fn, body)
-            work = (time.perf_counter() - start) * 1000
-            answer["server_ms"] = round(work, 3)
-            return JSONResponse(answer, headers={"Server-Timing": f"work;dur={work:.3f}"})
+            body = parse(await read_body(request))
+            return JSONResponse(await run_in_threadpool(fn, body))
         return endpoint
 
-    trainer = explorer.trainer
+    def live_view(view):
+        async def endpoint(request):
+            raw = await read_body(request)
+            start = time.perf_counter()
+            status, payload = await live(view, raw)
+            total = (time.perf_counter() - start) * 1000  # the work, with any wait for a free worker
+            return Response(payload, status, media_type="application/json",
+                            headers={"Server-Timing": f"work;dur={total:.3f}"})
+        return endpoint
+
     return [
         Route("/", lambda request: FileResponse(STATIC / "index.html")),
         Route("/api/models", get(lambda r: explorer.catalog.listing())),
@@ -96,10 +83,7 @@ def _routes(explorer: Explorer) -> list:
         Route("/api/filters", get(lambda r: views.filters(query_model(r)))),
         Route("/api/explain", get(lambda r: views.explanation(query_model(r), r.query_params.get("depth",
                                                                                               "technical")))),
-        Route("/api/update", post(lambda b: explorer.with_input(b, views.update)), methods=["POST"]),
-        Route("/api/cell", post(lambda b: explorer.with_input(b, views.cell, b)), methods=["POST"]),
-        Route("/api/saliency", post(lambda b: explorer.with_input(b, views.saliency)), methods=["POST"]),
-        Route("/api/pooling", post(lambda b: explorer.with_input(b, views.pooling, b)), methods=["POST"]),
+        *[Route(f"/api/{view}", live_view(view), methods=["POST"]) for view in VIEWS],
         Route("/api/train", get(lambda r: trainer.status(r.query_params.get("since")))),
         Route("/api/train", post(trainer.start), methods=["POST"]),
         Route("/api/train/pause", post(lambda b: trainer.pause()), methods=["POST"]),
@@ -126,12 +110,24 @@ async def _bug(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(model: str | None = None, runs: str | os.PathLike = "runs",
-               data_dir: str | os.PathLike | None = None) -> Starlette:
+               data_dir: str | os.PathLike | None = None, workers: int = 0) -> Starlette:
     """The explorer for ``model`` (a model file, run folder or zoo name; default: what is
-    found in ``runs`` and the zoo), training new runs into ``runs``."""
-    catalog = Catalog(runs, model)
-    explorer = Explorer(catalog, Samples(data_dir), Trainer(runs, data_dir))
-    app = Starlette(routes=_routes(explorer),
+    found in ``runs`` and the zoo), training new runs into ``runs``. ``workers``: processes
+    answering the live views (0: a thread of this process)."""
+    data_dir = None if data_dir is None else str(data_dir)
+    explorer = Explorer(Catalog(runs, model), Samples(data_dir))
+    live = Live(explorer, workers, str(runs), model, data_dir)
+    trainer = Trainer(runs, data_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await run_in_threadpool(live.start)
+        try:
+            yield
+        finally:
+            live.close()
+
+    app = Starlette(routes=_routes(explorer, live, trainer), lifespan=lifespan,
                     exception_handlers={WebError: _web_error, HTTPException: _http_error, Exception: _bug})
-    app.state.explorer = explorer
+    app.state.explorer, app.state.trainer, app.state.live = explorer, trainer, live
     return app

@@ -136,13 +136,16 @@ $("upload").addEventListener("change", () => {
   reader.readAsDataURL(file);
 });
 
-// ----- live updates: at most one request in flight, at most one per PACE_MS; the newest drawing wins --
-const PACE_MS = 60;
+// ----- live updates: one request in flight; the newest drawing wins ------------------------------
+// The next update waits at least PACE_MS after the last was sent, and BACKOFF times as long as
+// the last one took: a busy server (many learners at once) gets fewer updates from each page,
+// so every update stays quick.
+const PACE_MS = 60, BACKOFF = 3;
 
 async function requestUpdate() {
   if (!state.input || !state.model) return;
   if (state.inFlight) { state.dirty = true; return; }
-  const wait = PACE_MS - (performance.now() - (state.lastSent || 0));
+  const wait = Math.max(PACE_MS, BACKOFF * (state.lastTook || 0)) - (performance.now() - (state.lastSent || 0));
   if (wait > 0) {
     if (!state.paced) state.paced = setTimeout(() => { state.paced = null; requestUpdate(); }, wait);
     return;
@@ -152,6 +155,7 @@ async function requestUpdate() {
   state.lastSent = performance.now();
   try {
     const answer = await api("/api/update", inputRequest());
+    state.lastTook = performance.now() - state.lastSent;
     state.update = answer;
     showUpdate(answer);
     say(`updated in ${answer.server_ms.toFixed(1)} ms on the server`);
