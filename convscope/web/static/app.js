@@ -216,6 +216,8 @@ function mapScale(shape, target = 56) {  // thumbnails of about `target` pixels 
   return Math.max(1, Math.min(6, Math.round(target / side)));
 }
 
+const THUMB = 40;  // the shown width of a feature map in the overview, in CSS pixels
+
 function buildNetwork(net) {
   const box = $("network");
   box.innerHTML = "";
@@ -251,6 +253,7 @@ function mapCanvas(layer, channel) {
   canvas.width = w * scale;
   canvas.height = h * scale;
   if (flat) canvas.width = 14;
+  else canvas.style.setProperty("--side", `${Math.round(THUMB * w / Math.max(h, w))}px`);
   canvas.tabIndex = 0;
   canvas.dataset.layer = layer.name;
   canvas.dataset.channel = channel;
