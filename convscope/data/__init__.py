@@ -5,6 +5,7 @@
     loader = DataLoader(train, batch_size=64, shuffle=True, rng=np.random.default_rng(0),
                         augment=RandomShift(2))
     for x, y in loader: ...                          # x (64, 1, 28, 28) float32, y (64,) int64
+    scenes = load_dataset("digit-scenes", "val")     # 64x64 scenes of 1-4 digits, y (N, 4, 5) boxes
 """
 from .augment import (
     Compose,
@@ -22,6 +23,8 @@ from .loader import DataLoader
 from .npm_digits import prepare_digits
 from .preprocess import preprocess_image
 from .readers import read_cifar10_batch, read_idx, read_image_folder, read_npz
+from .scene_sets import SCENE_DATASETS, box_counts, boxes_per_image
+from .scenes import Scenes, SceneSettings, make_scenes
 from .user import load_user_data, load_user_splits
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "load_user_splits",
     "preprocess_image",
     "DATASETS",
+    "SCENE_DATASETS",
     "DatasetNotFoundError",
     "prepare_digits",
     "default_cache_dir",
@@ -44,6 +48,12 @@ __all__ = [
     "read_cifar10_batch",
     "read_image_folder",
     "read_npz",
+    # scenes of several digits: boxes, masks, centres
+    "make_scenes",
+    "Scenes",
+    "SceneSettings",
+    "box_counts",
+    "boxes_per_image",
     # integrity
     "sha256_file",
     "verify_sha256",

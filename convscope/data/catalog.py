@@ -20,6 +20,10 @@ Splits:
                           data_batch_5 (45000), val = those last 5000, test = test_batch.
     digits                8500 train / 1500 val, stratified by class; test = val
                           (see convscope.data.npm_digits).
+    digit-scenes, digit-masks, digit-centres
+                          scenes made from the digits (train scenes from train digits, val
+                          scenes from val digits; test = val), kept in the cache; their
+                          targets are boxes, masks and centres (see convscope.data.scene_sets).
 `mean` and `std` always come from the train split, so every split is normalised alike.
 """
 from __future__ import annotations
@@ -37,6 +41,7 @@ from . import npm_digits
 from .dataset import Dataset, channel_stats
 from .download import CACHE_ENV, default_cache_dir, download, extract_members
 from .readers import read_cifar10_batch, read_idx
+from .scene_sets import SCENE_DATASETS, load_scene_splits
 
 SPLITS = ("train", "val", "test")
 HOLDOUT = 5000  # validation images taken from the end of the official training set
@@ -91,7 +96,8 @@ class Source:
 
 def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None,
                  cache_dir: str | os.PathLike | None = None, download: bool = False) -> Dataset:
-    """Load one split of a named dataset: "mnist", "fashion-mnist", "cifar10" or "digits".
+    """Load one split of a named dataset: "mnist", "fashion-mnist", "cifar10" or "digits", or
+    one of the scene datasets made from the digits (SCENE_DATASETS).
 
     Args:
         name: which dataset (see DATASETS).
@@ -119,13 +125,16 @@ def load_splits(name: str, splits: Sequence[str] = SPLITS, root: str | os.PathLi
                 cache_dir: str | os.PathLike | None = None, download: bool = False) -> list[Dataset]:
     """Several splits of a named dataset, as :func:`load_dataset` gives them, from one read of
     its files: a list of Datasets in the order of ``splits``."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}, expected one of {sorted(DATASETS)}")
+    if name not in DATASETS and name not in SCENE_DATASETS:
+        raise ValueError(f"unknown dataset {name!r}, expected one of {sorted(DATASETS) + sorted(SCENE_DATASETS)}")
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"{name}: unknown split {split!r}, expected one of {SPLITS}")
-    source = DATASETS[name]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if name in SCENE_DATASETS:  # made from the digits' train and val splits
+        digits = load_splits("digits", ("train", "val"), root, cache, download)
+        return load_scene_splits(name, splits, {d.split: (d.images, d.labels) for d in digits}, cache)
+    source = DATASETS[name]
     folders = candidate_folders(name, source, root, cache)
     folder = next((f for f in folders if has_files(f, source.files)), None)
     if folder is None and download:
