@@ -174,6 +174,136 @@ def test_mse_loss_by_hand():
         F.mse_loss(a, np.zeros(2))
 
 
+def ref_weighted_cross_entropy(logits, target, weight, ignore_index, reduction, label_smoothing=0.0):
+    """One item at a time: -(1-e) w_t log p_t - (e/C) sum_c w_c log p_c; "mean" over kept weight."""
+    moved = np.moveaxis(logits, 1, -1).reshape(-1, logits.shape[1])
+    losses, total = [], 0.0
+    for z, t in zip(moved, np.ravel(target)):
+        if t == ignore_index:
+            losses.append(0.0)
+            continue
+        log_p = z - np.log(np.sum(np.exp(z - z.max()))) - z.max()
+        losses.append(-(1 - label_smoothing) * weight[t] * log_p[t]
+                      - label_smoothing / len(z) * np.sum(weight * log_p))
+        total += weight[t]
+    losses = np.array(losses)
+    return {"mean": losses.sum() / total, "sum": losses.sum(), "none": losses.reshape(np.shape(target))}[reduction]
+
+
+def test_weighted_cross_entropy_with_ignored_target_by_hand():
+    # p = (1/4, 3/4) on every row; weight (1, 3); the third row is ignored
+    logits = Tensor(np.tile([0.0, np.log(3.0)], (3, 1)), requires_grad=True, dtype=np.float64)
+    loss = F.cross_entropy(logits, [0, 1, -100], weight=[1.0, 3.0])
+    assert loss.item() == pytest.approx((np.log(4) + 3 * np.log(4 / 3)) / 4)  # divided by 1 + 3
+    loss.backward()  # row i: w_t * (p - onehot) / 4
+    np.testing.assert_allclose(logits.grad, [[-0.1875, 0.1875], [0.1875, -0.1875], [0, 0]])
+    none = F.cross_entropy(logits, [0, 1, -100], reduction="none", weight=[1.0, 3.0])
+    np.testing.assert_allclose(none.data, [np.log(4), 3 * np.log(4 / 3), 0])
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2], ids=["hard", "smoothed"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_segmentation_cross_entropy_matches_loop_reference(reduction, label_smoothing):
+    # (N, C, H, W) logits, (N, H, W) targets with some pixels set to ignore_index 255
+    z, target = randn(2, 3, 4, 5) * 2, RNG(1).integers(0, 3, (2, 4, 5))
+    target[RNG(2).random(target.shape) < 0.3] = 255
+    weight = np.array([0.5, 2.0, 1.5])
+    out = F.cross_entropy(f64(z), target, reduction, label_smoothing, weight=weight, ignore_index=255)
+    expected = ref_weighted_cross_entropy(z, target, weight, 255, reduction, label_smoothing)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12)
+
+
+def test_cross_entropy_with_every_target_ignored():
+    # as PyTorch: the mean divides 0 by a total weight of 0 (nan); the sum is 0
+    assert np.isnan(F.cross_entropy(f64(randn(2, 3)), [-100, -100]).item())
+    assert F.cross_entropy(f64(randn(2, 3)), [-100, -100], reduction="sum").item() == 0
+
+
+@pytest.mark.parametrize("target, kwargs, match", [
+    ([0, 1], dict(weight=[1.0, 2.0]), "weight must hold one value per class \\(4,\\), got shape \\(2,\\)"),
+    ([0, -1], dict(ignore_index=-100), "or equal ignore_index=-100\\), got values -1..0"),
+], ids=["weight_shape", "negative_not_ignored"])
+def test_cross_entropy_rejects_bad_weight_or_target(target, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        F.cross_entropy(Tensor(np.zeros((2, 4))), np.array(target), **kwargs)
+
+
+def test_weighted_nll_loss_by_hand():
+    log_probs = Tensor([[-1.0, -2.0], [-3.0, -4.0], [-5.0, -6.0]], requires_grad=True)
+    loss = F.nll_loss(log_probs, [1, 0, 1], weight=[2.0, 0.5], ignore_index=0)
+    assert loss.item() == pytest.approx((2 * 2 + 2 * 6) / 4)  # rows 0 and 2 kept, weight 2 each
+    loss.backward()
+    np.testing.assert_allclose(log_probs.grad, [[0, -0.5], [0, 0], [0, -0.5]])
+
+
+def ref_bce_with_logits(x, y, weight=1.0, pos_weight=1.0):
+    """From the definition, with sigmoid and logs written out (only for moderate logits)."""
+    p = 1 / (1 + np.exp(-x))
+    return -weight * (pos_weight * y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def test_bce_with_logits_by_hand():
+    x = Tensor([0.0, 0.0, 2.0], requires_grad=True, dtype=np.float64)
+    loss = F.binary_cross_entropy_with_logits(x, [1.0, 0.0, 1.0], reduction="none")
+    np.testing.assert_allclose(loss.data, [np.log(2), np.log(2), np.log(1 + np.exp(-2))], rtol=1e-12)
+    loss.sum().backward()  # sigmoid(x) - y, also at x = 0 exactly
+    np.testing.assert_allclose(x.grad, [-0.5, 0.5, 1 / (1 + np.exp(-2)) - 1], rtol=1e-12)
+    weighted = F.binary_cross_entropy_with_logits(x, [1.0, 0.0, 1.0], weight=[1.0, 2.0, 0.0], pos_weight=3.0)
+    assert weighted.item() == pytest.approx((3 * np.log(2) + 2 * np.log(2)) / 3)
+
+
+def test_bce_with_logits_is_stable_for_huge_logits():
+    x = Tensor([1000.0, -1000.0, 1000.0], requires_grad=True, dtype=np.float64)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        loss = F.binary_cross_entropy_with_logits(x, [0.0, 1.0, 1.0], reduction="sum")
+        loss.backward()
+    assert loss.item() == 2000.0  # two confident mistakes cost |x| each, the right one 0
+    np.testing.assert_array_equal(x.grad, [1.0, -1.0, 0.0])
+
+
+def test_bce_with_logits_matches_definition_with_class_weights():
+    # pos_weight has one value per class (the last axis); weight broadcasts over the batch
+    x, y = randn(4, 3) * 2, RNG(1).random((4, 3))
+    weight, pos_weight = RNG(2).random((4, 1)), np.array([0.5, 1.0, 4.0])
+    out = F.binary_cross_entropy_with_logits(f64(x), y, weight, pos_weight, reduction="none")
+    np.testing.assert_allclose(out.data, ref_bce_with_logits(x, y, weight, pos_weight), rtol=1e-12)
+
+
+@pytest.mark.parametrize("target, kwargs, match", [
+    (np.zeros(2), {}, "input shape \\(2, 3\\) differs from target shape \\(2,\\)"),
+    (np.zeros((2, 3)), dict(pos_weight=np.ones(2)), "pos_weight of shape \\(2,\\) does not broadcast"),
+    (np.zeros((2, 3)), dict(weight=np.ones((3, 3))), "weight of shape \\(3, 3\\) does not broadcast"),
+    (np.zeros((2, 3)), dict(reduction="avg"), "reduction"),
+], ids=["target_shape", "pos_weight_shape", "weight_shape", "reduction"])
+def test_bce_with_logits_rejects_bad_input(target, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        F.binary_cross_entropy_with_logits(Tensor(np.zeros((2, 3))), target, **kwargs)
+
+
+def test_huber_and_smooth_l1_by_hand():
+    a = Tensor([0.5, 2.0, -3.0], requires_grad=True, dtype=np.float64)
+    zeros = np.zeros(3)
+    huber = F.huber_loss(a, zeros, reduction="none")  # 0.5 d^2 inside |d| < 1, else |d| - 0.5
+    np.testing.assert_allclose(huber.data, [0.125, 1.5, 2.5])
+    huber.sum().backward()
+    np.testing.assert_allclose(a.grad, [0.5, 1.0, -1.0])
+    np.testing.assert_allclose(F.huber_loss(a, zeros, "none", delta=2.5).data, [0.125, 2.0, 2.5 * (3 - 1.25)])
+    np.testing.assert_allclose(F.smooth_l1_loss(a, zeros, "none", beta=2.5).data, [0.05, 0.8, 3 - 1.25])
+    np.testing.assert_allclose(F.smooth_l1_loss(a, zeros, "none", beta=0.0).data, [0.5, 2.0, 3.0])
+    assert F.smooth_l1_loss(a, zeros).item() == pytest.approx((0.125 + 1.5 + 2.5) / 3)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda a: F.huber_loss(a, np.zeros(3), delta=0.0), "huber_loss: delta must be positive, got 0.0"),
+    (lambda a: F.smooth_l1_loss(a, np.zeros(3), beta=-1.0), "smooth_l1_loss: beta must be >= 0, got -1.0"),
+    (lambda a: F.smooth_l1_loss(a, np.zeros(2)), "smooth_l1_loss: input shape \\(3,\\) differs"),
+    (lambda a: F.huber_loss(a, np.zeros(3), reduction="avg"), "reduction"),
+], ids=["delta_0", "beta_negative", "target_shape", "reduction"])
+def test_huber_and_smooth_l1_reject_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(Tensor(np.zeros(3)))
+
+
 # ----- shape utilities ----------------------------------------------------------------------------
 def test_pad_like_torch_order_by_hand():
     x = Tensor(np.arange(1.0, 5.0).reshape(1, 1, 2, 2))

@@ -30,6 +30,21 @@ def test_fused_cross_entropy_matches_composition(shape, reduction, smoothing):
     np.testing.assert_allclose(fused[1][0], plain[1][0], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(5, 4), (2, 4, 3, 2)], ids=["NC", "NCHW"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_fused_weighted_cross_entropy_with_ignore_index_matches_composition(shape, reduction, smoothing):
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal(shape) * 3
+    target = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    target.flat[::3] = 1  # the ignored class: an index inside [0, C) is ignored too
+    kwargs = dict(weight=[0.5, 1.0, 2.0, 3.0], ignore_index=1)
+    fused = _grads(lambda z: cross_entropy(z, target, reduction, smoothing, **kwargs), logits)
+    plain = _grads(lambda z: cross_entropy_reference(z, target, reduction, smoothing, **kwargs), logits)
+    np.testing.assert_allclose(fused[0], plain[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused[1][0], plain[1][0], rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5, 2)], ids=["NC", "NCHW"])
 def test_training_batch_norm_matches_composition(shape):
     rng = np.random.default_rng(1)

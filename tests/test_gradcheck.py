@@ -124,6 +124,36 @@ def test_mse_loss(reduction):
     gradcheck(lambda a, b: F.mse_loss(a, b, reduction), randn(2, 3, 4, seed=1), randn(2, 3, 4, seed=2))
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=["hard", "smoothed"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_weighted_with_ignored_pixels(reduction, label_smoothing):
+    target = RNG(7).integers(0, 3, (2, 2, 3))
+    target[0, 1, :2] = -100
+    gradcheck(lambda z: F.cross_entropy(z, target, reduction, label_smoothing, weight=[0.5, 2.0, 1.5]),
+              randn(2, 3, 2, 3) * 2)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits(reduction):
+    # w.r.t. logits (one exactly 0, some large), soft targets, weight and pos_weight
+    x = randn(3, 4) * 3
+    x[0, 0], x[1, 1], x[2, 2] = 0.0, 30.0, -30.0
+    gradcheck(lambda z, y, w, pw: F.binary_cross_entropy_with_logits(z, y, w, pw, reduction),
+              x, RNG(1).random((3, 4)), RNG(2).random((3, 1)), RNG(3).random(4) + 0.5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", [
+    lambda a, b, r: F.huber_loss(a, b, r, delta=0.7),
+    lambda a, b, r: F.smooth_l1_loss(a, b, r, beta=0.7),
+    lambda a, b, r: F.smooth_l1_loss(a, b, r, beta=0.0),
+], ids=["huber", "smooth_l1", "smooth_l1_beta0"])
+def test_huber_and_smooth_l1(loss, reduction):
+    # differences from 0.2 to 1.5 in size, on both sides of the threshold 0.7, away from kinks
+    target = randn(3, 4, seed=2)
+    gradcheck(lambda a, b: loss(a, b, reduction), target + away_from_zero((3, 4), seed=1), target)
+
+
 @pytest.mark.parametrize("widths", [(1, 2), (1, 0, 2, 1), (0, 1, 1, 0, 1, 1)], ids=["last_axis", "image", "three_axes"])
 def test_pad(widths):
     gradcheck(lambda x: F.pad(x, widths, value=0.5), randn(2, 2, 3, 4))
@@ -197,8 +227,12 @@ def test_dropout_layer_in_training_with_fixed_mask():
 
 @pytest.mark.parametrize("loss, target", [
     (nn.CrossEntropyLoss(label_smoothing=0.05), RNG(1).integers(0, 4, 3)),
+    (nn.CrossEntropyLoss(weight=[1.0, 2.0, 0.5, 1.0], ignore_index=2), np.array([0, 2, 3])),
     (nn.MSELoss(reduction="sum"), randn(3, 4, seed=5)),
-], ids=["cross_entropy", "mse"])
+    (nn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0, 0.5]), RNG(2).random((3, 4))),
+    (nn.HuberLoss(delta=0.5), randn(3, 4, seed=5) + away_from_zero((3, 4), seed=6)),
+    (nn.SmoothL1Loss(beta=0.5), randn(3, 4, seed=5) + away_from_zero((3, 4), seed=6)),
+], ids=["cross_entropy", "cross_entropy_weighted", "mse", "bce_with_logits", "huber", "smooth_l1"])
 def test_loss_layers(loss, target):
     gradcheck(lambda z: loss(z, target), randn(3, 4))
 

@@ -186,8 +186,12 @@ def test_conv2d_constructor_validation(kwargs, match):
     (lambda: nn.Dropout(1.0), "p must be in \\[0, 1\\)"),
     (lambda: nn.BatchNorm2d(0), "num_features must be a positive int"),
     (lambda: nn.Sequential(nn.ReLU(), "relu"), "argument 1 is str, not a Module"),
+    (lambda: nn.HuberLoss(delta=0), "HuberLoss\\(delta=0\\): delta must be positive"),
+    (lambda: nn.SmoothL1Loss(beta=-0.5), "SmoothL1Loss\\(beta=-0.5\\): beta must be >= 0"),
+    (lambda: nn.BCEWithLogitsLoss(reduction="avg"), "BCEWithLogitsLoss: reduction must be .* got 'avg'"),
 ], ids=["conv_in_0", "conv_out_float", "linear_0", "pool_kernel_0", "pool_padding", "pool_kernel_triple",
-        "lp_norm", "dropout_p", "batchnorm_0", "sequential_non_module"])
+        "lp_norm", "dropout_p", "batchnorm_0", "sequential_non_module", "huber_delta_0", "smooth_l1_beta",
+        "bce_reduction"])
 def test_layer_constructor_validation(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()

@@ -139,6 +139,52 @@ def test_mse_loss(reduction):
             randn(2, 3, 4, seed=1), randn(2, 3, 4, seed=2))
 
 
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=["hard", "smoothed"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_segmentation_cross_entropy_with_weight_and_ignore_index(reduction, label_smoothing):
+    target = RNG(1).integers(0, 3, (2, 4, 5))
+    target[RNG(2).random(target.shape) < 0.3] = 255
+    weight = np.array([0.5, 2.0, 1.5], dtype=np.float32)
+    compare(lambda z: F.cross_entropy(z, target, reduction, label_smoothing, weight=weight, ignore_index=255),
+            lambda z: TF.cross_entropy(z, torch.tensor(target), torch.tensor(weight), ignore_index=255,
+                                       reduction=reduction, label_smoothing=label_smoothing),
+            randn(2, 3, 4, 5) * 2)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weighted_nll_loss_with_ignore_index(reduction):
+    target = np.array([[0, 2, -100], [1, -100, 2]])
+    weight = np.array([2.0, 0.5, 1.0], dtype=np.float32)
+    compare(lambda z: F.nll_loss(z, target, reduction, weight=weight),
+            lambda z: TF.nll_loss(z, torch.tensor(target), torch.tensor(weight), reduction=reduction),
+            randn(2, 3, 3))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits(reduction):
+    x = randn(2, 3, 4) * 4
+    x[0, 0, :2] = (60.0, -60.0)
+    # torch treats weight and pos_weight as constants (convscope's composition would differentiate them)
+    weight, pos_weight = RNG(2).random((3, 1)).astype(np.float32), (RNG(3).random(4) + 0.5).astype(np.float32)
+    compare(lambda z, y: F.binary_cross_entropy_with_logits(z, y, weight, pos_weight, reduction),
+            lambda z, y: TF.binary_cross_entropy_with_logits(z, y, torch.tensor(weight), reduction=reduction,
+                                                             pos_weight=torch.tensor(pos_weight)),
+            x, RNG(1).random((2, 3, 4)))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda a, b, r: F.huber_loss(a, b, r), lambda a, b, r: TF.huber_loss(a, b, reduction=r)),
+    (lambda a, b, r: F.huber_loss(a, b, r, 0.3), lambda a, b, r: TF.huber_loss(a, b, reduction=r, delta=0.3)),
+    (lambda a, b, r: F.smooth_l1_loss(a, b, r), lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r)),
+    (lambda a, b, r: F.smooth_l1_loss(a, b, r, 0.3), lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.3)),
+    (lambda a, b, r: F.smooth_l1_loss(a, b, r, 0.0), lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0)),
+], ids=["huber", "huber_delta0.3", "smooth_l1", "smooth_l1_beta0.3", "smooth_l1_beta0"])
+def test_huber_and_smooth_l1(ours, theirs, reduction):
+    compare(lambda a, b: ours(a, b, reduction), lambda a, b: theirs(a, b, reduction),
+            randn(2, 3, 4, seed=1) * 2, randn(2, 3, 4, seed=2))
+
 # ----- batch norm ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5, 5)], ids=["NC", "NCHW"])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

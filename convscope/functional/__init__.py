@@ -7,7 +7,14 @@ Each takes and returns :class:`~convscope.tensor.Tensor` objects; layers in
 from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .basic import cat, dropout, flatten, linear, pad
 from .conv import conv2d
-from .loss import cross_entropy, mse_loss, nll_loss
+from .loss import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from .normalization import batch_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, lp_pool2d, max_pool2d, sum_pool2d
 
@@ -16,4 +23,5 @@ __all__ = [
     "linear", "flatten", "pad", "cat", "dropout",
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "batch_norm", "cross_entropy", "nll_loss", "mse_loss",
+    "binary_cross_entropy_with_logits", "smooth_l1_loss", "huber_loss",
 ]

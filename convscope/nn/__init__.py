@@ -4,14 +4,17 @@ from . import init
 from .conv import Conv2d
 from .layers import (
                      BatchNorm2d,
+                     BCEWithLogitsLoss,
                      CrossEntropyLoss,
                      Dropout,
                      Flatten,
+                     HuberLoss,
                      LeakyReLU,
                      Linear,
                      MSELoss,
                      ReLU,
                      Sigmoid,
+                     SmoothL1Loss,
                      Softmax,
                      Tanh,
 )
@@ -22,5 +25,5 @@ __all__ = [
     "Module", "Parameter", "Sequential", "LAYERS", "eval_mode", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "LPPool2d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-    "Dropout", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
+    "Dropout", "BatchNorm2d", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss",
 ]

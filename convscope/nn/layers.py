@@ -1,4 +1,4 @@
-"""Fully connected, flatten, activation, dropout and batch-norm layers."""
+"""Fully connected, flatten, activation, dropout and batch-norm layers, and the losses."""
 
 from __future__ import annotations
 
@@ -168,17 +168,34 @@ class BatchNorm2d(Module):
         return int(np.prod(out_shape[1:], dtype=np.int64))  # one scale-and-shift per value
 
 
+def _check_reduction(layer, reduction):
+    if reduction not in F.loss.REDUCTIONS:
+        raise ValueError(f"{layer}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
 class CrossEntropyLoss(Module):
-    """Softmax + negative log-likelihood of the true class (see ``F.cross_entropy``)."""
+    """Softmax + negative log-likelihood of the true class (see ``F.cross_entropy``).
+
+    Args:
+        reduction: "mean" (default), "sum" or "none".
+        label_smoothing (float): in [0, 1). Default 0.
+        weight (array (C,), optional, keyword only): a constant weight per class.
+        ignore_index (int, keyword only): target value that contributes nothing. Default -100.
+    """
 
     role = "loss"
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, *,
+                 weight: ArrayLike | None = None, ignore_index: int = -100) -> None:
         super().__init__()
-        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+        self.reduction = _check_reduction("CrossEntropyLoss", reduction)
+        self.label_smoothing, self.ignore_index = float(label_smoothing), int(ignore_index)
+        self.weight = None if weight is None else np.asarray(weight, dtype=np.float64)
 
     def forward(self, logits: Tensor, target: Tensor | ArrayLike) -> Tensor:
-        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing)
+        return F.cross_entropy(logits, target, self.reduction, self.label_smoothing,
+                               weight=self.weight, ignore_index=self.ignore_index)
 
 
 class MSELoss(Module):
@@ -192,3 +209,55 @@ class MSELoss(Module):
 
     def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
         return F.mse_loss(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    """Sigmoid + binary cross-entropy, stable for any logits (see ``F.binary_cross_entropy_with_logits``).
+
+    Args:
+        weight (optional): broadcast to the input; rescales each element's loss.
+        reduction: "mean" (default), "sum" or "none".
+        pos_weight (optional): one weight per class (last axis) for the positive term.
+    """
+
+    role = "loss"
+
+    def __init__(self, weight: ArrayLike | None = None, reduction: str = "mean",
+                 pos_weight: ArrayLike | None = None) -> None:
+        super().__init__()
+        self.reduction = _check_reduction("BCEWithLogitsLoss", reduction)
+        self.weight = None if weight is None else np.asarray(weight, dtype=np.float64)
+        self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
+
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, self.pos_weight, self.reduction)
+
+
+class HuberLoss(Module):
+    """Squared error within ``delta`` of the target, absolute error beyond (see ``F.huber_loss``)."""
+
+    role = "loss"
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__()
+        if not delta > 0:
+            raise ValueError(f"HuberLoss(delta={delta}): delta must be positive")
+        self.reduction, self.delta = _check_reduction("HuberLoss", reduction), float(delta)
+
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+
+class SmoothL1Loss(Module):
+    """Huber loss divided by ``beta``; ``beta=0`` is the L1 loss (see ``F.smooth_l1_loss``)."""
+
+    role = "loss"
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__()
+        if not beta >= 0:
+            raise ValueError(f"SmoothL1Loss(beta={beta}): beta must be >= 0")
+        self.reduction, self.beta = _check_reduction("SmoothL1Loss", reduction), float(beta)
+
+    def forward(self, input: Tensor, target: Tensor | ArrayLike) -> Tensor:
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
