@@ -12,17 +12,19 @@ from PIL import Image, ImageDraw
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
+from starlette.datastructures import Headers  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
+from convscope import nn  # noqa: E402
 from convscope.cli import main  # noqa: E402
 from convscope.data import load_dataset, normalise  # noqa: E402
 from convscope.data.preprocess import preprocess_image  # noqa: E402
 from convscope.inference import predict  # noqa: E402
-from convscope.io import load_model  # noqa: E402
+from convscope.io import load_model, save_model  # noqa: E402
 from convscope.trace import trace  # noqa: E402
 from convscope.viz.invariance import shift  # noqa: E402
 from convscope.web import create_app  # noqa: E402
-from convscope.web.app import MAX_BODY  # noqa: E402
+from convscope.web.app import MAX_BODY, foreign  # noqa: E402
 
 RUN = "lenet5-digits"
 
@@ -57,7 +59,7 @@ def served(tmp_path_factory):
         assert main(["train", "--epochs", "1", "--out", str(root / "runs" / RUN), "--no-report",
                      "--no-augment", "--batch-size", "32"]) == 0
         app = create_app(None, runs=root / "runs")
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
             yield client, root
 
 
@@ -217,6 +219,9 @@ def test_zoo_models_work_without_a_dataset(served):
 
 
 # ----- bad input: a 4xx JSON error, and the server goes on -------------------------------------------
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 20 20\nnewpath 2 2 moveto 18 18 lineto stroke\n%%EOF\n"
+
+
 def bomb_uri():
     buffer = io.BytesIO()
     Image.new("1", (20000, 20000)).save(buffer, format="PNG")  # 400 megapixels in a few KB
@@ -234,16 +239,25 @@ def bomb_uri():
     ("/api/update", {"model": "zoo:lenet5", "image": png_uri(Image.new("L", (50, 50), 255))}, 422, ["blank"]),
     ("/api/update", {"model": "zoo:lenet5", "image": drawn_bar(), "shift": [30, 0]}, 400, ["shift"]),
     ("/api/update", {"model": "zoo:lenet5", "sample": {"label": 3}}, 400, ["sample"]),
+    ("/api/update", {"model": "zoo:lenet5", "sample": {"label": True, "n": 0}}, 400, ["sample", "True"]),
+    ("/api/update", {"model": "zoo:lenet5", "image": "data:image/png;base64," + base64.b64encode(EPS).decode()},
+     415, ["not a readable image", "PNG"]),  # Pillow would hand EPS to Ghostscript
     ("/api/cell", {"model": "zoo:lenet5", "image": drawn_bar(), "layer": "nope", "channel": 0, "y": 0, "x": 0},
      404, ["nope"]),
     ("/api/cell", {"model": "zoo:lenet5", "image": drawn_bar(), "layer": "0", "channel": 0, "y": 99, "x": 0},
      404, ["99"]),
     ("/api/cell", {"model": "zoo:lenet5", "image": drawn_bar(), "layer": "0", "channel": "a"}, 400, ["channel"]),
+    ("/api/cell", {"model": "zoo:lenet5", "image": drawn_bar(), "layer": "0", "channel": True, "y": 0, "x": 0},
+     400, ["channel", "True"]),
+    ("/api/pooling", {"model": "zoo:lenet5", "image": drawn_bar(), "layer": "0", "channel": True}, 400,
+     ["channel", "True"]),
     ("/api/pooling", {"model": "zoo:lenet5", "image": drawn_bar(), "layer": "9", "channel": 0}, 422, ["not feature"]),
     ("/api/train", {"model": "alexnet"}, 400, ["model", "lenet5"]),
     ("/api/train", {"epochs": 0}, 400, ["epochs"]),
     ("/api/train", {"lr": "fast"}, 400, ["lr"]),
     ("/api/train", {"out": "../escape"}, 400, ["folder name"]),
+    ("/api/train", {"data": "/etc"}, 403, ["'/etc'", "folder inside the folder the server was started in"]),
+    ("/api/train", {"data": "../../.."}, 403, ["folder inside"]),
     ("/api/train", {"resume": "/tmp"}, 404, ["cannot resume"]),
     ("/api/train/stop", {}, 409, ["no training"]),
 ])
@@ -258,6 +272,8 @@ def test_oversized_malformed_and_bomb_requests(served):
     error(client.post("/api/update", content=b"{" * 10, headers={"content-type": "application/json"}),
           400, "malformed JSON")
     error(client.post("/api/update", json=[1, 2]), 400, "JSON object")
+    for path in ("/api/update", "/api/train"):  # deeper than Python's JSON reader recurses
+        error(client.post(path, content=b"[" * 100_000), 400, "nested too deeply")
     error(client.post("/api/update", content=b"x" * (MAX_BODY + 1)), 413, "MiB")
 
     def stream():  # no Content-Length: refused while reading
@@ -269,6 +285,42 @@ def test_oversized_malformed_and_bomb_requests(served):
     error(client.delete("/api/models"), 405, "DELETE")
     error(client.get("/api/explain", params={"model": "zoo:lenet5", "depth": "deep"}), 400, "depth")
     error(client.get("/api/train", params={"since": "x"}), 400, "since")
+
+
+def test_saliency_of_a_model_without_conv_layers(tmp_path):
+    rng = np.random.default_rng(0)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 16, rng=rng), nn.ReLU(), nn.Linear(16, 3, rng=rng))
+    save_model(tmp_path / "mlp.safetensors", mlp, class_names=["cat", "dog", "<b>"], input_shape=(1, 28, 28))
+    with TestClient(create_app(str(tmp_path / "mlp.safetensors"), runs=tmp_path / "runs"),
+                    base_url="http://127.0.0.1") as client:
+        body = {"model": str(tmp_path / "mlp.safetensors"), "image": drawn_bar()}
+        assert ok(client.post("/api/update", json=body))["prediction"]["classes"] == ["cat", "dog", "<b>"]
+        error(client.post("/api/saliency", json=body), 422, "no conv layer")
+
+
+# ----- only the server's own page ---------------------------------------------------------------------------
+def test_another_sites_page_is_refused(served):
+    client, _ = served
+    # a page elsewhere posting here (a text/plain POST needs no CORS preflight): nothing starts
+    error(client.post("/api/train", content=b'{"epochs": 1}', headers={"origin": "http://evil.example",
+                                                                       "content-type": "text/plain"}),
+          403, "'http://evil.example'", "own page")
+    assert ok(client.get("/api/train"))["state"] in ("idle", "finished", "stopped")
+    # a page that renamed itself to 127.0.0.1 (DNS rebinding) reads nothing
+    error(client.get("/api/models", headers={"host": "evil.example:8000"}), 403, "'evil.example:8000'")
+    error(client.get("/", headers={"host": "evil.example"}), 403, "127.0.0.1")
+    error(client.post("/api/train/stop", json={}, headers={"origin": "http://127.0.0.1"}), 409, "no training")
+    for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
+        assert foreign(Headers({"host": host, "origin": f"http://{host}"}), True) is None
+    assert foreign(Headers({"host": "[::1"}), True) is not None  # malformed
+
+
+def test_a_shared_server_answers_any_host_but_only_its_own_page(tmp_path):
+    with TestClient(create_app(None, runs=tmp_path, host="0.0.0.0"), base_url="http://192.168.1.5:8000") as client:
+        assert ok(client.get("/api/config"))["datasets"]
+        error(client.post("/api/train", json={}, headers={"origin": "http://evil.example"}), 403, "own page")
+        error(client.post("/api/train/stop", json={}, headers={"origin": "http://192.168.1.5:8000"}), 409,
+              "no training")
 
 
 # ----- training from the page ---------------------------------------------------------------------------
@@ -335,7 +387,7 @@ def test_worker_processes_answer_as_the_server_itself_does(served):
     client, root = served
     body = {"model": run_id(root), "image": drawn_bar(), "layer": "0", "channel": 1, "y": 10, "x": 12}
     here = {path: ok(client.post(path, json=body)) for path in ("/api/update", "/api/cell")}
-    with TestClient(create_app(None, runs=root / "runs", workers=1)) as pooled:
+    with TestClient(create_app(None, runs=root / "runs", workers=1), base_url="http://127.0.0.1") as pooled:
         for path, expected in here.items():
             answer = ok(pooled.post(path, json=body))
             answer.pop("server_ms"), expected.pop("server_ms")

@@ -173,3 +173,46 @@ def test_training_one_epoch_updates_the_curve_and_filters(page):
     assert no_broken_images(page) == []
     page.reload()  # a reload reconnects to the (finished) job
     page.wait_for_function("document.querySelector('#train-status').dataset.state === 'finished'")
+
+
+def test_switching_models_drops_what_belonged_to_the_last_one(page):
+    page.select_option("#model", page.locator("#model option", has_text="shapes").first.get_attribute("value"))
+    page.wait_for_function("state.network && state.network.name === 'lenet5' && state.samples")
+    page.click("#sample-next")  # a validation image of the run's data set
+    page.wait_for_function("state.update && state.update.input.label !== null")
+    page.locator(".layer[data-layer='0'] canvas").first.click()
+    page.wait_for_selector("#cell [data-sum]")
+    page.select_option("#model", "zoo:resnet")  # untrained, no data set to take that image from
+    page.wait_for_function("state.network && state.network.model === 'zoo:resnet' && !state.samples")
+    page.wait_for_timeout(300)
+    assert page.locator("#status.error").count() == 0, page.locator("#status").inner_text()
+    assert page.evaluate("state.input") is None and "draw something" in page.locator("#prediction").inner_text()
+    assert page.locator("#cell [data-sum]").count() == 0 and page.locator("#field-box").is_hidden()
+    # an update still on its way for the model shown before a switch is not drawn into the next one
+    page.evaluate("""() => {
+      window.drawn = [];
+      const show = window.showUpdate, send = window.fetch;
+      window.showUpdate = (a) => { window.drawn.push([a.model, state.model]); show(a); };
+      window.fetch = (url, options) => String(url).includes("/api/update")
+        ? new Promise((done) => setTimeout(done, 800)).then(() => send(url, options)) : send(url, options);
+    }""")
+    draw(page, ring())
+    page.wait_for_timeout(100)
+    page.select_option("#model", "zoo:lenet5")
+    page.wait_for_function("window.drawn.some(([answer]) => answer === 'zoo:lenet5')", timeout=10_000)
+    assert all(answer == shown for answer, shown in page.evaluate("window.drawn")), page.evaluate("window.drawn")
+
+
+def test_each_layer_is_one_tab_stop_and_page_keys_move_between_its_maps(page):
+    stops = page.evaluate("""() => [...document.querySelectorAll('.layer')].map(
+        (column) => [...column.querySelectorAll('canvas')].filter((c) => c.tabIndex === 0).length)""")
+    assert set(stops) == {1}  # not one per map: a ResNet has hundreds
+    predicted_after(page, ring())
+    first = page.locator(".layer[data-layer='0'] canvas").nth(0)
+    first.press("Enter")
+    shown = "(document.querySelector('#cell [data-cell]') || {dataset: {}}).dataset.cell"
+    page.wait_for_function(f"{shown} === '0,0,0'")
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"{shown} === '1,0,0'")
+    assert page.evaluate("document.activeElement.dataset.channel") == "1"
+    assert page.locator(".layer[data-layer='0'] canvas[tabindex='0']").get_attribute("data-channel") == "1"

@@ -7,6 +7,8 @@ import os
 import socket
 import sys
 
+MAX_WORKERS = 64
+
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="live explorer in the browser: draw, watch the network, train",
@@ -21,9 +23,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 shares it on "
                         "your network, on purpose)")
     p.add_argument("--runs", default="runs", help="folder of training runs to offer and to train into (default runs)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, MAX_WORKERS),
                    help="processes that answer the live views, so several learners draw at once "
-                        "(default: one per core; 0 answers in the server process)")
+                        f"(default: one per core, at most {MAX_WORKERS}; 0 answers in the server process)")
     p.add_argument("--data-dir",
                    help="folder holding dataset files, searched before the cache (default: the cache only)")
     p.set_defaults(run=run_serve)
@@ -52,9 +54,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..web import WebError, create_app
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0-65535, got {args.port}")
-    if not 0 <= args.workers <= 64:
-        raise ValueError(f"--workers must be 0-64, got {args.workers}")
-    app = create_app(args.model, runs=args.runs, data_dir=args.data_dir, workers=args.workers)
+    if not 0 <= args.workers <= MAX_WORKERS:
+        raise ValueError(f"--workers must be 0-{MAX_WORKERS}, got {args.workers}")
+    app = create_app(args.model, runs=args.runs, data_dir=args.data_dir, workers=args.workers, host=args.host)
     catalog = app.state.explorer.catalog
     listing = catalog.listing()
     if args.model is not None:

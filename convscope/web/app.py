@@ -3,20 +3,26 @@
 
 Every failure answers ``{"error": sentence}`` with a 4xx status (5xx only for a bug of
 ours, without a traceback) and the server keeps serving. Requests are bounded:
-``MAX_BODY`` bytes at most, read before parsing.
+``MAX_BODY`` bytes at most, read before parsing. Only the server's own page is answered
+(:class:`SameOrigin`): another site's page in the learner's browser can neither start a
+training run nor read an answer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -47,6 +53,46 @@ async def read_body(request: Request) -> bytes:
         if len(body) > MAX_BODY:
             raise WebError(f"request refused: larger than {MAX_BODY // 2**20} MiB", 413)
     return bytes(body)
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is this computer only: 127.x, ::1, localhost."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def foreign(headers: Headers, local: bool) -> str | None:
+    """Why a request is not from this server's own page (None if it is): an ``Origin`` that
+    is not the ``Host`` asked (another site's page posting here), or, when the server listens
+    on this computer only, a ``Host`` that is not a loopback name (another site's page that
+    renamed itself to 127.0.0.1 by DNS rebinding, to read the answers)."""
+    host, origin = headers.get("host", ""), headers.get("origin")
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:
+        name = ""
+    if local and not loopback(name):
+        return (f"request for host {host!r} refused: this server answers only the addresses of this computer "
+                "(127.0.0.1, localhost, [::1]); start it with --host to share it")
+    if origin is not None and origin.lower() != f"http://{host}".lower():
+        return (f"request from the page {origin!r} refused: only this server's own page (http://{host}) may "
+                "use it")
+    return None
+
+
+class SameOrigin:
+    """ASGI middleware: a 403 JSON error for a request :func:`foreign` refuses."""
+
+    def __init__(self, app, host: str = "127.0.0.1") -> None:
+        self.app, self.local = app, loopback(host)
+
+    async def __call__(self, scope, receive, send) -> None:
+        problem = foreign(Headers(scope=scope), self.local) if scope["type"] == "http" else None
+        if problem is None:
+            return await self.app(scope, receive, send)
+        await JSONResponse({"error": problem}, status_code=403)(scope, receive, send)
 
 
 def _routes(explorer: Explorer, live: Live, trainer: Trainer) -> list:
@@ -110,10 +156,11 @@ async def _bug(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(model: str | None = None, runs: str | os.PathLike = "runs",
-               data_dir: str | os.PathLike | None = None, workers: int = 0) -> Starlette:
+               data_dir: str | os.PathLike | None = None, workers: int = 0, host: str = "127.0.0.1") -> Starlette:
     """The explorer for ``model`` (a model file, run folder or zoo name; default: what is
     found in ``runs`` and the zoo), training new runs into ``runs``. ``workers``: processes
-    answering the live views (0: a thread of this process)."""
+    answering the live views (0: a thread of this process). ``host``: the address the server
+    listens on (a loopback one: requests must name it, see :func:`foreign`)."""
     data_dir = None if data_dir is None else str(data_dir)
     explorer = Explorer(Catalog(runs, model), Samples(data_dir))
     live = Live(explorer, workers, str(runs), model, data_dir)
@@ -128,6 +175,7 @@ def create_app(model: str | None = None, runs: str | os.PathLike = "runs",
             live.close()
 
     app = Starlette(routes=_routes(explorer, live, trainer), lifespan=lifespan,
+                    middleware=[Middleware(SameOrigin, host=host)],
                     exception_handlers={WebError: _web_error, HTTPException: _http_error, Exception: _bug})
     app.state.explorer, app.state.trainer, app.state.live = explorer, trainer, live
     return app

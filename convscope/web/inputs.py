@@ -31,7 +31,14 @@ from ..viz.invariance import shift as shift_image
 from .errors import WebError
 
 MAX_PIXELS = 4096 * 4096  # an upload may be a phone photo; larger is refused before decoding
+# the kinds of file a browser draws or a camera writes; Pillow's others (EPS runs Ghostscript) are refused
+UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes phones' MPO
 _DATA_URI = "data:image/"
+
+
+def whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number from JSON (``true`` and ``false`` are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -59,13 +66,14 @@ def _check_size(data: bytes) -> None:
     """Refuse an image whose header announces more than MAX_PIXELS, before decoding it."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as image:
             width, height = image.size
     except Image.DecompressionBombError:
         raise WebError(f"the image is far too large to open safely; at most {MAX_PIXELS // 10**6} megapixels "
                        "are accepted", 413) from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise WebError(f"the image is not a readable image file ({error})", 415) from None
+    except (UnidentifiedImageError, OSError):
+        raise WebError(f"the image is not a readable image file: expected {', '.join(UPLOAD_FORMATS)}, got "
+                       f"{len(data)} bytes starting {data[:8]!r}", 415) from None
     if width * height > MAX_PIXELS:
         raise WebError(f"the image is {width}x{height} pixels; at most {MAX_PIXELS // 10**6} megapixels "
                        "are accepted", 413)
@@ -114,7 +122,7 @@ class Samples:
 
     def get(self, request: Any, meta: dict[str, Any]) -> Prepared:
         """The validation image ``{"label": k, "n": i}``, normalised as in training."""
-        if not isinstance(request, dict) or not all(isinstance(request.get(k), int) for k in ("label", "n")):
+        if not isinstance(request, dict) or not all(whole(request.get(k)) for k in ("label", "n")):
             raise WebError(f"expected \"sample\" to be {{\"label\": class index, \"n\": image index}}, got {request!r}")
         data = self.dataset(meta)
         label, n = request["label"], request["n"]
@@ -135,7 +143,7 @@ def shifted(prepared: Prepared, move: Any, meta: dict[str, Any]) -> Prepared:
     if move is None or move == [0, 0]:
         return prepared
     size = min(prepared.x.shape[2:])
-    if (not isinstance(move, list) or len(move) != 2 or not all(isinstance(v, int) for v in move)
+    if (not isinstance(move, list) or len(move) != 2 or not all(whole(v) for v in move)
             or max(abs(v) for v in move) >= size / 2):
         raise WebError(f"expected \"shift\" to be [dy, dx], whole pixels under half the image ({size} px), "
                        f"got {move!r}")

@@ -7,6 +7,10 @@ draws the first conv layer's filters and a fixed validation image's feature maps
 once a second, holds the loop while paused, and ends it (``StopTraining``) when stopped.
 Every finished epoch is checkpointed by the loop itself: killing the server loses at most
 the epoch in progress, and the run is then listed as resumable.
+
+A run's state: running -> pausing -> paused -> running ..., then stopping -> stopped, or
+writing the report -> finished, or failed. The buttons change it only from the states they
+apply to (:meth:`Job.command`), so a run that has just ended keeps the state it ended in.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import models
-from ..data import DatasetNotFoundError, normalise
+from ..data import DATASETS, DatasetNotFoundError, normalise
 from ..runs import RunOptions, find_runs, prepare_run, read_run_config
 from ..tensor import Tensor
 from ..trace import trace
@@ -61,6 +65,14 @@ def _choice(body, key, choices):
     return value
 
 
+def inside(path: str, root: Path) -> bool:
+    """Whether ``path`` (relative to the working folder, links followed) lies in ``root``."""
+    try:
+        return Path(path).resolve().is_relative_to(root)
+    except (OSError, ValueError):  # a name the file system cannot hold (a NUL byte, a link loop)
+        return False
+
+
 def restartable(info) -> bool:
     """A run stopped in its first epoch: its run.json is there, no epoch was checkpointed."""
     return not info.resumable and not info.finished and info.done == 0 and info.problem is None \
@@ -95,6 +107,7 @@ class Job:
     def __init__(self, run) -> None:
         self.run, self.guard = run, threading.Lock()
         self.paused, self.stopping = threading.Event(), threading.Event()
+        self.interrupted = False  # the loop was ended by a stop (not by reaching its last epoch)
         self.sample = normalise(run.val_set.images[:1], run.train_set.mean, run.train_set.std).astype(np.float32)
         self.state = {"state": "running", "run": str(run.out), "model": run.name, "data": run.data,
                       "settings": dict(run.config), "notes": list(run.notes), "epoch": run.done,
@@ -132,20 +145,33 @@ class Job:
         with self.guard:
             self.state.update(filters=filters, maps=maps, pictures=self.state["pictures"] + 1)
 
+    def command(self, verb: str, state: str, allowed: tuple[str, ...], signal) -> None:
+        """A button: move to ``state`` and ``signal()`` the loop, if the run is in one of the
+        ``allowed`` states (checked and changed under the guard the loop's changes take too);
+        else a 409 saying what the run is doing."""
+        with self.guard:
+            now = self.state["state"]
+            if now not in allowed:
+                raise WebError(f"cannot {verb} the run: it is {now} ({verb} applies to a run that is "
+                               f"{' or '.join(allowed)})", 409)
+            self.state["state"] = state
+            signal()
+
     def wait_while_paused(self) -> None:
-        if self.paused.is_set():
-            self.set(state="paused")
-            while self.paused.is_set() and not self.stopping.is_set():
-                self.stopping.wait(0.05)
-            self.set(state="stopping" if self.stopping.is_set() else "running")
+        while self.paused.is_set() and not self.stopping.is_set():
+            with self.guard:  # paused (again, if a resume and a pause came quickly), unless stopped
+                if self.state["state"] == "pausing":
+                    self.state["state"] = "paused"
+            self.stopping.wait(0.05)
         if self.stopping.is_set():
+            self.interrupted = True
             raise StopTraining
 
     def _work(self) -> None:
         try:
             self.draw()
             self.run.train([Watcher(self)])
-            if self.stopping.is_set():
+            if self.interrupted:
                 self.set(state="stopped")
                 return
             from ..viz.report import write_report
@@ -175,6 +201,7 @@ class Trainer:
 
     def __init__(self, root: str | Path = "runs", data_dir: str | None = None) -> None:
         self.root, self.data_dir = Path(root), data_dir
+        self.folders = Path.cwd().resolve()  # image folders the page may train on lie in here
         self.job: Job | None = None
         self._starting = threading.Lock()
 
@@ -210,9 +237,7 @@ class Trainer:
         if body.get("resume") is not None:
             return self._resume_options(body["resume"])
         model = _choice(body, "model", tuple(sorted(models.ZOO))) or "lenet5"
-        data = body.get("data") or "digits"
-        if not isinstance(data, str):
-            raise WebError(f"expected \"data\" to be a dataset name or an image folder, got {data!r}")
+        data = self._data(body)
         augment = body.get("augment", True)
         if not isinstance(augment, bool):
             raise WebError(f"expected \"augment\" to be true or false, got {augment!r}")
@@ -221,6 +246,17 @@ class Trainer:
                           batch_size=_number(body, "batch_size", int, 1, 4096),
                           lr=_number(body, "lr", float, 1e-6, 10.0), optimizer=_choice(body, "optimizer", OPTIMIZERS),
                           seed=_number(body, "seed", int, 0, 2**31 - 1), out=self._folder(body, model, data))
+
+    def _data(self, body) -> str:
+        """A dataset name, or an image folder (or .npz file) inside the folder the server was
+        started in: a page, maybe another computer's, must not read the server's other files."""
+        data = body.get("data") or "digits"
+        if not isinstance(data, str):
+            raise WebError(f"expected \"data\" to be a dataset name or an image folder, got {data!r}")
+        if data not in DATASETS and not inside(data, self.folders):
+            raise WebError(f"expected \"data\" to be a dataset ({', '.join(sorted(DATASETS))}) or a folder inside "
+                           f"the folder the server was started in, got {data!r}", 403)
+        return data
 
     def start(self, body: dict[str, Any]) -> dict[str, Any]:
         """Set the run up now (errors answered at once), then train it in a thread."""
@@ -255,18 +291,15 @@ class Trainer:
 
     def pause(self) -> dict[str, Any]:
         job = self._running()
-        job.paused.set()
-        job.set(state="pausing")
+        job.command("pause", "pausing", ("running",), job.paused.set)
         return job.status()
 
     def resume(self) -> dict[str, Any]:
         job = self._running()
-        job.paused.clear()
-        job.set(state="running")
+        job.command("resume", "running", ("pausing", "paused"), job.paused.clear)
         return job.status()
 
     def stop(self) -> dict[str, Any]:
         job = self._running()
-        job.stopping.set()
-        job.set(state="stopping")
+        job.command("stop", "stopping", ("running", "pausing", "paused"), job.stopping.set)
         return job.status()

@@ -51,6 +51,8 @@ def parse(raw: bytes) -> dict[str, Any]:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise WebError(f"expected a JSON object, got malformed JSON ({error})") from None
+    except RecursionError:
+        raise WebError("expected a JSON object, got JSON nested too deeply to read") from None
     if not isinstance(value, dict):
         raise WebError(f"expected a JSON object, got {type(value).__name__}")
     return value
@@ -126,12 +128,14 @@ class Live:
     async def __call__(self, view: str, raw: bytes) -> tuple[int, bytes]:
         if self.pool is None:
             return await run_in_threadpool(answer, self.explorer, view, raw)
+        pool = self.pool
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, _work, view, raw)
+            return await asyncio.get_running_loop().run_in_executor(pool, _work, view, raw)
         except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh
-            log.error("a worker process stopped; starting new ones")
-            self.close()
-            self.start()
+            if self.pool is pool:  # once: the other requests that were waiting on it find new workers
+                log.error("a worker process stopped; starting new ones")
+                self.close()
+                self.start()
             return _json(503, {"error": "a worker of the server stopped while answering; please try again"})
 
     def close(self) -> None:

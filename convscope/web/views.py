@@ -20,7 +20,7 @@ from ..viz import gallery, grids
 from ..viz.render import data_uri
 from .catalog import Loaded
 from .errors import WebError
-from .inputs import Prepared
+from .inputs import Prepared, whole
 from .rasters import raster
 
 
@@ -99,9 +99,9 @@ def update(loaded: Loaded, prepared: Prepared) -> dict[str, Any]:
 
 def _cell_index(body: dict[str, Any]) -> tuple[str, int, int | None, int | None]:
     layer, channel, y, x = (body.get(k) for k in ("layer", "channel", "y", "x"))
-    if not isinstance(layer, str) or not isinstance(channel, int):
+    if not isinstance(layer, str) or not whole(channel):
         raise WebError(f"expected \"layer\" (a layer name) and \"channel\" (an index), got {layer!r} and {channel!r}")
-    if any(v is not None and not isinstance(v, int) for v in (y, x)):
+    if any(v is not None and not whole(v) for v in (y, x)):
         raise WebError(f"expected \"y\" and \"x\" to be whole numbers (or absent for a 1-D layer), got {y!r}, {x!r}")
     return layer, channel, y, x
 
@@ -129,8 +129,11 @@ def saliency(loaded: Loaded, prepared: Prepared) -> dict[str, Any]:
     """Saliency and Grad-CAM of the predicted class for the prepared input."""
     meta, t = loaded.meta, traced(loaded, prepared.x, gradients=True)
     channels = meta["input_shape"][0]
-    pictures = gallery.saliency_pictures(t, None, meta.get("mean") or [0.0] * channels,
-                                         meta.get("std") or [1.0] * channels, _class_names(meta, t))
+    try:
+        pictures = gallery.saliency_pictures(t, None, meta.get("mean") or [0.0] * channels,
+                                             meta.get("std") or [1.0] * channels, _class_names(meta, t))
+    except ValueError as error:  # e.g. Grad-CAM of a model without a conv layer
+        raise WebError(str(error), 422) from None
     return {"pictures": [{"name": name, "src": data_uri(image)} for name, image in pictures]}
 
 
@@ -138,7 +141,7 @@ def pooling(loaded: Loaded, prepared: Prepared, body: dict[str, Any]) -> dict[st
     """Max vs average vs L2 pooling of a chosen map (``layer``, ``channel``; default: the
     most active map entering the first pooling layer)."""
     layer, channel = body.get("layer"), body.get("channel")
-    if (layer is not None and not isinstance(layer, str)) or (channel is not None and not isinstance(channel, int)):
+    if (layer is not None and not isinstance(layer, str)) or (channel is not None and not whole(channel)):
         raise WebError(f"expected \"layer\" to be a layer name and \"channel\" an index, got {layer!r}, {channel!r}")
     t = traced(loaded, prepared.x)
     try:

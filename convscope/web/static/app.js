@@ -43,6 +43,8 @@ async function loadModels(preferred) {
 async function chooseModel(id) {
   state.model = id;
   state.chosen = null;
+  $("cell").innerHTML = "<p class='note'>Click any cell of a feature map.</p>";  // the last model's cell
+  $("field-box").hidden = true;
   say(`opening ${id} ...`);
   try {
     state.network = await api(`/api/network?model=${encodeURIComponent(id)}`);
@@ -53,7 +55,9 @@ async function chooseModel(id) {
   buildNetwork(net);
   await loadSamples();
   say("ready");
-  if (state.input) requestUpdate(); else if (state.samples) showSample();
+  state.sampleN = {};
+  if (state.input && state.input.sample) state.input = null;  // a validation image of the last model's data
+  if (state.input) requestUpdate(); else if (state.samples) showSample(); else showEmpty();
   await showInside();
 }
 
@@ -156,9 +160,11 @@ async function requestUpdate() {
   try {
     const answer = await api("/api/update", inputRequest());
     state.lastTook = performance.now() - state.lastSent;
-    state.update = answer;
-    showUpdate(answer);
-    say(`updated in ${answer.server_ms.toFixed(1)} ms on the server`);
+    if (answer.model === state.model && state.network && state.network.model === answer.model) {
+      state.update = answer;  // (an answer for the model shown before a switch is dropped)
+      showUpdate(answer);
+      say(`updated in ${answer.server_ms.toFixed(1)} ms on the server`);
+    }
   } catch (error) {
     say(error.message, !error.message.includes("blank"));  // a first dot is not yet a digit
   } finally {
@@ -254,7 +260,10 @@ function mapCanvas(layer, channel) {
   canvas.height = h * scale;
   if (flat) canvas.width = 14;
   else canvas.style.setProperty("--side", `${Math.round(THUMB * w / Math.max(h, w))}px`);
-  canvas.tabIndex = 0;
+  canvas.tabIndex = channel === 0 ? 0 : -1;  // one Tab stop per layer: the map focused last
+  canvas.addEventListener("focus", () => {
+    for (const other of canvas.parentElement.children) other.tabIndex = other === canvas ? 0 : -1;
+  });
   canvas.dataset.layer = layer.name;
   canvas.dataset.channel = channel;
   canvas.setAttribute("role", "button");
@@ -274,6 +283,14 @@ function keyCell(event, layer, channel, flat, h, w) {
   const c = state.chosen && state.chosen.layer === layer.name && (flat || state.chosen.channel === channel)
     ? state.chosen : (flat ? {layer: layer.name, channel: 0} : {layer: layer.name, channel, y: 0, x: 0});
   if (event.key === "Enter" || event.key === " ") { chooseCell(c); event.preventDefault(); return; }
+  const other = {PageUp: -1, PageDown: 1}[event.key];  // the previous / next map of the layer
+  if (other && !flat) {
+    event.preventDefault();
+    const next = event.target.parentElement.children[clamp(channel + other, 0, layer.shape[0] - 1)];
+    next.focus();
+    chooseCell({layer: layer.name, channel: Number(next.dataset.channel), y: c.y, x: c.x});
+    return;
+  }
   const move = moves[event.key];
   if (!move) return;
   event.preventDefault();
@@ -333,13 +350,14 @@ function markChosen() {
 async function showCell(cell) {
   if (!state.input) { $("cell").innerHTML = "<p class='note'>Draw or choose an input first.</p>"; return; }
   const asked = (state.cellAsked = (state.cellAsked || 0) + 1);  // a quicker later click wins
+  const model = state.model;
   try {
     const answer = await api("/api/cell", inputRequest(cell));
-    if (asked !== state.cellAsked) return;
+    if (asked !== state.cellAsked || model !== state.model) return;
     $("cell").innerHTML = cellHtml(answer);
     showField(answer.field);
   } catch (error) {
-    if (asked === state.cellAsked) $("cell").innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
+    if (asked === state.cellAsked && model === state.model) $("cell").innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
   }
 }
 
@@ -541,7 +559,7 @@ function showTraining(s) {
   $("train-start").disabled = going;
   $("train-pause").disabled = s.state !== "running";
   $("train-resume").disabled = !["paused", "pausing"].includes(s.state);
-  $("train-stop").disabled = !going || s.state === "stopping";
+  $("train-stop").disabled = !["running", "pausing", "paused"].includes(s.state);  // not once it is writing the report
   if (s.state === "idle") { $("train-status").textContent = "no training run yet"; return; }
   const last = s.history.length ? s.history[s.history.length - 1] : null;
   $("train-status").textContent = `${s.state}: ${s.model} on ${s.data} → ${s.run}, epoch ${Math.min(s.epoch + 1, s.epochs)} of ${s.epochs}` +
