@@ -68,7 +68,7 @@ def _conv_technical(row):
     bias = f" + {m.out_channels} biases" if m.bias is not None else " (no bias)"
     groups = f", in {m.groups} groups" if m.groups > 1 else ""
     (s, _), (d, _), (k, _) = m.stride, m.dilation, m.kernel_size
-    jump_in = row.jump[0] // s
+    jump_in = row.jump[0] / s  # a fraction of a pixel after upsampling
     rf_in = row.receptive_field[0] - (k - 1) * d * jump_in
     return [f"- Shape: {_s(row.input_shape[1:])} -> {_s(out)}; kernel {_s(m.kernel_size)}, stride "
             f"{_s(m.stride)}, padding {m.padding if isinstance(m.padding, str) else _s(m.padding)}, "
@@ -79,8 +79,8 @@ def _conv_technical(row):
             + _padding_effect(row),
             f"- Cost: {_n(row.mult_adds)} multiply-adds per image ({_s(out[1:])} positions x {m.out_channels} "
             f"filters x {row.weights // m.out_channels} taps).",
-            f"- Receptive field: `{rf_in} + ({k}-1)*{d}*{jump_in} = {row.receptive_field[0]}` input pixels; "
-            f"jump `{jump_in}*{s} = {row.jump[0]}` (input pixels between neighbouring outputs).",
+            f"- Receptive field: `{rf_in:g} + ({k}-1)*{d}*{jump_in:g} = {row.receptive_field[0]:g}` input pixels; "
+            f"jump `{jump_in:g}*{s} = {row.jump[0]:g}` (input pixels between neighbouring outputs).",
             f"- A dense layer {_s(row.input_shape[1:])} -> {_s(out)} would need {_n(row.dense_weights)} "
             f"weights, {row.dense_weights / row.weights:,.0f} times the {_n(row.weights)} here "
             f"(weights only: biases are not counted on either side)."]
@@ -117,6 +117,79 @@ def _conv_math(row):
             "```",
             f"The last line adds each window's gradient back where the window came from (col2im), "
             f"then drops the padding: a {h}x{w} gradient for x."]
+
+
+# ----- transposed convolution and upsampling ---------------------------------------------
+def conv_transpose(row: LayerRow, depth: str) -> str:
+    m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
+    (kh, kw), (s, _), (d, _), (p, _) = m.kernel_size, m.stride, m.dilation, m.padding
+    if depth == "concepts":
+        return (f"Makes the maps larger with learned filters: each of the {h}x{w} positions of its {c}-channel "
+                f"input paints a {kh}x{kw} patch (its values times a filter) onto the output, the patches "
+                f"{s} pixel{'s' if s > 1 else ''} apart, and where patches overlap they add up. "
+                f"{_s((c, h, w))} becomes {_s(out)}. It undoes the size change of a convolution with the same "
+                f"window (not its values), which is how segmentation networks grow maps back to image size.")
+    if depth == "technical":
+        return "\n".join(_conv_transpose_technical(row))
+    b = "b[o] + " if m.bias is not None else ""
+    return "\n".join([
+        "Each input pixel (i, j) adds its kernel into the output window it paints:", "```",
+        f"y_full[n, o, {s}·i + {d}·u, {s}·j + {d}·v] += w[c, o, u, v] · x[n, c, i, j]   (all c, u, v, i, j)",
+        f"y[n, o, a, b] = {b}y_full[n, o, a + {p}, b + {p}]", "```",
+        f"Output size: `{row.arithmetic}`. Backward, given g = ∂L/∂y (g_full: g put back in y_full):", "```",
+        *(["∂L/∂b[o]          = Σ_(n,a,b) g[n, o, a, b]"] if m.bias is not None else []),
+        f"∂L/∂x[n, c, i, j] = Σ_(o,u,v) w[c, o, u, v] · g_full[n, o, {s}·i + {d}·u, {s}·j + {d}·v]",
+        f"∂L/∂w[c,o,u,v]    = Σ_(n,i,j) x[n, c, i, j] · g_full[n, o, {s}·i + {d}·u, {s}·j + {d}·v]", "```",
+        "The gradient for x is an ordinary convolution of g (windows, then a product): the two ops are each "
+        "other's adjoint."])
+
+
+def _conv_transpose_technical(row):
+    m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
+    (k, _), (s, _), (d, _) = m.kernel_size, m.stride, m.dilation
+    bias = f" + {m.out_channels} biases" if m.bias is not None else " (no bias)"
+    field = "the whole image" if row.receptive_field is None else (
+        f"`rf_in + ({k}-1)*{d}*{row.jump[0]:g} = {row.receptive_field[0]:g}` input pixels (rf_in + (k-1)*dilation"
+        f"*jump_out); jump `{row.jump[0] * s:g}/{s} = {row.jump[0]:g}`: finer than the input's, neighbouring "
+        "outputs share inputs")
+    return [f"- Shape: {_s((c, h, w))} -> {_s(out)}; kernel {_s(m.kernel_size)}, stride {_s(m.stride)}, padding "
+            f"{_s(m.padding)} (cropped off the output), output_padding {_s(m.output_padding)}, dilation "
+            f"{_s(m.dilation)}{f', in {m.groups} groups' if m.groups > 1 else ''}.",
+            f"- Parameters: weight {_s(m.weight.shape)} (input channel first) = {_n(m.weight.size)}{bias} = "
+            f"{_n(row.params)}.",
+            "- Output size: `H_out = (H - 1)*stride - 2*padding + dilation*(k-1) + output_padding + 1`: "
+            f"`{row.arithmetic}`.",
+            f"- Cost: {_n(row.mult_adds)} multiply-adds per image (each of the {_n(c * h * w)} input values "
+            f"times {_n(m.weight.size // c)} taps).",
+            f"- Receptive field: {field}."]
+
+
+def upsample(row: LayerRow, depth: str) -> str:
+    m, (c, h, w), out = row.module, row.input_shape[1:], row.output_shape[1:]
+    nearest = m.mode == "nearest"
+    if depth == "concepts":
+        how = ("copies the value of the input pixel it falls on" if nearest else
+               "blends the four nearest input values, each weighted by how close it is")
+        return (f"Makes each of the {c} maps larger, {h}x{w} -> {out[1]}x{out[2]}: every output pixel {how}. "
+                f"Nothing is learned; later layers can then work at the finer size.")
+    if depth == "technical":
+        corners = "" if nearest else f", align_corners={bool(m.align_corners)}"
+        jump = "" if row.jump is None else f"; jump {_pair(row.jump)} (the input's jump divided by the factor)"
+        return (f"- Shape: {_s((c, h, w))} -> {_s(out)}; mode {m.mode}{corners}; channels unchanged, no parameters.\n"
+                f"- Output size: `{row.arithmetic}`.\n"
+                f"- Receptive field {_rf(row)}{jump}.")
+    if nearest:
+        return ("```\ny[n, c, a, b] = x[n, c, floor(a·scale_h), floor(b·scale_w)]    scale = in/out "
+                "(1/scale_factor when given)\n∂L/∂x[n, c, i, j] = Σ of g over the outputs that copied (i, j)\n```")
+    src = "a·scale" if m.align_corners else "max((a + 0.5)·scale - 0.5, 0)"
+    return ("Along the rows, then along the columns (bilinear is separable):\n```\n"
+            f"s = {src},  i0 = floor(s),  i1 = i0 + 1 (i0 at the edge),  l = s - i0\n"
+            "y[.., a] = (1 - l)·x[.., i0] + l·x[.., i1]\n"
+            "∂L/∂x[.., i0] += (1 - l)·g[.., a],   ∂L/∂x[.., i1] += l·g[.., a]\n```")
+
+
+def _pair(value):
+    return "x".join(f"{v:g}" for v in value) if value[0] != value[1] else f"{value[0]:g}"
 
 
 # ----- pooling --------------------------------------------------------------------------
@@ -257,7 +330,8 @@ def block(row: LayerRow, depth: str, rows: list[LayerRow]) -> str:
                "The shortcut's convolution and batch norm backpropagate as above."))
 
 
-TEXTS = {"conv": conv, "pool": pool, "adaptive_pool": adaptive_pool, "activation": activation,
+TEXTS = {"conv": conv, "conv_transpose": conv_transpose, "upsample": upsample, "pool": pool,
+         "adaptive_pool": adaptive_pool, "activation": activation,
          "normalization": batch_norm, "flatten": flatten, "linear": linear, "dropout": dropout}
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .functional.upsampling import resized_hw
 from .nn import Module, eval_mode  # noqa: F401  (eval_mode's home is nn; kept importable from here)
 from .tensor import Tensor
 from .trace import Field, Layer, Trace, hooked, is_shown, receptive_fields  # noqa: F401  (hooked & co: kept importable)
@@ -42,9 +43,28 @@ def _axis_formula(size, pads, kernel, stride, dilation, ceil_mode, out):
     return f"{text} + 1 = {out}"
 
 
+def _transposed_formula(size, pads, kernel, stride, dilation, output_padding, out):
+    """``(14 - 1)*2 - 2*1 + (4-1) + 1 = 28``: a transposed conv's output size along one axis."""
+    span = f"({kernel}-1)" if dilation == 1 else f"{dilation}*({kernel}-1)"
+    extra = f" + {output_padding}" if output_padding else ""
+    return f"({size} - 1)*{stride} - 2*{pads[0]} + {span}{extra} + 1 = {out}"
+
+
+def _resize_formula(module, size, out, axis):
+    """``floor(28*1.5) = 42`` (a scale factor) or ``size 56 (x2)`` (a size), one axis of an Upsample."""
+    if module.size is not None:
+        return f"size {out} ({out / size:.3g}x)"
+    factor = module.scale_factor[axis] if isinstance(module.scale_factor, tuple) else module.scale_factor
+    return f"floor({size}*{float(factor):g}) = {out}"
+
+
 def size_arithmetic(module: Module, in_shape: tuple[int, ...]) -> str | None:
     """The output-size formula of a spatial layer with its numbers, or None."""
     in_hw = tuple(in_shape[2:])
+    if module.role == "upsample" and len(in_shape) == 4:
+        out_hw = resized_hw(in_hw, module.size, module.scale_factor)
+        texts = [f"{module.mode}: " + _resize_formula(module, in_hw[a], out_hw[a], a) for a in (0, 1)]
+        return texts[0] if texts[0] == texts[1] else f"H: {texts[0]};  W: {texts[1]}"
     window = module.geometry(in_hw) if len(in_shape) == 4 else None
     if window is None:
         return None
@@ -53,8 +73,8 @@ def size_arithmetic(module: Module, in_shape: tuple[int, ...]) -> str | None:
         return f"adaptive: {h}x{w} -> {oh}x{ow} (bins of about {h / oh:g}x{w / ow:g})"
     out_hw = window.output_hw(in_hw)
     axes = [(in_hw[a], window.padding[2 * a:2 * a + 2], window.kernel[a], window.stride[a], window.dilation[a],
-             window.ceil_mode, out_hw[a]) for a in (0, 1)]
-    texts = [_axis_formula(*axis) for axis in axes]
+             window.output_padding[a] if window.transposed else window.ceil_mode, out_hw[a]) for a in (0, 1)]
+    texts = [(_transposed_formula if window.transposed else _axis_formula)(*axis) for axis in axes]
     return texts[0] if texts[0] == texts[1] else f"H: {texts[0]};  W: {texts[1]}"
 
 
@@ -134,9 +154,10 @@ def _shape(shape):
 
 
 def _pair(value):
+    """``5``, ``5x3``, ``2.5`` (a field after upsampling can be a fraction), or ``all``."""
     if value is None:
         return "all"
-    return f"{value[0]}x{value[1]}" if value[0] != value[1] else f"{value[0]}"
+    return f"{value[0]:g}x{value[1]:g}" if value[0] != value[1] else f"{value[0]:g}"
 
 
 def format_table(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
@@ -184,8 +205,10 @@ def summary(model: Module, input_shape: tuple[int, ...], rows: list[LayerRow] | 
     """
     rows = summarize(model, input_shape) if rows is None else rows
     arithmetic = [f"  {r.name} {r.kind}: {r.arithmetic}" for r in rows if r.arithmetic]
+    formulas = "Output size, H_out = floor((H + 2*padding - dilation*(k-1) - 1)/stride) + 1"
+    if any(r.module is not None and r.module.role == "conv_transpose" for r in rows):
+        formulas += ";\n  transposed: H_out = (H - 1)*stride - 2*padding + dilation*(k-1) + output_padding + 1"
     parts = [f"{type(model).__name__} on input {_shape((1,) + tuple(input_shape)[-3:])}",
              format_table(rows, input_shape), format_totals(model, rows),
-             "Output size, H_out = floor((H + 2*padding - dilation*(k-1) - 1)/stride) + 1:\n"
-             + "\n".join(arithmetic), format_sharing(rows)]
+             formulas + ":\n" + "\n".join(arithmetic), format_sharing(rows)]
     return "\n\n".join(p for p in parts if p) + "\n"

@@ -12,9 +12,14 @@ every layer's output (saliency and Grad-CAM).
 The receptive field (how many input pixels one output pixel can see) and the jump (how many
 input pixels apart two neighbouring output pixels are) follow from each layer's window::
 
-    RF_out = RF_in + (k - 1) * dilation * jump_in        jump_out = jump_in * stride
+    conv, pooling:          jump_out = jump_in * stride     RF_out = RF_in + (k - 1) * dilation * jump_in
+    transposed conv:        jump_out = jump_in / stride     RF_out = RF_in + (k - 1) * dilation * jump_out
+    upsampling by f:        as the transposed conv it equals (nearest: k = f, stride f)
 
-A residual block adds two branches; its receptive field is that of the longer one.
+After upsampling the jump and the field can be fractions of an input pixel: the field is
+then the span that contains every input pixel the output pixel can see (at most
+floor(RF) of them along an axis). A residual block adds two branches; its receptive field is
+that of the longer one.
 
 Nothing is stored on the model: each module's ``forward`` is wrapped for the length of the
 pass (:func:`hooked`) and put back afterwards.
@@ -124,21 +129,43 @@ INPUT_FIELD = Field((1, 1), (1, 1), (0.0, 0.0))
 
 def next_field(field: Field | None, window: Window | None, in_shape: tuple[int, ...],
                out_shape: tuple[int, ...]) -> Field | None:
-    """The :class:`Field` after a layer with ``window`` (None: a pointwise layer), per axis::
+    """The :class:`Field` after a layer with ``window`` (None: a pointwise layer), per axis.
 
-        rf_out = rf_in + (k-1)*dilation*jump_in      jump_out = jump_in*stride
+    A conv or pooling window at output i reads inputs ``i*stride - padding + t*dilation`` for
+    taps t = 0..k-1, so::
+
+        jump_out = jump_in*stride      rf_out = rf_in + (k-1)*dilation*jump_in
         start_out = start_in + ((k-1)*dilation/2 - padding)*jump_in
 
-    None means "every input pixel" (after Flatten, Linear, or any non-image output).
+    A transposed window is read the other way: output o receives input i when
+    ``o = i*stride - padding + t*dilation``, i.e. from inputs between
+    ``(o + padding - (k-1)*dilation)/stride`` and ``(o + padding)/stride``, so::
+
+        jump_out = jump_in/stride      rf_out = rf_in + (k-1)*dilation*jump_out
+        start_out = start_in + (padding - (k-1)*dilation/2)*jump_out
+
+    (``output_padding`` only adds outputs at the end; it moves no centre.) The field of output
+    o spans ``start + o*jump +- (rf - 1)/2``; after a transposed window it is a bound (not every
+    o meets inputs at both ends). None means "every input pixel" (after Flatten, Linear, a
+    resize without a window, or any non-image output).
     """
     if field is None or len(out_shape) != 4 or len(in_shape) != 4:
         return None
     if window is None:
         return field if out_shape[2:] == in_shape[2:] else None
     per_axis = zip(field.rf, field.jump, field.start, window.kernel, window.stride, window.dilation, window.before())
-    rf, jump, start = zip(*[(r + (k - 1) * d * j, j * s, c + ((k - 1) * d / 2 - p) * j)
-                            for r, j, c, k, s, d, p in per_axis])
-    return Field(rf, jump, start)
+    if window.transposed:
+        rf, jump, start = zip(*[(r + (k - 1) * d * j / s, j / s, c + (p - (k - 1) * d / 2) * j / s)
+                                for r, j, c, k, s, d, p in per_axis])
+    else:
+        rf, jump, start = zip(*[(r + (k - 1) * d * j, j * s, c + ((k - 1) * d / 2 - p) * j)
+                                for r, j, c, k, s, d, p in per_axis])
+    return Field(tuple(map(_whole, rf)), tuple(map(_whole, jump)), start)
+
+
+def _whole(value):
+    """An int-valued rf or jump as an int (a conv stack's stay ints), a fraction as a float."""
+    return int(value) if isinstance(value, float) and value.is_integer() and not isinstance(value, bool) else value
 
 
 def _geometry(call):

@@ -7,7 +7,10 @@ A k x k window slides over each (padded) feature map with a given stride and dil
 
 * convolution = windows, then one matrix product (:func:`im2col` lays the windows out as
   the columns of a matrix);
-* max / average / L2 pooling = windows, then a reduction over the two kernel axes.
+* max / average / L2 pooling = windows, then a reduction over the two kernel axes;
+* transposed convolution = the same windows read the other way: a matrix product gives each
+  input pixel a window-sized patch (its value times the kernel), and :func:`col2im` adds the
+  patches into the (larger) output where their windows lie.
 
 :func:`col2im` is the way back: it adds each window's gradient into the pixels it came from.
 :func:`row_bands` cuts the output rows into bands, so a backward pass can rebuild and use the
@@ -29,6 +32,13 @@ Output size along one axis (``floor`` by default, ``ceil`` with ``ceil_mode``)::
 28
 >>> output_size(5, kernel=2, stride=2, ceil_mode=True)
 3
+
+A transposed convolution runs the formula backwards (:func:`transposed_output_size`)::
+
+    out = (size - 1)*stride - 2*padding + dilation*(kernel-1) + output_padding + 1
+
+>>> transposed_output_size(14, kernel=4, stride=2, padding=1)
+28
 """
 
 from __future__ import annotations
@@ -66,6 +76,14 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
     return _positions(size, padding, padding, kernel, stride, dilation, ceil_mode)
 
 
+def transposed_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                           output_padding: int = 0) -> int:
+    """Output length of a transposed convolution along one axis: the input length a conv with
+    the same window would shrink to ``size`` (``output_padding`` picks among the lengths that
+    a stride > 1 maps to the same ``size``)."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
 def _positions(size, before, after, kernel, stride, dilation, ceil_mode):
     """:func:`output_size` with ``before`` and ``after`` padding (they differ for "same")."""
     span = size + before + after - dilation * (kernel - 1) - 1
@@ -83,7 +101,12 @@ class Window(NamedTuple):
 
     Every field is an (H, W) pair except ``padding``, which is (top, bottom, left, right)
     (an even kernel with ``padding="same"`` pads one more row at the bottom). Make one with
-    :func:`conv_window` or :func:`pool_window`, which check the arguments.
+    :func:`conv_window`, :func:`pool_window` or :func:`conv_transpose_window`, which check
+    the arguments.
+
+    A ``transposed`` window belongs to a transposed convolution: the windows lie on the
+    *output* (each input pixel paints one), ``padding`` is cropped off the output's borders
+    and ``output_padding`` adds rows and columns at its bottom and right.
 
     >>> w = pool_window(3, stride=2, padding=1, ceil_mode=True)
     >>> w.output_hw((6, 6)), w.pads((6, 6))
@@ -95,10 +118,15 @@ class Window(NamedTuple):
     dilation: tuple = (1, 1)
     padding: tuple = (0, 0, 0, 0)
     ceil_mode: bool = False
+    transposed: bool = False
+    output_padding: tuple = (0, 0)
 
     def output_hw(self, in_hw: tuple[int, int]) -> tuple[int, int]:
         """(H_out, W_out) for an input of (H, W); 0 where the input is too small."""
         (k_h, k_w), (s_h, s_w), (d_h, d_w), (top, bottom, left, right) = self[:4]
+        if self.transposed:
+            return tuple(max(0, transposed_output_size(size, k, s, p, d, op)) for size, k, s, p, d, op in
+                         zip(in_hw, self.kernel, self.stride, (top, left), self.dilation, self.output_padding))
         return (_positions(in_hw[0], top, bottom, k_h, s_h, d_h, self.ceil_mode),
                 _positions(in_hw[1], left, right, k_w, s_w, d_w, self.ceil_mode))
 
@@ -154,6 +182,25 @@ def pool_window(kernel_size: int | tuple[int, int], stride: int | tuple[int, int
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"padding {padding} must be at most half of kernel_size {kernel}")
     return Window(kernel, stride, dilation, (padding[0], padding[0], padding[1], padding[1]), bool(ceil_mode))
+
+
+def conv_transpose_window(kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+                          padding: int | tuple[int, int] = 0, output_padding: int | tuple[int, int] = 0,
+                          dilation: int | tuple[int, int] = 1) -> Window:
+    """The transposed :class:`Window` of a transposed convolution, checked as PyTorch does:
+    ``output_padding`` must be smaller than the stride or the dilation (a larger one would
+    add rows that no window reaches).
+
+    >>> conv_transpose_window(3, stride=2, padding=1, output_padding=1).output_hw((14, 14))
+    (28, 28)
+    """
+    kernel = _at_least(kernel_size, "kernel_size", 1)
+    stride, dilation = _at_least(stride, "stride", 1), _at_least(dilation, "dilation", 1)
+    (ph, pw), extra = _at_least(padding, "padding", 0), _at_least(output_padding, "output_padding", 0)
+    if any(op >= s and op >= d for op, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"output_padding must be smaller than either stride or dilation, got "
+                         f"output_padding={output_padding!r}, stride={stride!r}, dilation={dilation!r}")
+    return Window(kernel, stride, dilation, (ph, ph, pw, pw), transposed=True, output_padding=extra)
 
 
 def _at_least(value, name, minimum):

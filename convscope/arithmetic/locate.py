@@ -3,6 +3,7 @@ input came from, and the input pixels the cell can see."""
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -110,6 +111,8 @@ def field_box(field: Field | None, y: int, x: int, input_hw: tuple[int, int]) ->
 
         top = start_h + y*jump_h - (rf_h - 1)/2        bottom = top + rf_h - 1
 
+    (rounded inwards to whole pixels where upsampling made them fractions).
+
     >>> field_box(Field((5, 5), (1, 1), (0.0, 0.0)), 0, 3, (28, 28))
     {'top': 0, 'left': 1, 'bottom': 2, 'right': 5}
     """
@@ -117,7 +120,8 @@ def field_box(field: Field | None, y: int, x: int, input_hw: tuple[int, int]) ->
         return None
     spans = []
     for at, rf, jump, start, size in zip((y, x), field.rf, field.jump, field.start, input_hw):
-        first = int(round(start + at * jump - (rf - 1) / 2))
-        spans.append((max(first, 0), min(first + rf - 1, size - 1)))
+        centre, reach = start + at * jump, (rf - 1) / 2  # fractions after upsampling: the pixels inside
+        first, last = math.ceil(centre - reach - 1e-9), math.floor(centre + reach + 1e-9)
+        spans.append((max(first, 0), min(last, size - 1)))
     (top, bottom), (left, right) = spans
     return {"top": top, "left": left, "bottom": bottom, "right": right}

@@ -1,7 +1,7 @@
 """Layers (PyTorch names, NCHW layout): each holds its parameters and calls ``functional``."""
 
 from . import init
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .layers import (
                      BatchNorm2d,
                      BCEWithLogitsLoss,
@@ -20,10 +20,11 @@ from .layers import (
 )
 from .module import LAYERS, Module, Parameter, Sequential, eval_mode
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, LPPool2d, MaxPool2d
+from .upsampling import Upsample
 
 __all__ = [
     "Module", "Parameter", "Sequential", "LAYERS", "eval_mode", "init",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "LPPool2d", "AdaptiveAvgPool2d",
+    "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "LPPool2d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "BatchNorm2d", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss",
 ]

@@ -16,7 +16,8 @@ from ..tensor import DTypeError, ShapeError, Tensor
 from ..windows import Window, conv_window
 
 LAYERS = {}  # every Module subclass by its file name (see Module.file_name): what model files may name
-ROLES = ("conv", "pool", "adaptive_pool", "activation", "normalization", "flatten", "linear", "dropout", "loss")
+ROLES = ("conv", "pool", "adaptive_pool", "activation", "normalization", "flatten", "linear", "dropout", "loss",
+         "conv_transpose", "upsample")
 
 
 class Parameter(Tensor):
@@ -41,7 +42,9 @@ class Module:
       how much from :meth:`mult_adds`;
     * ``role`` names what kind of step it is, for the texts and pictures that explain it:
       "conv" (a layer with ``weight``, ``bias``, ``in_channels``, ``out_channels``,
-      ``groups`` and the window attributes of Conv2d), "pool", "adaptive_pool", "activation",
+      ``groups`` and the window attributes of Conv2d), "conv_transpose" (the same attributes,
+      weight (C_in, C_out/groups, kH, kW), plus ``output_padding``), "pool", "adaptive_pool",
+      "upsample" (``size``, ``scale_factor``, ``mode``, ``align_corners``), "activation",
       "normalization", "flatten", "linear", "dropout", "loss", or None (explained from the
       first sentence of its docstring, its shapes and its window).
 
