@@ -29,6 +29,7 @@ from .data import DATASETS, DataLoader, Dataset, load_splits, load_user_splits
 from .data.preprocess import DIGIT_DATASETS
 from .files import write_atomic
 from .io import RUN_MODEL, checkpoint_progress, save_model
+from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
@@ -84,6 +85,7 @@ class Run:
     done: int                         # epochs finished before this session
     resume: bool
     notes: list[str] = field(default_factory=list)
+    lock: FolderLock | None = None    # held from run.json's writing until training ends
 
     @property
     def epochs(self) -> int:
@@ -98,9 +100,17 @@ class Run:
         returns the history of the finished epochs. ``callbacks`` run before the one that
         writes the model file after every epoch."""
         save = SaveModel(self.model_path, self.model, self.train_set, self.config)
-        return fit(self.model, self.train_loader, self.optimizer, self.epochs, self.val_loader,
-                   scheduler=self.scheduler, callbacks=[*callbacks, save], run_dir=self.out, rngs=self.rngs,
-                   resume=self.resume, patience=self.config["patience"])
+        try:
+            return fit(self.model, self.train_loader, self.optimizer, self.epochs, self.val_loader,
+                       scheduler=self.scheduler, callbacks=[*callbacks, save], run_dir=self.out, rngs=self.rngs,
+                       resume=self.resume, patience=self.config["patience"])
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let others train the folder again (done by :meth:`train` when it ends)."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
@@ -131,6 +141,7 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
     if resuming and recipe.epochs != planned:
         notes.append(_extending(recipe, planned, len(train_loader), done))
     os.makedirs(out, exist_ok=True)
+    lock = FolderLock(out)  # refused (FolderBusy) while another process trains this folder
     write_atomic(os.path.join(out, RUN_CONFIG), json.dumps(config, indent=2).encode())
     notes.append(f"training {name} on {data}: {len(train_set)} train / {len(val_set)} val images, "
                  f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
@@ -138,7 +149,7 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
     return Run(out=out, name=name, data=data, config=config, recipe=recipe, model=model, train_set=train_set,
                val_set=val_set, train_loader=train_loader, val_loader=DataLoader(val_set, batch_size=500),
                optimizer=optimizer, scheduler=scheduler, rngs={"init": init_rng, "loader": loader_rng}, done=done,
-               resume=options.resume, notes=notes)
+               resume=options.resume, notes=notes, lock=lock)
 
 
 def _folder(options, notes):
@@ -309,6 +320,7 @@ class RunInfo:
     stopped_early: bool = False
     has_model: bool = False           # model.safetensors is there
     resumable: bool = False           # a checkpoint to continue from, and epochs left
+    training: bool = False            # a process is training it right now
     problem: str | None = None        # why run.json or the checkpoint cannot be used
 
 
@@ -344,5 +356,7 @@ def run_info(path: str | os.PathLike) -> RunInfo:
             has_checkpoint, info.problem = False, info.problem or f"its checkpoint cannot be read ({error})"
     info.finished = info.stopped_early or (info.epochs is not None and info.done >= info.epochs)
     # resuming takes the settings from run.json, so a run without one is not resumable here
-    info.resumable = has_checkpoint and not info.finished and info.problem is None and bool(saved)
+    info.training = is_locked(path)
+    info.resumable = (has_checkpoint and not info.finished and info.problem is None and bool(saved)
+                      and not info.training)
     return info

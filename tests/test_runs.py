@@ -62,7 +62,7 @@ def test_prepare_and_train_write_what_the_command_writes(cache, capsys):
     assert [r["epoch"] for r in history] == [1, 2]
     names = sorted(p.name for p in (cache / "cli").iterdir())
     assert names == sorted(p.name for p in (cache / "lib").iterdir()) == \
-        ["checkpoint.safetensors", "metrics.jsonl", "model.safetensors", "run.json"]
+        ["checkpoint.safetensors", "metrics.jsonl", "model.safetensors", "run.json", "training.lock"]
     assert (cache / "cli" / "run.json").read_bytes() == (cache / "lib" / "run.json").read_bytes()
     assert without_timings(cache / "cli") == without_timings(cache / "lib")
     assert same_weights(weights(cache / "cli"), weights(cache / "lib"))
@@ -168,3 +168,19 @@ def test_load_data_by_name_or_folder(cache, tmp_path):
     assert (len(train), len(val), notes) == (27, 3, [])
     with pytest.raises(ValueError, match="'nowhere' is neither a dataset"):
         load_data("nowhere", ("val",))
+
+
+def test_one_process_trains_a_folder_at_a_time(cache):
+    """While a run trains, a second start on its folder is refused before anything is written;
+    find_runs says it is training (and not resumable); afterwards it may be trained again."""
+    from convscope.locks import FolderBusy, is_locked
+    out = cache / "busy"
+    first = prepare_run(RunOptions(epochs=1, out=str(out), augment=False))
+    assert is_locked(out) and find_runs(cache)[0].training and not find_runs(cache)[0].resumable
+    before = (out / "run.json").read_bytes()
+    with pytest.raises(FolderBusy, match="being trained right now"):
+        prepare_run(RunOptions(epochs=1, out=str(out), resume=True))
+    assert (out / "run.json").read_bytes() == before
+    first.train()
+    assert not is_locked(out) and not find_runs(cache)[0].training
+    assert main(["train", "--resume", "--out", str(out), "--no-report"]) == 0  # free again

@@ -4,6 +4,7 @@ checked against the library, and every bad input answered with a 4xx JSON error.
 import base64
 import io
 import json
+import re
 import time
 
 import numpy as np
@@ -88,8 +89,8 @@ def test_page_and_its_files_are_served(served):
     client, _ = served
     page = client.get("/")
     assert page.status_code == 200 and "convscope explorer" in page.text
-    for name in ("app.js", "style.css"):
-        assert client.get(f"/static/{name}").status_code == 200
+    scripts = re.findall(r'src="(/static/[^"]+)"', page.text)
+    assert len(scripts) >= 5 and all(client.get(path).status_code == 200 for path in scripts + ["/static/style.css"])
     assert "https://" not in page.text and "http://" not in page.text  # nothing from the network
 
 

@@ -44,6 +44,9 @@ class FakeRun:
         self.go.wait(10)
         return []
 
+    def close(self):  # a real Run lets go of its folder's lock here
+        self.closed = True
+
 
 @pytest.fixture
 def job(request, monkeypatch):

@@ -71,8 +71,9 @@ def max_pool(t: Trace, layer: Layer, pos: tuple) -> dict:
     rows, cols, inside = taps(layer, y, x)
     values = gather(layer.input.data[n, c], rows, cols, inside, -np.inf)
     i, j = divmod(int(np.argmax(values)), len(cols))
-    text = (f"Max pooling kept the largest of the {values.size} values in its window of {of_input(t, layer)} "
-            f"(padding counts as -inf): {number(float(values[i, j]))}, at row {rows[i]}, column {cols[j]}.")
+    padded = " (padding counts as -inf)" if not inside.all() else ""
+    text = (f"Max pooling kept the largest of the {values.size} values in its window of {of_input(t, layer)}"
+            f"{padded}: {number(float(values[i, j]))}, at row {rows[i]}, column {cols[j]}.")
     return dict(_window_keys(layer, rows, cols, inside), op="max", channel=c,
                 values=np.where(inside, values, None).tolist(), winner=[i, j], winner_at=[rows[i], cols[j]],
                 result=float(values[i, j]), text=text)

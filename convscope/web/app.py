@@ -38,7 +38,7 @@ from .jobs import Trainer
 from .live import VIEWS, Explorer, Live, parse
 
 STATIC = Path(__file__).parent / "static"
-MAX_BODY = 8 * 2**20  # a phone photo as a base64 data URI fits; more is refused unread
+MAX_BODY = 16 * 2**20  # an image file of up to about 12 MB, as a base64 data URI; more is refused unread
 log = logging.getLogger("convscope.web")
 
 
@@ -46,7 +46,8 @@ async def read_body(request: Request) -> bytes:
     """The request's body, refused (413) past MAX_BODY bytes, before or while reading it."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise WebError(f"request of {declared} bytes refused: at most {MAX_BODY // 2**20} MiB are accepted", 413)
+        raise WebError(f"request of {declared} bytes refused: at most {MAX_BODY // 2**20} MiB are accepted (an image "
+                       f"file of up to about {MAX_BODY * 3 // 4 // 10**6} MB, sent as text)", 413)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

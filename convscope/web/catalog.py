@@ -113,7 +113,8 @@ class Catalog:
 def _run_entry(info) -> dict[str, Any]:
     """A run folder as the page lists it."""
     path = Path(info.path)
-    state = info.problem and "damaged" or ("finished" if info.finished else "interrupted")
+    state = ("damaged" if info.problem else "training" if info.training else
+             "finished" if info.finished else "interrupted")
     label = f"{path.name} ({info.model or '?'} on {info.data or '?'}, {info.done}/{info.epochs or '?'} epochs)"
     return {"id": str(path), "label": label, "name": path.name, "model": info.model, "data": info.data,
             "epochs": info.epochs, "epochs_done": info.done, "state": state, "problem": info.problem,

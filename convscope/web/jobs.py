@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import models
 from ..data import DATASETS, DatasetNotFoundError, normalise
+from ..locks import FolderBusy
 from ..runs import RunOptions, find_runs, prepare_run, read_run_config
 from ..tensor import Tensor
 from ..trace import trace
@@ -76,7 +77,7 @@ def inside(path: str, root: Path) -> bool:
 def restartable(info) -> bool:
     """A run stopped in its first epoch: its run.json is there, no epoch was checkpointed."""
     return not info.resumable and not info.finished and info.done == 0 and info.problem is None \
-        and info.epochs is not None
+        and info.epochs is not None and not info.training
 
 
 class Watcher(Callback):
@@ -183,6 +184,8 @@ class Job:
         except Exception as error:  # noqa: BLE001  (the page must hear of it; the log has the details)
             log.exception("training %s failed", self.run.out)
             self.set(state="failed", error=f"{type(error).__name__}: {error}")
+        finally:
+            self.run.close()  # the folder may be trained again (by the page or the command line)
 
     @property
     def alive(self) -> bool:
@@ -269,6 +272,8 @@ class Trainer:
                 run = prepare_run(self.options(body))
             except DatasetNotFoundError as error:
                 raise WebError(str(error), 404) from None
+            except FolderBusy as error:  # e.g. `convscope train --resume` on it in a terminal
+                raise WebError(str(error), 409) from None
             except (ValueError, OSError) as error:
                 raise WebError(str(error), 422) from None
             self.job = Job(run)

@@ -41,7 +41,7 @@ def _sources(t: Trace) -> dict[str, str | None]:
     found = {}
     for layer in t.layers:
         found[layer.name] = made.get(id(layer.input)) if layer.input is not None else None
-        made.setdefault(id(layer.output), layer.name)
+        made[id(layer.output)] = layer.name  # the latest maker: a pass-through layer (Dropout in eval) included
     return found
 
 
