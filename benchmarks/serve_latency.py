@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -115,8 +116,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     process, url, address = start_server(args.model)
     try:
-        import httpx
-        listing = httpx.get(url + "api/models").json()
+        with urllib.request.urlopen(url + "api/models", timeout=30) as answer:
+            listing = json.loads(answer.read())
         model = listing["current"]
         threads = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
         print(f"model {model}; server {url}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {threads}")
