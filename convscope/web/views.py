@@ -159,5 +159,6 @@ def explanation(loaded: Loaded, depth: Any) -> dict[str, Any]:
         raise WebError(f"expected depth to be one of {', '.join(DEPTHS)}, got {depth!r}")
     meta = loaded.meta
     with loaded.lock:  # explain traces the model
-        text = explain(loaded.model, tuple(meta["input_shape"]), depth, meta.get("class_names"))
+        text = explain(loaded.model, tuple(meta["input_shape"]), depth, meta.get("class_names"),
+                       (meta.get("task") or {}).get("kind", "classification"))
     return {"depth": depth, "markdown": text}
