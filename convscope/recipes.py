@@ -8,9 +8,10 @@ digits) reached 98.60-98.93% on the ``digits`` validation split in 20 epochs ove
 +-2 px shifts with 10-degree rotations 97.3-98.3%. See README.md.
 
 The locator recipe (Adam, one-cycle to 3e-3, batch 64, 8 epochs, no augmentation: a shift
-would move the target) reached a mean centre error of 0.87 px (median 0.75 px, 68% within
-1 px) on the 1,500 digit-centres validation canvases, from scratch, seed 0, in 1.9 minutes
-on two loaded cores (``convscope train --model locator --data digit-centres``).
+would move the target) reached a mean centre error of 0.87 / 0.78 / 0.88 px for seeds 0 / 1 /
+2 on the 1,500 digit-centres validation canvases (seed 0: median 0.75 px, 68% within 1 px),
+from scratch, in 1.9 / 1.3 / 0.9 minutes on two cores shared with other work (load 2.7-5)
+(``convscope train --model locator --data digit-centres``).
 """
 
 from __future__ import annotations
