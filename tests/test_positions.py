@@ -1,5 +1,6 @@
 """Regressing a position end to end: the Positions task, the locator and the command line."""
 
+import base64
 import dataclasses
 import json
 
@@ -145,3 +146,21 @@ def test_an_interrupted_locator_run_resumes_exactly(centres):
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert (centres / "stopped" / "metrics.jsonl").read_text().count("val_mpe") == 2
+
+
+def test_the_explorer_shows_a_locators_centre(centres):
+    pytest.importorskip("starlette")
+    pytest.importorskip("httpx")
+    from starlette.testclient import TestClient
+
+    from convscope.web import create_app
+
+    val = load_dataset("digit-centres", "val")
+    Image.fromarray(val.images[0, 0]).save(centres / "canvas.png")
+    uri = "data:image/png;base64," + base64.b64encode((centres / "canvas.png").read_bytes()).decode()
+    with TestClient(create_app(runs=centres / "runs"), base_url="http://127.0.0.1") as client:
+        answer = client.post("/api/update", json={"model": "zoo:locator", "image": uri})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["prediction"]["centre"]) == 2
+        text = client.get("/api/explain", params={"model": "zoo:locator", "depth": "math"}).json()["markdown"]
+        assert "No softmax" in text
