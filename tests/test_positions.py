@@ -155,12 +155,21 @@ def test_the_explorer_shows_a_locators_centre(centres):
 
     from convscope.web import create_app
 
+    run = centres / "runs" / "loc"
+    assert main(["train", "--model", "locator", "--data", "digit-centres", "--epochs", "1", "--no-report",
+                 "--out", str(run)]) == 0
     val = load_dataset("digit-centres", "val")
     Image.fromarray(val.images[0, 0]).save(centres / "canvas.png")
     uri = "data:image/png;base64," + base64.b64encode((centres / "canvas.png").read_bytes()).decode()
     with TestClient(create_app(runs=centres / "runs"), base_url="http://127.0.0.1") as client:
-        answer = client.post("/api/update", json={"model": "zoo:locator", "image": uri})
-        assert answer.status_code == 200, answer.text
-        assert len(answer.json()["prediction"]["centre"]) == 2
-        text = client.get("/api/explain", params={"model": "zoo:locator", "depth": "math"}).json()["markdown"]
-        assert "No softmax" in text
+        for model in ("zoo:locator", str(run)):
+            answer = client.post("/api/update", json={"model": model, "image": uri})
+            assert answer.status_code == 200, answer.text
+            assert len(answer.json()["prediction"]["centre"]) == 2
+            text = client.get("/api/explain", params={"model": model, "depth": "math"}).json()["markdown"]
+            assert "No softmax" in text
+        samples = client.get("/api/samples", params={"model": str(run)}).json()
+        assert samples["classes"] == ["all"] and samples["counts"] == [len(val)]  # no classes: one group
+        answer = client.post("/api/update", json={"model": str(run), "sample": {"label": 0, "n": 0}}).json()
+        x, y = val.labels[0]
+        assert answer["input"]["notes"] == [f"digit-centres validation image 0 (true centre ({x:.1f}, {y:.1f}) px)"]
