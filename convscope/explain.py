@@ -391,12 +391,29 @@ def output_section(model: Module, rows: list[LayerRow], depth: str, class_names:
             f"Then each of the {_n(total)} parameters takes a step, e.g. w <- w - η ∂L/∂w.")
 
 
+def position_output(model: Module, rows: list[LayerRow], depth: str) -> str:
+    """The output of a model that regresses a position (x, y), as :class:`~convscope.tasks.Positions` trains it."""
+    total = sum(p.size for p in model.parameters())
+    if depth == "concepts":
+        return (f"The last layer gives {rows[-1].output_shape[-1]} numbers: where the centre is, x and y, as "
+                f"fractions of the canvas size. Training nudges all {_n(total)} numbers so the predicted "
+                "centre moves towards the true one.")
+    return ("```\n"
+            "prediction:  (x, y) = s * (z_0, z_1)                (s = the canvas size; in pixels)\n"
+            "loss:        L = mean over n, i of (z_i - t_i / s)^2  (t = the true centre in pixels)\n"
+            "gradient:    ∂L/∂z_i = (z_i - t_i / s) / N            (N images, 2 outputs each)\n```\n"
+            "No softmax: the outputs are the answer itself. Each parameter then takes a step, "
+            "e.g. w <- w - η ∂L/∂w.")
+
+
 def explain(model: Module, input_shape: tuple[int, ...], depth: str = "technical",
-            class_names: Sequence[str] | None = None) -> str:
+            class_names: Sequence[str] | None = None, task: str = "classification") -> str:
     """Markdown walk through ``model`` for inputs of ``input_shape`` (C, H, W).
 
     Args:
         depth: "concepts", "technical" or "math". class_names: optional list of K names.
+        task: the kind of task the model does (a model file's ``task["kind"]``): "classification"
+            (default) or "positions".
     """
     if depth not in DEPTHS:
         raise ValueError(f"depth must be one of {', '.join(DEPTHS)}, got {depth!r}")
@@ -406,5 +423,7 @@ def explain(model: Module, input_shape: tuple[int, ...], depth: str = "technical
     for row in rows:
         parts.append(f"## Layer {row.name}: {row.kind} ({_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])})")
         parts.append(layer_text(row, depth, rows))
-    parts += ["## Output", output_section(model, rows, depth, class_names)]
+    output = position_output(model, rows, depth) if task == "positions" else output_section(model, rows, depth,
+                                                                                              class_names)
+    parts += ["## Output", output]
     return "\n\n".join(parts) + "\n"

@@ -6,7 +6,10 @@ A model file holds every parameter and buffer, and in its metadata a JSON docume
     {"format": "convscope-model", "format_version": 1,
      "architecture": {"type": "zoo", "name": "lenet5", "config": {...}}   # or a layer list
      "class_names": [...], "input_shape": [C, H, W], "mean": [...], "std": [...],
-     "dataset": "digits", "training": {...}, "preprocess": "digit"}   # or "resize"
+     "dataset": "digits", "training": {...}, "preprocess": "digit",   # or "resize"
+     "task": {"kind": "classification"}}   # or {"kind": "positions", "scale": 64.0, ...}
+
+A file without ``task`` (written before it was recorded) holds a classifier.
 
 Loading never executes code from the file: the architecture names classes from a fixed
 allow-list (the zoo, and the :class:`~convscope.nn.Module` classes defined by the code
@@ -169,9 +172,10 @@ def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dic
 def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str] | None = None,
                input_shape: Sequence[int] | None = None, mean: ArrayLike | None = None, std: ArrayLike | None = None,
                dataset: str | None = None, training: dict[str, Any] | None = None,
-               preprocess: str | None = None) -> None:
+               preprocess: str | None = None, task: dict[str, Any] | None = None) -> None:
     """Save ``model`` with what is needed to rebuild and use it (see module docstring);
-    ``preprocess`` ("digit" or "resize") says how ``convscope predict`` prepares an image for it."""
+    ``preprocess`` ("digit" or "resize") says how ``convscope predict`` prepares an image for it;
+    ``task`` (:meth:`convscope.tasks.Task.config`, default classification) what its outputs mean."""
     header = {
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
         "architecture": architecture_of(model),
@@ -180,6 +184,7 @@ def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str
         "mean": None if mean is None else [float(m) for m in np.atleast_1d(mean)],
         "std": None if std is None else [float(s) for s in np.atleast_1d(std)],
         "dataset": dataset, "training": training or {}, "preprocess": preprocess,
+        "task": dict(task) if task is not None else {"kind": "classification"},
     }
     write_safetensors(path, model.state_dict(), header)
 
@@ -292,9 +297,11 @@ def zoo_model(name: str) -> tuple[Module, dict[str, Any]]:
                              f"({', '.join(sorted(models.ZOO))})")
     model = models.build(name, rng=np.random.default_rng(0))
     channels, size = model.in_channels, models.ZOO_INPUTS[name][1]
-    meta = {"model": name, "config": model.config(), "class_names": [str(k) for k in range(model.num_classes)],
+    kind = models.ZOO_TASKS.get(name, "classification")
+    names = [str(k) for k in range(model.num_classes)] if kind == "classification" else None
+    meta = {"model": name, "config": model.config(), "class_names": names,
             "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
-            "dataset": None}
+            "dataset": None, "task": {"kind": kind}}
     return model.eval(), meta
 
 

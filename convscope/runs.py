@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import models
-from .data import DATASETS, DataLoader, Dataset, load_splits, load_user_splits
+from .data import DATASETS, SCENE_DATASETS, DataLoader, Dataset, load_splits, load_user_splits
 from .data.preprocess import DIGIT_DATASETS
 from .files import write_atomic
 from .io import RUN_MODEL, checkpoint_progress, save_model
@@ -33,11 +33,12 @@ from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
+from .tasks import Classification, Task, task_for
 from .tensor import ShapeError, Tensor, no_grad
 from .train import CHECKPOINT, Callback, fit
 
 RUN_CONFIG = "run.json"
-DATASET_NAMES = tuple(sorted(DATASETS))
+DATASET_NAMES = tuple(sorted(DATASETS)) + tuple(sorted(SCENE_DATASETS))  # scenes: made from the digits
 # the settings --resume takes from run.json; giving another value for one of them is refused
 RESUMABLE = ("model", "data", "seed", "optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
              "patience")
@@ -75,6 +76,7 @@ class Run:
     config: dict[str, Any]            # what run.json holds
     recipe: Recipe
     model: Module
+    task: Task                        # chosen from the data's targets (tasks.task_for)
     train_set: Dataset
     val_set: Dataset
     train_loader: DataLoader
@@ -99,11 +101,11 @@ class Run:
         """Train to the end (or until a callback raises :class:`~convscope.train.StopTraining`);
         returns the history of the finished epochs. ``callbacks`` run before the one that
         writes the model file after every epoch."""
-        save = SaveModel(self.model_path, self.model, self.train_set, self.config)
+        save = SaveModel(self.model_path, self.model, self.train_set, self.config, self.task)
         try:
             return fit(self.model, self.train_loader, self.optimizer, self.epochs, self.val_loader,
                        scheduler=self.scheduler, callbacks=[*callbacks, save], run_dir=self.out, rngs=self.rngs,
-                       resume=self.resume, patience=self.config["patience"])
+                       resume=self.resume, patience=self.config["patience"], task=self.task)
         finally:
             self.close()
 
@@ -129,7 +131,8 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
                                    models.ZOO_INPUTS.get(name, (1, 28, 28)), notes=notes)
     init_seed, loader_seed = np.random.SeedSequence(seed).spawn(2)
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
-    model = models.build(name, rng=init_rng, in_channels=train_set.images.shape[1], num_classes=train_set.num_classes)
+    task = _task(name, train_set)
+    model = models.build(name, rng=init_rng, in_channels=train_set.images.shape[1], **_outputs(task, train_set))
     _check_fits(model, name, train_set)
     train_loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=loader_rng,
                               augment=make_augment(recipe.augment, train_set.images.shape[2:]))
@@ -146,7 +149,8 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
     notes.append(f"training {name} on {data}: {len(train_set)} train / {len(val_set)} val images, "
                  f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
                  f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}")
-    return Run(out=out, name=name, data=data, config=config, recipe=recipe, model=model, train_set=train_set,
+    return Run(out=out, name=name, data=data, config=config, recipe=recipe, model=model, task=task,
+               train_set=train_set,
                val_set=val_set, train_loader=train_loader, val_loader=DataLoader(val_set, batch_size=500),
                optimizer=optimizer, scheduler=scheduler, rngs={"init": init_rng, "loader": loader_rng}, done=done,
                resume=options.resume, notes=notes, lock=lock)
@@ -259,6 +263,22 @@ def _lr_after(recipe, epochs, batches, steps):
     return optimizer.lr
 
 
+def _task(name, dataset):
+    """The task of ``dataset``'s targets, refused if the model is built for another kind."""
+    task = task_for(dataset.targets, dataset.images.shape[2:])
+    if task.kind != models.ZOO_TASKS.get(name, "classification"):
+        raise ValueError(f"model {name} is made for {models.ZOO_TASKS.get(name, 'classification')}, but "
+                         f"{dataset.name} asks for {task.kind}; choose a model for it")
+    return task
+
+
+def _outputs(task, dataset):
+    """How the model is told its output size: classes, or the size of each target."""
+    if isinstance(task, Classification):
+        return {"num_classes": dataset.num_classes}
+    return {"num_outputs": int(np.prod(dataset.targets.shape[1:]))}
+
+
 def _check_fits(model, name, dataset):
     """Run one image through the model so a size mismatch fails now, clearly."""
     try:
@@ -273,8 +293,9 @@ def _check_fits(model, name, dataset):
 class SaveModel(Callback):
     """Write the model file after every epoch, so the latest weights are always usable."""
 
-    def __init__(self, path, model, train_set, run_config):
+    def __init__(self, path, model, train_set, run_config, task=None):
         self.path, self.model, self.train_set, self.run_config = path, model, train_set, run_config
+        self.task = task or Classification()
 
     def on_epoch_end(self, epoch, record):
         digits = self.run_config["data"] in DIGIT_DATASETS  # how predict prepares images: from the data
@@ -282,7 +303,7 @@ class SaveModel(Callback):
                    input_shape=self.train_set.images.shape[1:], mean=self.train_set.mean,
                    std=self.train_set.std, dataset=self.train_set.name,
                    training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record),
-                   preprocess="digit" if digits else "resize")
+                   preprocess="digit" if digits else "resize", task=self.task.config())
 
 
 def load_data(name: str, splits: Sequence[str], data_dir: str | os.PathLike | None = None, download: bool = False,
@@ -294,7 +315,7 @@ def load_data(name: str, splits: Sequence[str], data_dir: str | os.PathLike | No
     A folder is read in ``channels`` (default: colour if its images are); what was chosen,
     and warnings about the classes, are appended to ``notes`` once the data is loaded.
     """
-    if name in DATASETS:
+    if name in DATASET_NAMES:
         return load_splits(name, splits, root=data_dir, download=download)
     if not os.path.exists(name):
         raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) "

@@ -2,7 +2,10 @@
 
 :func:`convscope.train.fit` and :func:`convscope.train.evaluate` take a task and never look
 at what the targets are: integer class labels (:class:`Classification`, the default),
-vectors such as positions (:class:`Regression`), and later boxes or per-pixel masks.
+vectors (:class:`Regression`) such as positions in pixels (:class:`Positions`), and later
+boxes or per-pixel masks. :func:`task_for` picks the task from a dataset's targets (what
+``convscope train`` does); a model file records it (:meth:`Task.config`) for evaluate and
+predict (:func:`task_from_config`).
 
 A task has three parts:
 
@@ -35,6 +38,12 @@ from .tensor import Tensor
 class Task:
     """Base class: subclass and define ``loss``, ``batch_sums`` and ``metrics``."""
 
+    kind = "task"  # what a model file records (see :meth:`config` and :func:`task_from_config`)
+
+    def config(self) -> dict[str, Any]:
+        """``{"kind": ..., settings}``: what :func:`task_from_config` rebuilds the task from."""
+        return {"kind": self.kind}
+
     def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define loss()")
 
@@ -58,6 +67,8 @@ class Classification(Task):
         loss_fn: ``loss_fn(logits, labels) -> scalar Tensor``. Default cross-entropy.
         num_classes (int): size of the confusion matrix (default: the logits' K).
     """
+
+    kind = "classification"
 
     def __init__(self, loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy,
                  num_classes: int | None = None) -> None:
@@ -83,15 +94,39 @@ class Classification(Task):
 class Regression(Task):
     """Real-valued targets of the output's shape (N, ...), e.g. a position (N, 2).
 
-    The loss is the mean squared error; the figure reported is the mean absolute error
-    (``mae``) and, for 2-vectors, the mean distance (``distance``).
+    Args:
+        scale (float): the model learns ``target / scale`` (e.g. pixels / canvas size, so the
+            numbers it fits are near 1) and its outputs times ``scale`` are the predictions,
+            in the targets' units; the figures are in those units. Default 1.
+
+    The loss is the mean squared error of the scaled values; the figure reported is the mean
+    absolute error (``mae``) and, for 2-vectors, the mean distance (``distance``).
+
+    >>> task = Regression(scale=10.0)
+    >>> task.batch_sums(np.array([[0.5, 0.5]]), np.array([[5.0, 8.0]]))["distance"]
+    3.0
     """
 
+    kind = "regression"
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if not scale > 0:
+            raise ValueError(f"{type(self).__name__}: scale must be > 0, got {scale!r}")
+        self.scale = float(scale)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "scale": self.scale}
+
     def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
-        return F.mse_loss(output, Tensor(np.asarray(target, dtype=output.dtype), dtype=output.dtype))
+        scaled = np.asarray(target, dtype=output.dtype) / np.asarray(self.scale, dtype=output.dtype)
+        return F.mse_loss(output, Tensor(scaled, dtype=output.dtype))
+
+    def predictions(self, output: np.ndarray) -> np.ndarray:
+        """The model's outputs in the targets' units."""
+        return np.asarray(output, np.float64) * self.scale
 
     def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, float]:
-        error = np.asarray(output, np.float64) - np.asarray(target, np.float64)
+        error = self.predictions(output) - np.asarray(target, np.float64)
         sums = {"abs_error": float(np.abs(error).sum()), "values": int(error.size)}
         if error.ndim == 2 and error.shape[1] == 2:
             sums["distance"] = float(np.sqrt((error ** 2).sum(axis=1)).sum())
@@ -102,3 +137,65 @@ class Regression(Task):
         if "distance" in sums:
             figures["distance"] = sums["distance"] / max(count, 1)
         return figures
+
+
+class Positions(Regression):
+    """Positions (N, 2) as (x, y) in pixels, e.g. a digit's centre on its canvas.
+
+    The model learns pixels / ``scale`` (the canvas size); the epoch figure is ``mpe``, the
+    mean position error in pixels (logged as ``train_mpe`` and ``val_mpe``), and
+    :meth:`evaluate` adds the median error and the fraction within ``within`` pixels.
+
+    >>> task = Positions(scale=64)
+    >>> outputs = np.array([[0.5, 0.5], [0.25, 0.25]])          # (32, 32) and (16, 16) px
+    >>> task.metrics(task.batch_sums(outputs, np.array([[32.0, 35.0], [16.0, 16.5]])), 2)
+    {'mpe': 1.75}
+    """
+
+    kind = "positions"
+
+    def __init__(self, scale: float = 64.0, within: float = 1.0) -> None:
+        super().__init__(scale)
+        self.within = float(within)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "scale": self.scale, "within": self.within}
+
+    def metrics(self, sums: Mapping[str, float], count: int) -> dict[str, float]:
+        return {"mpe": sums["distance"] / max(count, 1)}
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        predicted = self.predictions(outputs)
+        errors = np.linalg.norm(predicted - np.asarray(targets, np.float64), axis=1)
+        return {"mean_error": metrics.mean_position_error(predicted, targets),
+                "median_error": float(np.median(errors)) if len(errors) else float("nan"),
+                "within": self.within, "within_fraction": float(np.mean(errors <= self.within)) if len(errors) else 0.0,
+                "errors": errors, "positions": predicted}
+
+
+TASKS = {task.kind: task for task in (Classification, Regression, Positions)}
+
+
+def task_for(targets: np.ndarray, image_size: tuple[int, int]) -> Task:
+    """The task a dataset's targets ask for: integer labels (N,) are classes, float (N, 2)
+    are positions in pixels on images of ``image_size`` (H, W), learnt divided by its side.
+
+    >>> task_for(np.zeros((4, 2), np.float32), (64, 64)).config()
+    {'kind': 'positions', 'scale': 64.0, 'within': 1.0}
+    """
+    targets = np.asarray(targets)
+    if targets.ndim == 1 and targets.dtype.kind in "iu":
+        return Classification()
+    if targets.ndim == 2 and targets.shape[1] == 2 and targets.dtype.kind == "f":
+        return Positions(scale=max(image_size))
+    raise ValueError(f"no task for targets of shape {targets.shape[1:]} per image, dtype {targets.dtype}; "
+                     "expected integer class labels or float (x, y) positions")
+
+
+def task_from_config(config: Mapping[str, Any] | None) -> Task:
+    """The task of a model file's ``task`` entry (:meth:`Task.config`); none is classification."""
+    config = dict(config or {"kind": "classification"})
+    kind = config.pop("kind", None)
+    if kind not in TASKS:
+        raise ValueError(f"unknown task {kind!r}; expected one of {', '.join(TASKS)}")
+    return TASKS[kind](**config)

@@ -148,7 +148,8 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     from ..explain import explain
     model, meta = load(args.model, args.input_shape)
-    print(explain(model, meta["input_shape"], args.depth, meta.get("class_names")), end="")
+    task = (meta.get("task") or {}).get("kind", "classification")
+    print(explain(model, meta["input_shape"], args.depth, meta.get("class_names"), task), end="")
     return 0
 
 

@@ -61,11 +61,14 @@ class ProgressBar(Callback):
 
 
 def figures(stats: dict[str, float]) -> str:
-    """A task's figures for the bar: ``acc 96.50%`` for accuracy, ``mae 0.0123`` for others."""
+    """A task's figures for the bar: ``acc 96.50%`` for accuracy, ``mpe 0.84 px`` for the mean
+    position error, ``mae 0.0123`` for others."""
     parts = []
     for key, value in stats.items():
         if key in ("accuracy", "acc"):
             parts.append(f"acc {value:6.2%}  ")
+        elif key == "mpe":  # mean position error
+            parts.append(f"mpe {value:.2f} px  ")
         elif key not in ("loss", "images", "seconds", "lr"):
             parts.append(f"{key} {value:.4g}  ")
     return "".join(parts)

@@ -14,7 +14,10 @@ from ..data.preprocess import preprocess_image
 from ..inference import predict, top_k
 from ..io import load_model
 from ..metrics import precision_recall_f1
+from ..nn import eval_mode
 from ..runs import DATASET_NAMES, RunOptions, load_data, prepare_run
+from ..tasks import Positions, task_from_config
+from ..tensor import Tensor, no_grad
 from ..train import evaluate
 from .progress import ProgressBar
 
@@ -54,7 +57,8 @@ def add_parsers(subparsers):
                    help="skip the HTML report at the end (default: write RUN/report.html)")
     p.set_defaults(run=run_train)
 
-    p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix",
+    p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix "
+                                               "(a position model: its errors in pixels)",
                               description="Evaluate a saved model on a dataset split.")
     p.add_argument("model", help="model file (.safetensors) written by convscope train")
     p.add_argument("--data", metavar="NAME|PATH", help="dataset name or path (default: the one it was trained on)")
@@ -63,10 +67,12 @@ def add_parsers(subparsers):
     p.add_argument("--batch-size", type=int, default=500, help="images per batch (default 500)")
     p.set_defaults(run=run_evaluate)
 
-    p = subparsers.add_parser("predict", help="classify image files (top-k with probabilities)",
+    p = subparsers.add_parser("predict", help="classify image files (top-k with probabilities), or locate "
+                                              "the centre with a position model",
                               description="Classify images of any size: files, or folders of them. Digit "
                                           "models find the digit in a photo or scan and prepare it like "
-                                          "MNIST; other models resize. Each step taken is said.")
+                                          "MNIST; other models resize. Each step taken is said. A position "
+                                          "model (locator) prints the centre (x, y) it finds instead.")
     p.add_argument("model", help="model file (.safetensors) or run folder")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top-k", type=int, default=3, help="classes to show per image (default 3)")
@@ -109,10 +115,19 @@ def report_end(out, history, done, epochs, model_path):
         waited = last["epoch"] - kept["epoch"]
         print(f"stopped early after epoch {last['epoch']}: the validation loss had not improved for "
               f"{waited} epoch{'s' if waited > 1 else ''}; kept the weights of epoch {kept['epoch']} "
-              f"(validation loss {kept['val_loss']:.4f}, accuracy {kept['val_acc']:.2%})", file=sys.stderr)
+              f"(validation loss {kept['val_loss']:.4f}, {val_figure(kept)})", file=sys.stderr)
     seconds = sum(r["seconds"] for r in history)
-    print(f"done: validation accuracy {kept['val_acc']:.2%} after {last['epoch']} epochs "
+    print(f"done: validation {val_figure(kept)} after {last['epoch']} epochs "
           f"(weights of epoch {kept['epoch']}; {seconds:.1f} s training); model saved to {model_path}")
+
+
+def val_figure(record):
+    """The headline validation figure of an epoch record, in words."""
+    if "val_acc" in record:
+        return f"accuracy {record['val_acc']:.2%}"
+    if "val_mpe" in record:
+        return f"mean position error {record['val_mpe']:.2f} px"
+    return f"loss {record['val_loss']:.4f}"
 
 
 def _dataset_for(meta, args):
@@ -155,10 +170,23 @@ def run_evaluate(args):
     # normalise exactly as in training, with the statistics stored in the model file
     data = dataclasses.replace(data, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
     loader = DataLoader(data, batch_size=args.batch_size)
-    result = evaluate(model, loader, num_classes=len(meta["class_names"]))
+    task = task_from_config(meta.get("task"))
     print(f"{args.model} on {data.name} ({args.split}, {len(data)} images)")
+    if isinstance(task, Positions):
+        print(format_positions(evaluate(model, loader, task=task)))
+        return 0
+    result = evaluate(model, loader, num_classes=len(meta["class_names"]))
     print(format_evaluation(result, meta["class_names"]))
     return 0
+
+
+def format_positions(result):
+    """Mean and median position error and the fraction within the task's tolerance, as text."""
+    errors = result["errors"]
+    worst = f", worst {errors.max():.2f} px" if len(errors) else ""
+    return (f"mean position error {result['mean_error']:.3f} px, median {result['median_error']:.3f} px{worst}\n"
+            f"within {result['within']:g} px: {result['within_fraction']:.2%} "
+            f"({int(np.count_nonzero(errors <= result['within']))}/{result['count']}), loss {result['loss']:.6f}")
 
 
 # what predict takes from a folder: the training reader's suffixes, and the other formats Pillow reads
@@ -193,8 +221,35 @@ def predict_one(model, meta, path, k):
     return {"path": path, "predicted": best[0][0], "probability": best[0][1], "top": best, "notes": notes}
 
 
+def locate_one(model, meta, task, path):
+    """``{"path", "centre": [x, y], "notes"}`` (pixels of the model's input), or with "error"."""
+    try:
+        x, notes = preprocess_image(path, meta)
+    except ValueError as error:
+        message = str(error)
+        return {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
+    with eval_mode(model), no_grad():
+        centre = task.predictions(model(Tensor(x)).data)[0]
+    return {"path": path, "centre": [float(v) for v in centre], "notes": notes}
+
+
+def print_centre(result, meta):
+    print(f"{result['path']}:")
+    if "error" in result:
+        print(f"  - no prediction: {result['error']}")
+        return
+    for note in result["notes"]:
+        print(f"  - {note}")
+    _, height, width = meta["input_shape"]
+    x, y = result["centre"]
+    print(f"  centre (x, y) = ({x:.2f}, {y:.2f}) px on the {width}x{height} input")
+
+
 def run_predict(args):
     model, meta = load_model(args.model)
+    task = task_from_config(meta.get("task"))
+    if isinstance(task, Positions):
+        return run_locate(args, model, meta, task)
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     if not 0 <= args.warn_below <= 1:
@@ -212,6 +267,28 @@ def run_predict(args):
         print(f"convscope predict: error: {result['error']}", file=sys.stderr)
     if failed and len(failed) < len(results):
         print(f"convscope predict: {len(failed)} of {len(results)} images could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_locate(args, model, meta, task):
+    """``convscope predict`` for a model that regresses a position: the centre of each image."""
+    results = [locate_one(model, meta, task, path) for path in image_paths(args.images)]
+    if args.format == "json":
+        print(json.dumps(results, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["path", "x", "y", "error"])
+        for r in results:
+            centre = [f"{v:.4f}" for v in r["centre"]] if "centre" in r else ["", ""]
+            writer.writerow([r["path"], *centre, r.get("error", "")])
+    else:
+        for result in results:
+            print_centre(result, meta)
+    failed = [r for r in results if "error" in r]
+    for result in failed:
+        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
     return 1 if failed else 0
 
 

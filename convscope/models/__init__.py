@@ -12,15 +12,19 @@ import numpy as np
 
 from ..nn import Module
 from .lenet import LeNet5
+from .locator import Locator
 from .resnet import BasicBlock, SmallResNet
 from .vgg import SmallVGG
 
-ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet}
-ZOO_INPUTS = {"lenet5": (1, 28, 28), "vgg": (1, 28, 28), "resnet": (3, 32, 32)}  # what each was designed for
+ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet, "locator": Locator}
+ZOO_INPUTS = {"lenet5": (1, 28, 28), "vgg": (1, 28, 28), "resnet": (3, 32, 32),  # what each was designed for
+              "locator": (1, 64, 64)}
+ZOO_TASKS = {"locator": "positions"}  # the task kind of each model that is not a classifier
 
 
 def build(name: str, rng: np.random.Generator | None = None, **config: Any) -> Module:
-    """Build a zoo model: ``build("lenet5", in_channels=1, num_classes=10, rng=rng)``."""
+    """Build a zoo model: ``build("lenet5", in_channels=1, num_classes=10, rng=rng)``; a
+    regression model takes the size of its targets instead: ``build("locator", num_outputs=2)``."""
     if name not in ZOO:
         raise ValueError(f"unknown model {name!r}; the zoo has {', '.join(sorted(ZOO))}")
     return ZOO[name](rng=rng, **config)
@@ -31,4 +35,5 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, rng: np.random.Generator
     return LeNet5(in_channels, num_classes, rng=rng)
 
 
-__all__ = ["ZOO", "ZOO_INPUTS", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock"]
+__all__ = ["ZOO", "ZOO_INPUTS", "ZOO_TASKS", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock",
+           "Locator"]

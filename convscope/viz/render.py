@@ -175,10 +175,13 @@ def plot_top_k(names: Sequence[str], probs: Sequence[float], title: str = "Top p
 
 
 def plot_curves(metrics: Sequence[Mapping[str, Any]], size: tuple[float, float] = (8.0, 3.0)) -> np.ndarray:
-    """Loss and accuracy per epoch from ``metrics.jsonl`` records. Returns uint8 image."""
+    """Loss and accuracy (or, for positions, the mean position error) per epoch from
+    ``metrics.jsonl`` records. Returns uint8 image."""
     fig = Figure(figsize=size, dpi=DPI)
     epochs = [m["epoch"] for m in metrics]
-    for i, (key, label) in enumerate((("loss", "loss"), ("acc", "accuracy"))):
+    positions = any("val_mpe" in m or "train_mpe" in m for m in metrics)
+    second = ("mpe", "mean position error (px)") if positions else ("acc", "accuracy")
+    for i, (key, label) in enumerate((("loss", "loss"), second)):
         ax = fig.add_subplot(1, 2, i + 1)
         for split, style in (("train", "-o"), ("val", "-s")):
             values = [m.get(f"{split}_{key}") for m in metrics]

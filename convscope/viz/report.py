@@ -29,10 +29,12 @@ from numpy.typing import ArrayLike
 from ..data import Dataset, normalise
 from ..inference import predict
 from ..metrics import confusion_matrix
-from ..nn import Module
+from ..nn import Module, eval_mode
 from ..summary import summary
+from ..tasks import Positions, task_from_config
+from ..tensor import Tensor, no_grad
 from ..trace import Trace, trace
-from . import gallery, render
+from . import gallery, positions, render
 from .activations import conv_layers
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -76,9 +78,17 @@ EXPLANATIONS = {
         "response, average pooling the mean, L2 pooling the square root of the sum of squares. Shown on the "
         "most active map entering the model's first pooling layer, all on one grey scale."),
 }
+POSITION_EXPLANATIONS = {  # the sections of a model that regresses a position, in place of the confusion matrix
+    "Positions": (
+        "How far the predicted centre lies from the true one, in pixels, on the validation canvases. The "
+        "pictures mark the true centre in green and the predicted one in red: first the canvases with the "
+        "largest errors, then typical ones (errors near the median)."),
+}
 IRRELEVANT = {"adam": {"momentum"}, "adamw": {"momentum"}}  # settings the optimizer does not use
 METRIC_NAMES = {"train_loss": "final train loss", "train_acc": "final train accuracy",
                 "val_loss": "final validation loss", "val_acc": "final validation accuracy",
+                "train_mpe": "final train mean position error (px)",
+                "val_mpe": "final validation mean position error (px)",
                 "lr": "learning rate in the last epoch", "seconds": "seconds for the last epoch",
                 "images_per_s": "images per second (last epoch)"}
 
@@ -123,7 +133,8 @@ def table(pairs: Iterable[tuple[object, object]]) -> str:
 
 def explained(heading: str, inner: str) -> str:
     """``inner`` under the plain-words paragraph of ``EXPLANATIONS`` for ``heading``."""
-    return f'<p class="explain">{html.escape(EXPLANATIONS[heading])}</p>\n{inner}'
+    words = EXPLANATIONS.get(heading) or POSITION_EXPLANATIONS[heading]
+    return f'<p class="explain">{html.escape(words)}</p>\n{inner}'
 
 
 def page(title: str, sections: Iterable[tuple[str, str]]) -> str:
@@ -199,6 +210,27 @@ def validation_sections(model: Module, dataset: Dataset, meta: Mapping[str, Any]
     mistakes_html = "".join(figures) or "<p>No misclassified images.</p>"
     return [("Confusion matrix (validation)", explained("Confusion matrix", intro + matrix)),
             ("Most confidently misclassified", explained("Most confidently misclassified", mistakes_html))], x, labels
+
+
+def positions_section(model: Module, dataset: Dataset, meta: Mapping[str, Any], max_images: int,
+                      task: Positions, shown: int = 6) -> tuple[str, str]:
+    """Mean / median position error and canvases with the true and predicted centres."""
+    images, true = dataset.images[:max_images], np.asarray(dataset.targets[:max_images], np.float64)
+    x = normalise(images, meta["mean"], meta["std"])
+    with eval_mode(model), no_grad():
+        predicted = np.concatenate([task.predictions(model(Tensor(x[i:i + 500])).data)
+                                    for i in range(0, len(x), 500)])
+    result = task.evaluate(predicted / task.scale, true)
+    intro = (f"<p>Mean position error {result['mean_error']:.3f} px, median {result['median_error']:.3f} px; "
+             f"{result['within_fraction']:.2%} within {result['within']:g} px, on {len(true)} of "
+             f"{len(dataset)} validation canvases.</p>")
+    parts = []
+    for title, indices in zip(("Largest errors", "Typical"), positions.worst_and_typical(result["errors"], shown)):
+        pictures = [figure(positions.centres_picture(gallery.input_picture(x[i:i + 1], meta["mean"], meta["std"],
+                                                                           scale=3), 3, true[i], predicted[i]),
+                           f"error {result['errors'][i]:.2f} px") for i in indices]
+        parts.append(f"<h3>{title}</h3>{''.join(pictures)}")
+    return "Positions (validation)", explained("Positions", intro + "".join(parts))
 
 
 def filters_section(model: Module) -> tuple[str, str]:
@@ -320,7 +352,10 @@ def write_report(run_dir: str | os.PathLike, model: Module | None = None, meta: 
         dataset, reason = _load_validation(meta["dataset"])
     meta = with_defaults(meta, dataset)
     sections = [run_section(config, metrics), curves_section(metrics), model_section(model, meta)]
-    if dataset is not None:
+    task = task_from_config(meta.get("task"))
+    if dataset is not None and isinstance(task, Positions):  # the classification sections do not apply
+        sections += [positions_section(model, dataset, meta, max_images, task), filters_section(model)]
+    elif dataset is not None:
         validation, x, labels = validation_sections(model, dataset, meta, max_images)
         traces = sample_traces(model, x, labels, samples)
         sections += validation + [filters_section(model), features_section(model, x, labels, meta, samples, traces),

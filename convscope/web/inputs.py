@@ -117,8 +117,9 @@ class Samples:
     def counts(self, meta: dict[str, Any]) -> dict[str, Any]:
         """``{"dataset", "classes", "counts"}``: how many validation images each class has."""
         data = self.dataset(meta)
-        counts = np.bincount(data.labels, minlength=len(data.class_names))
-        return {"dataset": data.name, "classes": list(data.class_names), "counts": [int(c) for c in counts]}
+        classes, labels = _classes(data)
+        counts = np.bincount(labels, minlength=len(classes))
+        return {"dataset": data.name, "classes": classes, "counts": [int(c) for c in counts]}
 
     def get(self, request: Any, meta: dict[str, Any]) -> Prepared:
         """The validation image ``{"label": k, "n": i}``, normalised as in training."""
@@ -126,16 +127,32 @@ class Samples:
             raise WebError(f"expected \"sample\" to be {{\"label\": class index, \"n\": image index}}, got {request!r}")
         data = self.dataset(meta)
         label, n = request["label"], request["n"]
-        of_class = np.flatnonzero(data.labels == label)
-        if not 0 <= label < len(data.class_names) or not 0 <= n < len(of_class):
+        classes, labels = _classes(data)
+        of_class = np.flatnonzero(labels == label)
+        if not 0 <= label < len(classes) or not 0 <= n < len(of_class):
             raise WebError(f"no validation image {n} of class {label}: {data.name} has classes 0-"
-                           f"{len(data.class_names) - 1} with {len(of_class)} images of class {label}", 404)
+                           f"{len(classes) - 1} with {len(of_class)} images of class {label}", 404)
         index = int(of_class[n])
         channels = meta["input_shape"][0]
         x = normalise(data.images[index:index + 1], meta.get("mean") or [0.0] * channels,
                       meta.get("std") or [1.0] * channels)
-        note = f"{data.name} validation image {index} (class {data.class_names[label]})"
+        note = f"{data.name} validation image {index} ({_about(data, index, classes[label])})"
         return Prepared(x.astype(np.float32), [note], label)
+
+
+def _classes(data: Dataset) -> tuple[list[str], np.ndarray]:
+    """The class names and labels the page picks samples by; images whose targets are not
+    classes (positions) are all in one group, "all"."""
+    if data.class_names is None:
+        return ["all"], np.zeros(len(data), np.int64)
+    return list(data.class_names), data.labels
+
+
+def _about(data: Dataset, index: int, name: str) -> str:
+    """What a sample is: its class, or its target (a centre in pixels)."""
+    if data.class_names is not None:
+        return f"class {name}"
+    return "true centre (" + ", ".join(f"{v:.1f}" for v in np.ravel(data.labels[index])) + ") px"
 
 
 def shifted(prepared: Prepared, move: Any, meta: dict[str, Any]) -> Prepared:

@@ -14,6 +14,7 @@ import numpy as np
 from .. import arithmetic
 from ..explain import DEPTHS, explain
 from ..summary import example_input, rows_of, summary
+from ..tasks import Positions, task_from_config
 from ..tensor import Tensor
 from ..trace import Trace, trace
 from ..viz import gallery, grids
@@ -88,13 +89,21 @@ def _input_picture(loaded: Loaded, x: np.ndarray) -> str:
 def update(loaded: Loaded, prepared: Prepared) -> dict[str, Any]:
     """One live update: the prepared input, the class probabilities and every layer's output."""
     t = traced(loaded, prepared.x)
-    probabilities = t.probabilities()[0]
     return {"model": loaded.id,
             "input": {"picture": _input_picture(loaded, prepared.x), "notes": prepared.notes,
                       "label": prepared.label, "shape": list(prepared.x.shape[1:])},
-            "prediction": {"classes": _class_names(loaded.meta, t), "probabilities": _floats(probabilities),
-                           "predicted": int(probabilities.argmax())},
+            "prediction": _prediction(loaded.meta, t),
             "layers": [dict(raster(layer.values[0]), name=layer.name) for layer in t.layers]}
+
+
+def _prediction(meta: dict[str, Any], t: Any) -> dict[str, Any]:
+    """The class probabilities, or for a model that regresses a position its centre (x, y) in pixels."""
+    task = task_from_config(meta.get("task"))
+    if isinstance(task, Positions):
+        return {"centre": _floats(task.predictions(t.output.data[:1])[0])}
+    probabilities = t.probabilities()[0]
+    return {"classes": _class_names(meta, t), "probabilities": _floats(probabilities),
+            "predicted": int(probabilities.argmax())}
 
 
 def _cell_index(body: dict[str, Any]) -> tuple[str, int, int | None, int | None]:
@@ -159,5 +168,6 @@ def explanation(loaded: Loaded, depth: Any) -> dict[str, Any]:
         raise WebError(f"expected depth to be one of {', '.join(DEPTHS)}, got {depth!r}")
     meta = loaded.meta
     with loaded.lock:  # explain traces the model
-        text = explain(loaded.model, tuple(meta["input_shape"]), depth, meta.get("class_names"))
+        text = explain(loaded.model, tuple(meta["input_shape"]), depth, meta.get("class_names"),
+                       (meta.get("task") or {}).get("kind", "classification"))
     return {"depth": depth, "markdown": text}

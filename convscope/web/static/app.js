@@ -180,6 +180,14 @@ function showUpdate(answer) {
 function showPrediction(prediction) {
   const box = $("prediction");
   box.innerHTML = "";
+  if (prediction.centre) {  // a model that regresses a position: no classes
+    const [x, y] = prediction.centre;
+    const text = document.createElement("span");
+    text.textContent = `centre (x, y) = (${x.toFixed(1)}, ${y.toFixed(1)}) px`;
+    box.append(text);
+    box.dataset.predicted = text.textContent;
+    return;
+  }
   prediction.classes.forEach((name, k) => {
     const p = prediction.probabilities[k];
     const label = document.createElement("span");
