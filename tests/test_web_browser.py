@@ -104,7 +104,9 @@ def draw(page, points):
 
 def predicted_after(page, points):
     draw(page, points)
-    page.wait_for_timeout(300)  # the last update is sent when the one in flight returns
+    # the page sends the newest drawing when the update in flight returns (and paces itself):
+    # the prediction shown is the final drawing's once nothing is in flight, waiting or paced
+    page.wait_for_function("!state.inFlight && !state.dirty && !state.paced")
     page.wait_for_function("!document.querySelector('#status').textContent.includes('opening')")
     page.wait_for_function("document.querySelector('#prediction').dataset.predicted !== undefined")
     return page.locator("#prediction").get_attribute("data-predicted")
