@@ -55,3 +55,20 @@ def test_training_batch_norm_matches_composition(shape):
     np.testing.assert_allclose(fused[0], plain[0], rtol=1e-10, atol=1e-12)
     for got, want in zip(fused[1], plain[1]):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+
+
+def test_float32_cross_entropy_gradient_keeps_its_rounding():
+    """Class weights must not change a plain float32 run: the gradient is softmax - onehot,
+    over N, worked in float32 exactly as before weights existed (so seeded runs reproduce)."""
+    from convscope import Tensor
+    from convscope.functional import cross_entropy
+    rng = np.random.default_rng(0)
+    logits = Tensor(rng.standard_normal((64, 10)).astype(np.float32), requires_grad=True)
+    labels = rng.integers(0, 10, 64)
+    cross_entropy(logits, labels).backward()
+    shifted = logits.data - logits.data.max(axis=1, keepdims=True)
+    expected = np.exp(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))
+    expected[np.arange(64), labels] -= 1
+    expected *= np.float32(1.0) * (1.0 / 64)
+    assert logits.grad.dtype == np.float32
+    np.testing.assert_array_equal(logits.grad, expected)

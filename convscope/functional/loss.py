@@ -57,7 +57,7 @@ def _mean_scale(reduction, weights_of_targets):
     (nan when every target is ignored, as in PyTorch), else 1."""
     if reduction != "mean":
         return 1.0
-    total = weights_of_targets.sum()
+    total = float(weights_of_targets.sum())  # a Python float: float32 gradients stay float32 arithmetic
     return 1.0 / total if total else np.nan
 
 
@@ -91,6 +91,7 @@ def cross_entropy(logits: Tensor, target: Tensor | ArrayLike, reduction: str = "
     coef = np.broadcast_to(label_smoothing / classes * w, (len(labels), classes)).copy()
     coef[rows, safe] += (1 - label_smoothing) * w[safe]
     coef *= kept[:, None]
+    coef = coef.astype(logits.dtype)  # the gradient in the logits' precision, as before weights existed
     scale = _mean_scale(reduction, w[safe] * kept)
     moved = np.moveaxis(logits.data, 1, -1).reshape(-1, classes)
     shifted = moved - moved.max(axis=1, keepdims=True)
