@@ -169,9 +169,10 @@ def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dic
 def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str] | None = None,
                input_shape: Sequence[int] | None = None, mean: ArrayLike | None = None, std: ArrayLike | None = None,
                dataset: str | None = None, training: dict[str, Any] | None = None,
-               preprocess: str | None = None) -> None:
+               preprocess: str | None = None, task: str | None = None) -> None:
     """Save ``model`` with what is needed to rebuild and use it (see module docstring);
-    ``preprocess`` ("digit" or "resize") says how ``convscope predict`` prepares an image for it."""
+    ``preprocess`` ("digit" or "resize") says how ``convscope predict`` prepares an image for it;
+    ``task`` what it was trained to do (a :data:`convscope.tasks.TASKS` name; None: classification)."""
     header = {
         "format": MODEL_FORMAT, "format_version": FORMAT_VERSION,
         "architecture": architecture_of(model),
@@ -181,6 +182,8 @@ def save_model(path: str | os.PathLike, model: Module, class_names: Sequence[str
         "std": None if std is None else [float(s) for s in np.atleast_1d(std)],
         "dataset": dataset, "training": training or {}, "preprocess": preprocess,
     }
+    if task is not None:  # older files, and classifiers saved without it, have none
+        header["task"] = task
     write_safetensors(path, model.state_dict(), header)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import models
-from .data import DATASETS, DataLoader, Dataset, load_splits, load_user_splits
+from .data import DATASETS, SCENE_DATASETS, DataLoader, Dataset, load_splits, load_user_splits
 from .data.preprocess import DIGIT_DATASETS
 from .files import write_atomic
 from .io import RUN_MODEL, checkpoint_progress, save_model
@@ -33,11 +33,12 @@ from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
+from .tasks import Task, task_for, task_name
 from .tensor import ShapeError, Tensor, no_grad
 from .train import CHECKPOINT, Callback, fit
 
 RUN_CONFIG = "run.json"
-DATASET_NAMES = tuple(sorted(DATASETS))
+DATASET_NAMES = tuple(sorted(DATASETS)) + tuple(sorted(SCENE_DATASETS))
 # the settings --resume takes from run.json; giving another value for one of them is refused
 RESUMABLE = ("model", "data", "seed", "optimizer", "lr", "weight_decay", "schedule", "batch_size", "augment",
              "patience")
@@ -84,6 +85,7 @@ class Run:
     rngs: dict[str, np.random.Generator]
     done: int                         # epochs finished before this session
     resume: bool
+    task: Task | None = None          # what the targets ask for (None: classification)
     notes: list[str] = field(default_factory=list)
     lock: FolderLock | None = None    # held from run.json's writing until training ends
 
@@ -99,11 +101,11 @@ class Run:
         """Train to the end (or until a callback raises :class:`~convscope.train.StopTraining`);
         returns the history of the finished epochs. ``callbacks`` run before the one that
         writes the model file after every epoch."""
-        save = SaveModel(self.model_path, self.model, self.train_set, self.config)
+        save = SaveModel(self.model_path, self.model, self.train_set, self.config, self.task)
         try:
             return fit(self.model, self.train_loader, self.optimizer, self.epochs, self.val_loader,
                        scheduler=self.scheduler, callbacks=[*callbacks, save], run_dir=self.out, rngs=self.rngs,
-                       resume=self.resume, patience=self.config["patience"])
+                       resume=self.resume, patience=self.config["patience"], task=self.task)
         finally:
             self.close()
 
@@ -149,7 +151,8 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
     return Run(out=out, name=name, data=data, config=config, recipe=recipe, model=model, train_set=train_set,
                val_set=val_set, train_loader=train_loader, val_loader=DataLoader(val_set, batch_size=500),
                optimizer=optimizer, scheduler=scheduler, rngs={"init": init_rng, "loader": loader_rng}, done=done,
-               resume=options.resume, notes=notes, lock=lock)
+               resume=options.resume, notes=notes, lock=lock,
+               task=task_for(train_set.labels, train_set.num_classes))
 
 
 def _folder(options, notes):
@@ -273,8 +276,9 @@ def _check_fits(model, name, dataset):
 class SaveModel(Callback):
     """Write the model file after every epoch, so the latest weights are always usable."""
 
-    def __init__(self, path, model, train_set, run_config):
+    def __init__(self, path, model, train_set, run_config, task=None):
         self.path, self.model, self.train_set, self.run_config = path, model, train_set, run_config
+        self.task = task
 
     def on_epoch_end(self, epoch, record):
         digits = self.run_config["data"] in DIGIT_DATASETS  # how predict prepares images: from the data
@@ -282,7 +286,8 @@ class SaveModel(Callback):
                    input_shape=self.train_set.images.shape[1:], mean=self.train_set.mean,
                    std=self.train_set.std, dataset=self.train_set.name,
                    training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record),
-                   preprocess="digit" if digits else "resize")
+                   preprocess="digit" if digits else "resize",
+                   task=task_name(self.task) if self.task is not None else None)
 
 
 def load_data(name: str, splits: Sequence[str], data_dir: str | os.PathLike | None = None, download: bool = False,
@@ -294,7 +299,7 @@ def load_data(name: str, splits: Sequence[str], data_dir: str | os.PathLike | No
     A folder is read in ``channels`` (default: colour if its images are); what was chosen,
     and warnings about the classes, are appended to ``notes`` once the data is loaded.
     """
-    if name in DATASETS:
+    if name in DATASETS or name in SCENE_DATASETS:
         return load_splits(name, splits, root=data_dir, download=download)
     if not os.path.exists(name):
         raise ValueError(f"--data {name!r} is neither a dataset ({', '.join(DATASET_NAMES)}) "

@@ -13,10 +13,12 @@ import numpy as np
 from ..nn import Module
 from .lenet import LeNet5
 from .resnet import BasicBlock, SmallResNet
+from .unet import DoubleConv, UNet
 from .vgg import SmallVGG
 
 ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet}
 ZOO_INPUTS = {"lenet5": (1, 28, 28), "vgg": (1, 28, 28), "resnet": (3, 32, 32)}  # what each was designed for
+ZOO["unet"], ZOO_INPUTS["unet"] = UNet, (1, 64, 64)  # per-pixel classes of digit-masks scenes
 
 
 def build(name: str, rng: np.random.Generator | None = None, **config: Any) -> Module:
@@ -31,4 +33,5 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, rng: np.random.Generator
     return LeNet5(in_channels, num_classes, rng=rng)
 
 
-__all__ = ["ZOO", "ZOO_INPUTS", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock"]
+__all__ = ["ZOO", "ZOO_INPUTS", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock", "UNet",
+           "DoubleConv"]
