@@ -263,14 +263,20 @@ def _lr_after(recipe, epochs, batches, steps):
 
 
 def _check_fits(model, name, dataset):
-    """Run one image through the model so a size mismatch fails now, clearly."""
+    """Run one image through the model so a size mismatch fails now, clearly: the image, and
+    for class targets (labels, masks) a class score per target value."""
     try:
         with no_grad():
-            model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
+            output = model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
     except ShapeError as error:
         raise ValueError(f"model {name} does not accept {dataset.name} images of shape "
                          f"{dataset.images.shape[1:]}: {error}") from None
     model.train()
+    targets = dataset.labels
+    if targets.dtype.kind in "iu" and output.shape[2:] != targets.shape[1:]:
+        raise ValueError(f"model {name} gives class scores of shape {output.shape[1:]} per image, but the "
+                         f"{dataset.name} targets are {'class labels' if targets.ndim == 1 else 'class masks'} "
+                         f"of shape {targets.shape[1:]} per image: choose a model made for them")
 
 
 class SaveModel(Callback):

@@ -147,6 +147,19 @@ def test_train_evaluate_resume_predict(scenes, capsys):
     said = capsys.readouterr().out
     assert "classes found:" in said and (scenes / "scene.mask.png").is_file()
     assert Image.open(scenes / "scene.mask.png").size == (256, 256)
+    (scenes / "folder").mkdir()
+    Image.fromarray(scene).save(scenes / "folder" / "a.png")
+    for _ in range(2):  # the second time, the folder holds a.mask.png too: not segmented again
+        assert main(["predict", str(out), str(scenes / "folder"), "--format", "json"]) == 0
+        [result] = json.loads(capsys.readouterr().out)
+        assert result["path"].endswith("a.png") and result["mask_png"].endswith("a.mask.png")
+        assert all(name in "0123456789" and pixels > 0 for name, pixels in result["classes"])
+
+
+def test_a_model_that_does_not_fit_the_targets_is_refused(scenes, capsys):
+    assert main(["train", "--model", "unet", "--data", "digits", "--out", str(scenes / "r"), "--epochs", "1"]) == 1
+    assert "class scores of shape (10, 28, 28) per image, but the digits targets are class labels" in \
+        capsys.readouterr().err
 
 
 class StopAfterFirstEpoch(Callback):

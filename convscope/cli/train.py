@@ -70,7 +70,8 @@ def add_parsers(subparsers):
                                           "models find the digit in a photo or scan and prepare it like "
                                           "MNIST; other models resize. Each step taken is said. A "
                                           "segmentation model writes each image's mask over it as "
-                                          "NAME.mask.png next to it and lists the classes found.")
+                                          "NAME.mask.png next to it (skipped when reading a folder) and "
+                                          "lists the classes found.")
     p.add_argument("model", help="model file (.safetensors) or run folder")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top-k", type=int, default=3, help="classes to show per image (default 3)")
@@ -248,7 +249,8 @@ def run_segment(args, model, meta):
     if args.format == "csv":
         raise ValueError("--format csv lists one class per image; a segmentation model gives a mask per "
                          "image: use --format text or json")
-    results = [segment_one(model, meta, path) for path in image_paths(args.images)]
+    paths = [p for p in image_paths(args.images) if p in args.images or not p.endswith(".mask.png")]
+    results = [segment_one(model, meta, path) for path in paths]  # a folder's masks written earlier are skipped
     if args.format == "json":
         print(json.dumps(results, indent=2))
     else:
