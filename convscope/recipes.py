@@ -37,7 +37,7 @@ RECIPES = {
     "lenet5": Recipe(optimizer="adamw", lr=3e-3, weight_decay=0.05, batch_size=32, epochs=20),
     "vgg": Recipe(optimizer="adamw", lr=3e-3, weight_decay=5e-4, batch_size=128, epochs=10),
     "resnet": Recipe(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=30),
-    "unet": Recipe(optimizer="adam", lr=3e-3, batch_size=16, epochs=2),  # digit-masks: see the module docstring
+    "unet": Recipe(optimizer="adam", lr=5e-3, batch_size=8, epochs=3),  # digit-masks: see the module docstring
 }
 
 AUGMENT = {  # per dataset: what keeps a label true

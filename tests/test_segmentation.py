@@ -12,9 +12,11 @@ from PIL import Image
 
 from convscope import metrics, models
 from convscope.cli import main
+from convscope.data import Dataset
 from convscope.data.scene_sets import SCENE_DATASETS
 from convscope.io import load_model, save_model
 from convscope.runs import RunOptions, prepare_run
+from convscope.runs import _check_fits as check_fits
 from convscope.tasks import Segmentation, task_for
 from convscope.tensor import ShapeError, Tensor
 from convscope.train import Callback, StopTraining
@@ -70,26 +72,29 @@ def test_the_targets_choose_the_task():
 
 
 # ----- the U-Net ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("channels, classes, size", [(1, 11, (64, 64)), (3, 2, (8, 12))], ids=["digit-masks", "rgb"])
-def test_unet_keeps_the_image_size(channels, classes, size):
-    model = models.build("unet", rng=np.random.default_rng(0), in_channels=channels, num_classes=classes, width=4)
+@pytest.mark.parametrize("channels, classes, depth, size",
+                         [(1, 11, 3, (64, 64)), (3, 2, 2, (8, 12)), (1, 4, 1, (6, 2))],
+                         ids=["digit-masks", "rgb", "one-level"])
+def test_unet_keeps_the_image_size(channels, classes, depth, size):
+    model = models.build("unet", rng=np.random.default_rng(0), in_channels=channels, num_classes=classes, width=4,
+                         depth=depth)
     out = model(Tensor(np.zeros((2, channels, *size), np.float32)))
     assert out.shape == (2, classes, *size)
 
 
 def test_unet_says_what_input_it_expects():
-    model = models.UNet(1, 3, width=2)
+    model = models.UNet(1, 3, width=2, depth=2)
     with pytest.raises(ShapeError, match=r"multiples of 4, got shape \(1, 1, 6, 8\)"):
         model(Tensor(np.zeros((1, 1, 6, 8), np.float32)))
 
 
 def test_unet_gradients():
-    model = models.UNet(1, 3, width=2, batch_norm=False, rng=np.random.default_rng(0))
+    model = models.UNet(1, 3, width=2, depth=2, batch_norm=False, rng=np.random.default_rng(0))
     gradcheck_module(model, np.random.default_rng(1).standard_normal((1, 1, 4, 4)), rtol=1e-5, atol=1e-6)
 
 
 def test_unet_gradients_with_batch_norm():
-    model = models.UNet(1, 2, width=2, rng=np.random.default_rng(0))
+    model = models.UNet(1, 2, width=2, depth=1, rng=np.random.default_rng(0))
     gradcheck_module(model, np.random.default_rng(2).standard_normal((2, 1, 4, 4)), rtol=1e-5, atol=1e-6)
 
 
@@ -156,10 +161,15 @@ def test_train_evaluate_resume_predict(scenes, capsys):
         assert all(name in "0123456789" and pixels > 0 for name, pixels in result["classes"])
 
 
-def test_a_model_that_does_not_fit_the_targets_is_refused(scenes, capsys):
-    assert main(["train", "--model", "unet", "--data", "digits", "--out", str(scenes / "r"), "--epochs", "1"]) == 1
-    assert "class scores of shape (10, 28, 28) per image, but the digits targets are class labels" in \
-        capsys.readouterr().err
+def test_a_model_that_does_not_fit_the_targets_is_refused():
+    labels = Dataset(np.zeros((4, 1, 8, 8), np.uint8), np.arange(4), name="tiny")
+    with pytest.raises(ValueError, match=r"class scores of shape \(3, 8, 8\) per image, but the tiny targets "
+                                         r"are class labels of shape \(\) per image"):
+        check_fits(models.UNet(1, 3, width=2, depth=2), "unet", labels)
+    masks_set = Dataset(np.zeros((4, 1, 8, 8), np.uint8), np.zeros((4, 8, 8), np.int64), name="tiny")
+    with pytest.raises(ValueError, match="targets are class masks of shape"):
+        check_fits(models.LeNet5(1, 3), "lenet5", dataclasses.replace(masks_set, images=np.zeros((4, 1, 28, 28),
+                                                                                                 np.uint8)))
 
 
 class StopAfterFirstEpoch(Callback):

@@ -3,14 +3,17 @@
 The encoder halves the maps twice, doubling the channels; the decoder doubles them back
 with a stride-2 transposed convolution and concatenates (``F.cat``) the encoder's maps of
 the same size, so fine detail skips the bottleneck. A 1x1 convolution gives the logits of
-every class at every pixel. For 1 x 64 x 64 scenes with the default ``width=12``::
+every class at every pixel. For 1 x 64 x 64 scenes with ``width=8, depth=2``::
 
-    down.0 [Conv3x3-BN-ReLU]x2  12 @ 64x64 -----------------------------.
-    pool, down.1 [...]x2         24 @ 32x32 --------------.              |
-    pool, bottom [...]x2         48 @ 16x16               |              |
-    up.0 ConvTranspose 2x2/2     24 @ 32x32 -> cat -> dec.0 24 @ 32x32   |
-    up.1 ConvTranspose 2x2/2     12 @ 64x64 -> cat ----------> dec.1 12 @ 64x64
+    down.0 [Conv3x3-BN-ReLU]x2   8 @ 64x64 -----------------------------.
+    pool, down.1 [...]x2         16 @ 32x32 --------------.              |
+    pool, bottom [...]x2         32 @ 16x16               |              |
+    up.0 ConvTranspose 2x2/2     16 @ 32x32 -> cat -> dec.0 16 @ 32x32   |
+    up.1 ConvTranspose 2x2/2      8 @ 64x64 -> cat ----------> dec.1  8 @ 64x64
     head Conv1x1                 num_classes @ 64x64 (logits)
+
+The default ``depth=3`` adds one more level (64 channels at 8x8), so that a bottom pixel
+sees about 70 input pixels: a whole digit of the scenes, which are 16-30 pixels tall.
 
 Differences from the paper: padded convolutions, so the output has the input's size (the
 paper cropped the skip maps instead); batch norm after every convolution; two levels
@@ -49,19 +52,19 @@ class UNet(nn.Module):
     Args:
         in_channels (int): image channels (default 1).
         num_classes (int): classes per pixel (default 11: background and ten digits).
-        width (int): channels of the first level, doubled at each level down (default 12).
-        depth (int): times the maps are halved, then doubled back (default 2).
+        width (int): channels of the first level, doubled at each level down (default 8).
+        depth (int): times the maps are halved, then doubled back (default 3).
         batch_norm (bool): batch norm after each convolution (default True).
 
     Shape: input (N, C, H, W) with H and W multiples of ``2**depth``; output (N, num_classes, H, W).
 
-    >>> UNet(1, 3, width=4)(Tensor(np.zeros((2, 1, 8, 8), np.float32))).shape
+    >>> UNet(1, 3, width=4, depth=2)(Tensor(np.zeros((2, 1, 8, 8), np.float32))).shape
     (2, 3, 8, 8)
     """
 
     repr_always = ("in_channels", "num_classes")
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 11, width: int = 12, depth: int = 2,
+    def __init__(self, in_channels: int = 1, num_classes: int = 11, width: int = 8, depth: int = 3,
                  batch_norm: bool = True, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         if width < 1 or num_classes < 1 or depth < 1:
