@@ -6,6 +6,13 @@ digits) reached 98.60-98.93% on the ``digits`` validation split in 20 epochs ove
 0-3 (mean 98.80%). Measured alternatives, same seeds: batch 64 mean 98.42%; weight decay
 0.1 98.57%; shifts plus 5-degree rotations 98.67%; Adam without weight decay, He init or
 +-2 px shifts with 10-degree rotations 97.3-98.3%. See README.md.
+
+The U-Net recipe (Adam, one-cycle peaking at 5e-3, batch 8, 3 epochs, no augmentation: a
+shifted scene would need its mask shifted too) reached mIoU 0.914 over the 11 classes
+(pixel accuracy 99.32%) on the ``digit-masks`` validation scenes, seed 0, in 733 s of
+training (14.2 min with loading, validation and the report) on a shared 2-core machine.
+Epoch by epoch: 0.640, 0.875, 0.914. On 2,500 scenes, width 12 with two levels learned no
+faster than width 8 with three, which runs 1.4x as fast; batch 16 at 3e-3 was slower still.
 """
 
 from __future__ import annotations
