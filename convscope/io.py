@@ -7,9 +7,11 @@ A model file holds every parameter and buffer, and in its metadata a JSON docume
      "architecture": {"type": "zoo", "name": "lenet5", "config": {...}}   # or a layer list
      "class_names": [...], "input_shape": [C, H, W], "mean": [...], "std": [...],
      "dataset": "digits", "training": {...}, "preprocess": "digit",   # or "resize"
-     "task": {"kind": "classification"}}   # or {"kind": "positions", "scale": 64.0, ...}
+     "task": {"kind": "classification"}}   # or {"kind": "positions", "scale": 64.0, ...},
+                                           # {"kind": "segmentation", "num_classes": 11}
 
-A file without ``task`` (written before it was recorded) holds a classifier.
+A file without ``task`` (written before it was recorded) holds a classifier; one whose ``task``
+is a bare kind ("segmentation", as the first segmentation files wrote) is read as that kind.
 
 Loading never executes code from the file: the architecture names classes from a fixed
 allow-list (the zoo, and the :class:`~convscope.nn.Module` classes defined by the code
@@ -298,10 +300,11 @@ def zoo_model(name: str) -> tuple[Module, dict[str, Any]]:
     model = models.build(name, rng=np.random.default_rng(0))
     channels, size = model.in_channels, models.ZOO_INPUTS[name][1]
     kind = models.ZOO_TASKS.get(name, "classification")
-    names = [str(k) for k in range(model.num_classes)] if kind == "classification" else None
+    names = [str(k) for k in range(model.num_classes)] if kind in ("classification", "segmentation") else None
+    task = {"kind": kind, "num_classes": model.num_classes} if kind == "segmentation" else {"kind": kind}
     meta = {"model": name, "config": model.config(), "class_names": names,
             "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
-            "dataset": None, "task": {"kind": kind}}
+            "dataset": None, "task": task}
     return model.eval(), meta
 
 

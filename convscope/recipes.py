@@ -12,6 +12,13 @@ would move the target) reached a mean centre error of 0.87 / 0.78 / 0.88 px for 
 2 on the 1,500 digit-centres validation canvases (seed 0: median 0.75 px, 68% within 1 px),
 from scratch, in 1.9 / 1.3 / 0.9 minutes on two cores shared with other work (load 2.7-5)
 (``convscope train --model locator --data digit-centres``).
+
+The U-Net recipe (Adam, one-cycle peaking at 5e-3, batch 8, 3 epochs, no augmentation: a
+shifted scene would need its mask shifted too) reached mIoU 0.914 over the 11 classes
+(pixel accuracy 99.32%) on the ``digit-masks`` validation scenes, seed 0, in 733 s of
+training (14.2 min with loading, validation and the report) on a shared 2-core machine.
+Epoch by epoch: 0.640, 0.875, 0.914. On 2,500 scenes, width 12 with two levels learned no
+faster than width 8 with three, which runs 1.4x as fast; batch 16 at 3e-3 was slower still.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ RECIPES = {
     "vgg": Recipe(optimizer="adamw", lr=3e-3, weight_decay=5e-4, batch_size=128, epochs=10),
     "resnet": Recipe(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=30),
     "locator": Recipe(optimizer="adam", lr=3e-3, batch_size=64, epochs=8),  # digit-centres: see above
+    "unet": Recipe(optimizer="adam", lr=5e-3, batch_size=8, epochs=3),  # digit-masks: see the module docstring
 }
 
 AUGMENT = {  # per dataset: what keeps a label true

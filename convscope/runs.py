@@ -33,7 +33,7 @@ from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
-from .tasks import Classification, Task, task_for
+from .tasks import Classification, Segmentation, Task, task_for
 from .tensor import ShapeError, Tensor, no_grad
 from .train import CHECKPOINT, Callback, fit
 
@@ -265,7 +265,7 @@ def _lr_after(recipe, epochs, batches, steps):
 
 def _task(name, dataset):
     """The task of ``dataset``'s targets, refused if the model is built for another kind."""
-    task = task_for(dataset.targets, dataset.images.shape[2:])
+    task = task_for(dataset.targets, dataset.images.shape[2:], dataset.num_classes)
     if task.kind != models.ZOO_TASKS.get(name, "classification"):
         raise ValueError(f"model {name} is made for {models.ZOO_TASKS.get(name, 'classification')}, but "
                          f"{dataset.name} asks for {task.kind}; choose a model for it")
@@ -273,21 +273,27 @@ def _task(name, dataset):
 
 
 def _outputs(task, dataset):
-    """How the model is told its output size: classes, or the size of each target."""
-    if isinstance(task, Classification):
+    """How the model is told its output size: classes (per image or per pixel), or the size of each target."""
+    if isinstance(task, (Classification, Segmentation)):
         return {"num_classes": dataset.num_classes}
     return {"num_outputs": int(np.prod(dataset.targets.shape[1:]))}
 
 
 def _check_fits(model, name, dataset):
-    """Run one image through the model so a size mismatch fails now, clearly."""
+    """Run one image through the model so a size mismatch fails now, clearly: the image, and
+    for class targets (labels, masks) a class score per target value."""
     try:
         with no_grad():
-            model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
+            output = model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
     except ShapeError as error:
         raise ValueError(f"model {name} does not accept {dataset.name} images of shape "
                          f"{dataset.images.shape[1:]}: {error}") from None
     model.train()
+    targets = dataset.labels
+    if targets.dtype.kind in "iu" and output.shape[2:] != targets.shape[1:]:
+        raise ValueError(f"model {name} gives class scores of shape {output.shape[1:]} per image, but the "
+                         f"{dataset.name} targets are {'class labels' if targets.ndim == 1 else 'class masks'} "
+                         f"of shape {targets.shape[1:]} per image: choose a model made for them")
 
 
 class SaveModel(Callback):

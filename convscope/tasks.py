@@ -2,10 +2,10 @@
 
 :func:`convscope.train.fit` and :func:`convscope.train.evaluate` take a task and never look
 at what the targets are: integer class labels (:class:`Classification`, the default),
-vectors (:class:`Regression`) such as positions in pixels (:class:`Positions`), and later
-boxes or per-pixel masks. :func:`task_for` picks the task from a dataset's targets (what
-``convscope train`` does); a model file records it (:meth:`Task.config`) for evaluate and
-predict (:func:`task_from_config`).
+vectors (:class:`Regression`) such as positions in pixels (:class:`Positions`), per-pixel
+class masks (:class:`Segmentation`), and later boxes. :func:`task_for` picks the task from a
+dataset's targets (what ``convscope train`` does); a model file records it
+(:meth:`Task.config`) for evaluate and predict (:func:`task_from_config`).
 
 A task has three parts:
 
@@ -25,7 +25,7 @@ and ``evaluate(outputs, targets)`` for the fuller account of a whole split.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -173,29 +173,109 @@ class Positions(Regression):
                 "errors": errors, "positions": predicted}
 
 
-TASKS = {task.kind: task for task in (Classification, Regression, Positions)}
+class Segmentation(Task):
+    """A class for every pixel: targets (N, H, W) integer masks; the model outputs logits
+    (N, K, H, W). The loss is the per-pixel cross-entropy (optionally class-``weight``-ed).
+
+    ``batch_sums`` is the batch's pixel confusion matrix (``confusion``, (K, K) counts, rows
+    true class, columns predicted), added up over the epoch, so the epoch figures are exact, not means
+    of batch means: ``acc`` (pixel accuracy) and ``miou`` (mean IoU over the classes present
+    in the prediction or the truth, as :func:`convscope.metrics.mean_iou`).
+
+    Args:
+        num_classes (int): K, the classes per pixel (11 for digit-masks).
+        weight (sequence of K floats, optional): each class's weight in the loss.
+
+    >>> task = Segmentation(2)
+    >>> logits = np.array([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2, 1, 2): predicts [[0, 1]]
+    >>> task.metrics(task.batch_sums(logits, np.array([[[0, 0]]])), 1)
+    {'acc': 0.5, 'miou': 0.25}
+    """
+
+    kind = "segmentation"
+
+    def __init__(self, num_classes: int, weight: Sequence[float] | None = None) -> None:
+        if num_classes < 1:
+            raise ValueError(f"Segmentation: num_classes must be >= 1, got {num_classes}")
+        if weight is not None and len(weight) != num_classes:
+            raise ValueError(f"Segmentation({num_classes}): expected {num_classes} class weights, got {len(weight)}")
+        self.num_classes = num_classes
+        self.weight = None if weight is None else np.asarray(weight, dtype=np.float64)
+
+    def config(self) -> dict[str, Any]:
+        weight = {} if self.weight is None else {"weight": self.weight.tolist()}
+        return {"kind": self.kind, "num_classes": self.num_classes, **weight}
+
+    def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
+        return F.cross_entropy(output, np.asarray(target, dtype=np.int64), weight=self.weight)
+
+    def confusion(self, output: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """(K, K) pixel counts of (true, predicted) classes; rows: true class."""
+        k = self.num_classes
+        predicted = np.asarray(output).argmax(axis=1).ravel()
+        return np.bincount(np.asarray(target, np.int64).ravel() * k + predicted, minlength=k * k).reshape(k, k)
+
+    def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        return {"confusion": self.confusion(output, target)}  # an array: adds up like a number
+
+    def metrics(self, sums: Mapping[str, Any], count: int) -> dict[str, float]:
+        confusion = sums["confusion"]
+        ious = iou_from_confusion(confusion)
+        present = ~np.isnan(ious)
+        return {"acc": float(np.trace(confusion) / max(confusion.sum(), 1)),
+                "miou": float(ious[present].mean()) if present.any() else float("nan")}
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        confusion = self.confusion(outputs, targets)
+        figures = self.metrics({"confusion": confusion}, len(targets))
+        return {"pixel_accuracy": figures["acc"], "mean_iou": figures["miou"],
+                "iou_per_class": iou_from_confusion(confusion), "confusion": confusion}
 
 
-def task_for(targets: np.ndarray, image_size: tuple[int, int]) -> Task:
-    """The task a dataset's targets ask for: integer labels (N,) are classes, float (N, 2)
-    are positions in pixels on images of ``image_size`` (H, W), learnt divided by its side.
+def iou_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """(K,) IoU ``hits / (predicted + true - hits)`` per class; nan for a class absent from both."""
+    confusion = np.asarray(confusion, np.float64)
+    hits = np.diag(confusion)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - hits
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, hits / union, np.nan)
+
+
+TASKS = {task.kind: task for task in (Classification, Regression, Positions, Segmentation)}
+
+
+def task_for(targets: np.ndarray, image_size: tuple[int, int], num_classes: int | None = None) -> Task:
+    """The task a dataset's targets ask for: integer labels (N,) are classes, integer masks
+    (N, H, W) of ``image_size`` (H, W) segmentation into ``num_classes``, float (N, 2) positions
+    in pixels, learnt divided by the image's side.
 
     >>> task_for(np.zeros((4, 2), np.float32), (64, 64)).config()
     {'kind': 'positions', 'scale': 64.0, 'within': 1.0}
+    >>> task_for(np.zeros((4, 64, 64), np.uint8), (64, 64), 11).config()
+    {'kind': 'segmentation', 'num_classes': 11}
     """
     targets = np.asarray(targets)
-    if targets.ndim == 1 and targets.dtype.kind in "iu":
-        return Classification()
+    integers = targets.dtype.kind in "iu"
+    if targets.ndim == 1 and integers:
+        return Classification(num_classes=num_classes or None)
+    if targets.shape[1:] == tuple(image_size) and integers:
+        if not num_classes:
+            raise ValueError(f"masks of shape {targets.shape[1:]} need the number of classes to segment into")
+        return Segmentation(num_classes)
     if targets.ndim == 2 and targets.shape[1] == 2 and targets.dtype.kind == "f":
         return Positions(scale=max(image_size))
     raise ValueError(f"no task for targets of shape {targets.shape[1:]} per image, dtype {targets.dtype}; "
-                     "expected integer class labels or float (x, y) positions")
+                     "expected integer class labels, integer masks of the image's size or float (x, y) "
+                     "positions (boxes: there is no detection task yet)")
 
 
-def task_from_config(config: Mapping[str, Any] | None) -> Task:
-    """The task of a model file's ``task`` entry (:meth:`Task.config`); none is classification."""
-    config = dict(config or {"kind": "classification"})
+def task_from_config(config: Mapping[str, Any] | str | None, num_classes: int | None = None) -> Task:
+    """The task of a model file's ``task`` entry (:meth:`Task.config`, or a bare kind such as
+    "segmentation"); none is classification. ``num_classes`` fills in a class count it lacks."""
+    config = {"kind": config} if isinstance(config, str) else dict(config or {"kind": "classification"})
     kind = config.pop("kind", None)
     if kind not in TASKS:
         raise ValueError(f"unknown task {kind!r}; expected one of {', '.join(TASKS)}")
+    if kind in ("classification", "segmentation") and num_classes:
+        config.setdefault("num_classes", num_classes)
     return TASKS[kind](**config)

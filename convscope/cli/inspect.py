@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import models
 from ..nn import Module
 
 
@@ -224,7 +225,7 @@ def run_invariance(args: argparse.Namespace) -> int:
 def _model_argument(parser):
     parser.add_argument("model", metavar="MODEL",
                         help="model file (.safetensors), run folder holding model.safetensors, "
-                             "or zoo name (lenet5, vgg, resnet: untrained)")
+                             f"or zoo name ({', '.join(models.ZOO)}: untrained)")
     parser.add_argument("--input-shape", metavar="C,H,W", help="input shape (default: the model's)")
 
 

@@ -16,7 +16,7 @@ from ..io import load_model
 from ..metrics import precision_recall_f1
 from ..nn import eval_mode
 from ..runs import DATASET_NAMES, RunOptions, load_data, prepare_run
-from ..tasks import Positions, task_from_config
+from ..tasks import Positions, Segmentation, task_from_config
 from ..tensor import Tensor, no_grad
 from ..train import evaluate
 from .progress import ProgressBar
@@ -58,7 +58,8 @@ def add_parsers(subparsers):
     p.set_defaults(run=run_train)
 
     p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix "
-                                               "(a position model: its errors in pixels)",
+                                               "(a position model: its errors in pixels; segmentation: pixel "
+                                               "accuracy, mIoU, IoU per class)",
                               description="Evaluate a saved model on a dataset split.")
     p.add_argument("model", help="model file (.safetensors) written by convscope train")
     p.add_argument("--data", metavar="NAME|PATH", help="dataset name or path (default: the one it was trained on)")
@@ -72,7 +73,10 @@ def add_parsers(subparsers):
                               description="Classify images of any size: files, or folders of them. Digit "
                                           "models find the digit in a photo or scan and prepare it like "
                                           "MNIST; other models resize. Each step taken is said. A position "
-                                          "model (locator) prints the centre (x, y) it finds instead.")
+                                          "model (locator) prints the centre (x, y) it finds instead. A "
+                                          "segmentation model writes each image's mask over it as "
+                                          "NAME.mask.png next to it (skipped when reading a folder) and "
+                                          "lists the classes found.")
     p.add_argument("model", help="model file (.safetensors) or run folder")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top-k", type=int, default=3, help="classes to show per image (default 3)")
@@ -123,8 +127,9 @@ def report_end(out, history, done, epochs, model_path):
 
 def val_figure(record):
     """The headline validation figure of an epoch record, in words."""
-    if "val_acc" in record:
-        return f"accuracy {record['val_acc']:.2%}"
+    if "val_acc" in record:  # segmentation: pixel accuracy, and the mIoU
+        miou = f", mIoU {record['val_miou']:.4f}" if "val_miou" in record else ""
+        return f"accuracy {record['val_acc']:.2%}{miou}"
     if "val_mpe" in record:
         return f"mean position error {record['val_mpe']:.2f} px"
     return f"loss {record['val_loss']:.4f}"
@@ -170,13 +175,15 @@ def run_evaluate(args):
     # normalise exactly as in training, with the statistics stored in the model file
     data = dataclasses.replace(data, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
     loader = DataLoader(data, batch_size=args.batch_size)
-    task = task_from_config(meta.get("task"))
+    task = task_from_config(meta.get("task"), len(meta.get("class_names") or ()))
     print(f"{args.model} on {data.name} ({args.split}, {len(data)} images)")
+    result = evaluate(model, loader, task=task)
     if isinstance(task, Positions):
-        print(format_positions(evaluate(model, loader, task=task)))
-        return 0
-    result = evaluate(model, loader, num_classes=len(meta["class_names"]))
-    print(format_evaluation(result, meta["class_names"]))
+        print(format_positions(result))
+    elif isinstance(task, Segmentation):
+        print(format_segmentation(result, meta["class_names"]))
+    else:
+        print(format_evaluation(result, meta["class_names"]))
     return 0
 
 
@@ -187,6 +194,18 @@ def format_positions(result):
     return (f"mean position error {result['mean_error']:.3f} px, median {result['median_error']:.3f} px{worst}\n"
             f"within {result['within']:g} px: {result['within_fraction']:.2%} "
             f"({int(np.count_nonzero(errors <= result['within']))}/{result['count']}), loss {result['loss']:.6f}")
+
+
+def format_segmentation(result, class_names):
+    """Pixel accuracy, mIoU and the IoU of each class, with its share of the true pixels."""
+    confusion = result["confusion"]
+    lines = [f"pixel accuracy {result['pixel_accuracy']:.2%}, mIoU {result['mean_iou']:.4f} "
+             f"(mean over the classes present), loss {result['loss']:.4f}", "",
+             f"{'class':>14}     IoU  true pixels"]
+    for k, name in enumerate(class_names):
+        iou = result["iou_per_class"][k]
+        lines.append(f"{name[:14]:>14}  {'     -' if np.isnan(iou) else f'{iou:6.3f}'}  {confusion[k].sum():11d}")
+    return "\n".join(lines)
 
 
 # what predict takes from a folder: the training reader's suffixes, and the other formats Pillow reads
@@ -245,11 +264,62 @@ def print_centre(result, meta):
     print(f"  centre (x, y) = ({x:.2f}, {y:.2f}) px on the {width}x{height} input")
 
 
+def segment_one(model, meta, path):
+    """Segment one image: write its coloured mask over the image next to it (``NAME.mask.png``);
+    ``{"path", "mask_png", "classes": [[class, pixels]...], "notes"}``, or with "error"."""
+    from ..viz import grids, masks, render
+    try:
+        x, notes = preprocess_image(path, meta)
+    except ValueError as error:
+        message = str(error)
+        return {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
+    mask = predict(model, x)[0].argmax(axis=0)
+    mean, std = np.asarray(meta["mean"]).reshape(-1, 1, 1), np.asarray(meta["std"]).reshape(-1, 1, 1)
+    grey = grids.to_uint8((x[0] * std + mean).mean(axis=0))
+    out = Path(path).with_suffix(".mask.png")
+    render.save_png(out, grids.enlarge(masks.overlay(grey, mask), 4))
+    return {"path": path, "mask_png": str(out), "classes": masks.class_areas(mask, meta.get("class_names")),
+            "notes": notes}
+
+
+def print_segmentation(result):
+    print(f"{result['path']}:")
+    if "error" in result:
+        print(f"  - no prediction: {result['error']}")
+        return
+    for note in result["notes"]:
+        print(f"  - {note}")
+    total = sum(n for _, n in result["classes"])
+    found = ", ".join(f"{name} ({n} px)" for name, n in result["classes"]) or "only background"
+    print(f"  classes found: {found}; {total} non-background pixels")
+    print(f"  mask over the image: {result['mask_png']}")
+
+
+def run_segment(args, model, meta):
+    """``convscope predict`` for a segmentation model: a mask per image."""
+    if args.format == "csv":
+        raise ValueError("--format csv lists one class per image; a segmentation model gives a mask per "
+                         "image: use --format text or json")
+    paths = [p for p in image_paths(args.images) if p in args.images or not p.endswith(".mask.png")]
+    results = [segment_one(model, meta, path) for path in paths]  # a folder's masks written earlier are skipped
+    if args.format == "json":
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            print_segmentation(result)
+    failed = [r for r in results if "error" in r]
+    for result in failed:
+        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def run_predict(args):
     model, meta = load_model(args.model)
-    task = task_from_config(meta.get("task"))
+    task = task_from_config(meta.get("task"), len(meta.get("class_names") or ()))
     if isinstance(task, Positions):
         return run_locate(args, model, meta, task)
+    if isinstance(task, Segmentation):
+        return run_segment(args, model, meta)
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     if not 0 <= args.warn_below <= 1:

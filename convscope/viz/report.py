@@ -31,10 +31,10 @@ from ..inference import predict
 from ..metrics import confusion_matrix
 from ..nn import Module, eval_mode
 from ..summary import summary
-from ..tasks import Positions, task_from_config
+from ..tasks import Positions, Segmentation, task_from_config
 from ..tensor import Tensor, no_grad
 from ..trace import Trace, trace
-from . import gallery, positions, render
+from . import gallery, grids, masks, positions, render
 from .activations import conv_layers
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -57,6 +57,11 @@ EXPLANATIONS = {
         "Each row is the true class, each column the class the model predicted; a cell counts the validation "
         "images with that pair. The diagonal (bold) holds the correct answers; any other cell with a large "
         "number is a pair of classes the model confuses."),
+    "Segmentation": (
+        "The model names a class for every pixel. Pixel accuracy is the share of pixels it gets right; most "
+        "pixels are background, so it flatters. The IoU of a class is the overlap of the pixels predicted and "
+        "truly of that class divided by their union (1 is perfect); mIoU is its mean over the classes. Below: "
+        "validation scenes, their true masks and the predicted ones, one colour per class."),
     "Most confidently misclassified": (
         "Validation images the model got wrong while being most sure of itself, with the true and the "
         "predicted class and the probability it gave. They often show odd writing, wrong labels, or a real "
@@ -297,6 +302,29 @@ def pooling_section(model: Module, x: np.ndarray, labels: np.ndarray, samples: i
     return "Pooling compared: max, average and L2", explained("Pooling compared", img(image, stem))
 
 
+def segmentation_section(model: Module, dataset: Dataset, meta: Mapping[str, Any], max_images: int,
+                         samples: int = 4) -> tuple[str, str]:
+    """Pixel accuracy, mIoU, the IoU of each class, and a few scenes with true and predicted masks."""
+    images, labels = dataset.images[:max_images], np.asarray(dataset.labels[:max_images])
+    x = normalise(images, meta["mean"], meta["std"])
+    probs = predict(model, x, batch_size=100)
+    names = list(meta.get("class_names") or dataset.class_names)
+    result = Segmentation(len(names)).evaluate(probs, labels)
+    rows = [(name, "-" if np.isnan(iou) else f"{iou:.3f}") for name, iou in zip(names, result["iou_per_class"])]
+    intro = (f"<p>Pixel accuracy {result['pixel_accuracy']:.2%}, mIoU {result['mean_iou']:.3f} on "
+             f"{len(labels)} of {len(dataset.labels)} validation scenes.</p>")
+    scenes = []
+    for i in range(min(samples, len(labels))):
+        grey = images[i, 0]  # uint8, as stored
+        row = np.concatenate([np.repeat(grey[..., None], 3, -1), masks.overlay(grey, labels[i]),
+                              masks.overlay(grey, probs[i].argmax(axis=0))], axis=1)
+        scenes.append(figure(grids.enlarge(row, 3), f"scene {i}: image, true mask, predicted mask"))
+    legend = " ".join(f"<span style='color:rgb{tuple(int(c) for c in masks.PALETTE[k])}'>&#9632;</span> "
+                      f"{html.escape(name)}" for k, name in enumerate(names) if k > 0)
+    return "Segmentation (validation)", explained("Segmentation", intro + table(rows) + f"<p>{legend}</p>"
+                                                  + "".join(scenes))
+
+
 # ----- the report ---------------------------------------------------------------------
 def _load_model(run_dir):
     from ..io import load_model  # written alongside; imported when a run is reported
@@ -352,9 +380,11 @@ def write_report(run_dir: str | os.PathLike, model: Module | None = None, meta: 
         dataset, reason = _load_validation(meta["dataset"])
     meta = with_defaults(meta, dataset)
     sections = [run_section(config, metrics), curves_section(metrics), model_section(model, meta)]
-    task = task_from_config(meta.get("task"))
+    task = task_from_config(meta.get("task"), len(meta.get("class_names") or ()))
     if dataset is not None and isinstance(task, Positions):  # the classification sections do not apply
         sections += [positions_section(model, dataset, meta, max_images, task), filters_section(model)]
+    elif dataset is not None and isinstance(task, Segmentation):  # a mask per image: nor do they
+        sections += [segmentation_section(model, dataset, meta, max_images), filters_section(model)]
     elif dataset is not None:
         validation, x, labels = validation_sections(model, dataset, meta, max_images)
         traces = sample_traces(model, x, labels, samples)
