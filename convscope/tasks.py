@@ -209,10 +209,14 @@ class Segmentation(Task):
     def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
         return F.cross_entropy(output, np.asarray(target, dtype=np.int64), weight=self.weight)
 
+    def predictions(self, output: np.ndarray) -> np.ndarray:
+        """The class of every pixel, (N, H, W): the largest of its scores (N, K, H, W)."""
+        return np.asarray(output).argmax(axis=1)
+
     def confusion(self, output: np.ndarray, target: np.ndarray) -> np.ndarray:
         """(K, K) pixel counts of (true, predicted) classes; rows: true class."""
         k = self.num_classes
-        predicted = np.asarray(output).argmax(axis=1).ravel()
+        predicted = self.predictions(output).ravel()
         return np.bincount(np.asarray(target, np.int64).ravel() * k + predicted, minlength=k * k).reshape(k, k)
 
     def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, Any]:

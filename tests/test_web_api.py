@@ -399,3 +399,21 @@ def test_worker_processes_answer_as_the_server_itself_does(served):
             process.kill()
         assert pooled.post("/api/update", json=body).status_code in (200, 503)
         assert ok(pooled.post("/api/update", json=body))["prediction"] == here["/api/update"]["prediction"]
+
+
+def test_a_segmentation_model_shows_the_share_of_pixels_per_class(served):
+    client, _ = served
+    uri = drawn_bar()
+    answer = ok(client.post("/api/update", json={"model": "zoo:unet", "image": uri}))
+    from convscope.io import zoo_model
+    from convscope.tasks import Segmentation
+    model, meta = zoo_model("unet")
+    x, _ = preprocess_image(base64.b64decode(uri.split(",")[1]), meta)
+    labels = Segmentation(11).predictions(trace(model, x).output.data)[0]
+    expected = np.bincount(labels.ravel(), minlength=11) / labels.size
+    prediction = answer["prediction"]
+    assert prediction["per_pixel"] and len(prediction["classes"]) == 11
+    np.testing.assert_allclose(prediction["probabilities"], expected, atol=1e-6)
+    assert sum(prediction["probabilities"]) == pytest.approx(1.0)
+    net = ok(client.get("/api/network", params={"model": "zoo:unet"}))
+    assert net["layers"][-1]["shape"] == [11, 64, 64]

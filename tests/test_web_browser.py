@@ -218,3 +218,11 @@ def test_each_layer_is_one_tab_stop_and_page_keys_move_between_its_maps(page):
     page.wait_for_function(f"{shown} === '1,0,0'")
     assert page.evaluate("document.activeElement.dataset.channel") == "1"
     assert page.locator(".layer[data-layer='0'] canvas[tabindex='0']").get_attribute("data-channel") == "1"
+
+
+def test_a_segmentation_model_opens_and_updates(page):
+    page.select_option("#model", "zoo:unet")
+    page.wait_for_function("document.querySelectorAll('.layer[data-layer] canvas').length > 11")
+    predicted_after(page, ring())
+    assert "share of the image's pixels" in page.locator("#prediction").inner_text()
+    assert no_broken_images(page) == []

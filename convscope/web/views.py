@@ -14,7 +14,7 @@ import numpy as np
 from .. import arithmetic
 from ..explain import DEPTHS, explain
 from ..summary import example_input, rows_of, summary
-from ..tasks import Positions, task_from_config
+from ..tasks import Positions, Segmentation, task_from_config
 from ..tensor import Tensor
 from ..trace import Trace, trace
 from ..viz import gallery, grids
@@ -75,7 +75,7 @@ def network(loaded: Loaded) -> dict[str, Any]:
 
 
 def _class_names(meta: dict[str, Any], t: Trace) -> list[str]:
-    classes = t.output.shape[-1]
+    classes = t.output.shape[1]  # (N, C) scores, or (N, C, H, W) for a class per pixel
     names = list(meta.get("class_names") or [])
     return names if len(names) == classes else [str(k) for k in range(classes)]
 
@@ -98,9 +98,15 @@ def update(loaded: Loaded, prepared: Prepared) -> dict[str, Any]:
 
 def _prediction(meta: dict[str, Any], t: Any) -> dict[str, Any]:
     """The class probabilities, or for a model that regresses a position its centre (x, y) in pixels."""
-    task = task_from_config(meta.get("task"))
+    task = task_from_config(meta.get("task"), num_classes=t.output.shape[1])
     if isinstance(task, Positions):
         return {"centre": _floats(task.predictions(t.output.data[:1])[0])}
+    if isinstance(task, Segmentation):  # a class per pixel: the share of the image each class takes
+        labels = task.predictions(t.output.data[:1])[0]
+        shares = np.bincount(labels.ravel(), minlength=task.num_classes) / labels.size
+        found = shares[1:].argmax() + 1 if task.num_classes > 1 and shares[1:].any() else 0  # past the background
+        return {"classes": _class_names(meta, t), "probabilities": _floats(shares), "predicted": int(found),
+                "per_pixel": True}
     probabilities = t.probabilities()[0]
     return {"classes": _class_names(meta, t), "probabilities": _floats(probabilities),
             "predicted": int(probabilities.argmax())}

@@ -188,6 +188,13 @@ function showPrediction(prediction) {
     box.dataset.predicted = text.textContent;
     return;
   }
+  if (prediction.per_pixel) {  // a segmentation model: each bar is the share of the pixels given that class
+    const note = document.createElement("span");
+    note.className = "note";
+    note.style.gridColumn = "1 / -1";
+    note.textContent = "share of the image's pixels labelled each class (the last layer's maps: a score per class and pixel)";
+    box.append(note);
+  }
   prediction.classes.forEach((name, k) => {
     const p = prediction.probabilities[k];
     const label = document.createElement("span");
@@ -195,7 +202,7 @@ function showPrediction(prediction) {
     const bar = document.createElement("div");
     bar.className = "bar";
     bar.setAttribute("role", "meter");
-    bar.setAttribute("aria-label", `probability of ${name}`);
+    bar.setAttribute("aria-label", prediction.per_pixel ? `share of pixels labelled ${name}` : `probability of ${name}`);
     bar.setAttribute("aria-valuenow", p.toFixed(4));
     bar.setAttribute("aria-valuemin", "0");
     bar.setAttribute("aria-valuemax", "1");
