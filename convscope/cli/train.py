@@ -228,52 +228,72 @@ def image_paths(items):
     return paths
 
 
+def _prepared(path, meta):
+    """``(x, notes, None)`` for an image prepared as the model expects, or ``(None, None, record)``
+    with the per-file error record (naming the file once) when it cannot be."""
+    try:
+        x, notes = preprocess_image(path, meta)
+    except ValueError as error:
+        message = str(error)
+        return None, None, {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
+    return x, notes, None
+
+
+def _printed_head(result):
+    """Print an image's name and its notes (or its error); False when it has no prediction."""
+    print(f"{result['path']}:")
+    if "error" in result:
+        print(f"  - no prediction: {result['error']}")
+        return False
+    for note in result["notes"]:
+        print(f"  - {note}")
+    return True
+
+
+def _failures(results):
+    """Say each image that failed on stderr; the exit code (1 if any failed)."""
+    failed = [r for r in results if "error" in r]
+    for result in failed:
+        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def predict_one(model, meta, path, k):
     """``{"path", "predicted", "probability", "top": [[class, p]...], "notes"}``, or with "error"."""
     names = meta.get("class_names") or []
-    try:
-        x, notes = preprocess_image(path, meta)
-    except ValueError as error:  # say which file, once
-        message = str(error)
-        return {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
+    x, notes, failure = _prepared(path, meta)
+    if failure:
+        return failure
     best = [[names[c] if c < len(names) else str(c), p] for c, p in top_k(predict(model, x)[0], k)]
     return {"path": path, "predicted": best[0][0], "probability": best[0][1], "top": best, "notes": notes}
 
 
 def locate_one(model, meta, task, path):
     """``{"path", "centre": [x, y], "notes"}`` (pixels of the model's input), or with "error"."""
-    try:
-        x, notes = preprocess_image(path, meta)
-    except ValueError as error:
-        message = str(error)
-        return {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
+    x, notes, failure = _prepared(path, meta)
+    if failure:
+        return failure
     with eval_mode(model), no_grad():
         centre = task.predictions(model(Tensor(x)).data)[0]
     return {"path": path, "centre": [float(v) for v in centre], "notes": notes}
 
 
 def print_centre(result, meta):
-    print(f"{result['path']}:")
-    if "error" in result:
-        print(f"  - no prediction: {result['error']}")
+    if not _printed_head(result):
         return
-    for note in result["notes"]:
-        print(f"  - {note}")
     _, height, width = meta["input_shape"]
     x, y = result["centre"]
     print(f"  centre (x, y) = ({x:.2f}, {y:.2f}) px on the {width}x{height} input")
 
 
-def segment_one(model, meta, path):
+def segment_one(model, meta, task, path):
     """Segment one image: write its coloured mask over the image next to it (``NAME.mask.png``);
     ``{"path", "mask_png", "classes": [[class, pixels]...], "notes"}``, or with "error"."""
     from ..viz import grids, masks, render
-    try:
-        x, notes = preprocess_image(path, meta)
-    except ValueError as error:
-        message = str(error)
-        return {"path": path, "error": message if message.startswith(str(path)) else f"{path}: {message}"}
-    mask = predict(model, x)[0].argmax(axis=0)
+    x, notes, failure = _prepared(path, meta)
+    if failure:
+        return failure
+    mask = task.predictions(predict(model, x))[0]
     mean, std = np.asarray(meta["mean"]).reshape(-1, 1, 1), np.asarray(meta["std"]).reshape(-1, 1, 1)
     grey = grids.to_uint8((x[0] * std + mean).mean(axis=0))
     out = Path(path).with_suffix(".mask.png")
@@ -283,34 +303,27 @@ def segment_one(model, meta, path):
 
 
 def print_segmentation(result):
-    print(f"{result['path']}:")
-    if "error" in result:
-        print(f"  - no prediction: {result['error']}")
+    if not _printed_head(result):
         return
-    for note in result["notes"]:
-        print(f"  - {note}")
     total = sum(n for _, n in result["classes"])
     found = ", ".join(f"{name} ({n} px)" for name, n in result["classes"]) or "only background"
     print(f"  classes found: {found}; {total} non-background pixels")
     print(f"  mask over the image: {result['mask_png']}")
 
 
-def run_segment(args, model, meta):
+def run_segment(args, model, meta, task):
     """``convscope predict`` for a segmentation model: a mask per image."""
     if args.format == "csv":
         raise ValueError("--format csv lists one class per image; a segmentation model gives a mask per "
                          "image: use --format text or json")
     paths = [p for p in image_paths(args.images) if p in args.images or not p.endswith(".mask.png")]
-    results = [segment_one(model, meta, path) for path in paths]  # a folder's masks written earlier are skipped
+    results = [segment_one(model, meta, task, path) for path in paths]  # a folder's masks written earlier are skipped
     if args.format == "json":
         print(json.dumps(results, indent=2))
     else:
         for result in results:
             print_segmentation(result)
-    failed = [r for r in results if "error" in r]
-    for result in failed:
-        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
-    return 1 if failed else 0
+    return _failures(results)
 
 
 def run_predict(args):
@@ -319,7 +332,7 @@ def run_predict(args):
     if isinstance(task, Positions):
         return run_locate(args, model, meta, task)
     if isinstance(task, Segmentation):
-        return run_segment(args, model, meta)
+        return run_segment(args, model, meta, task)
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     if not 0 <= args.warn_below <= 1:
@@ -332,12 +345,11 @@ def run_predict(args):
     else:
         for result in results:
             print_result(result, args.warn_below)
-    failed = [r for r in results if "error" in r]
-    for result in failed:
-        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
-    if failed and len(failed) < len(results):
-        print(f"convscope predict: {len(failed)} of {len(results)} images could not be read", file=sys.stderr)
-    return 1 if failed else 0
+    code = _failures(results)
+    failed = sum("error" in r for r in results)
+    if failed and failed < len(results):
+        print(f"convscope predict: {failed} of {len(results)} images could not be read", file=sys.stderr)
+    return code
 
 
 def run_locate(args, model, meta, task):
@@ -356,19 +368,12 @@ def run_locate(args, model, meta, task):
     else:
         for result in results:
             print_centre(result, meta)
-    failed = [r for r in results if "error" in r]
-    for result in failed:
-        print(f"convscope predict: error: {result['error']}", file=sys.stderr)
-    return 1 if failed else 0
+    return _failures(results)
 
 
 def print_result(result, warn_below):
-    print(f"{result['path']}:")
-    if "error" in result:
-        print(f"  - no prediction: {result['error']}")
+    if not _printed_head(result):
         return
-    for note in result["notes"]:
-        print(f"  - {note}")
     for name, p in result["top"]:
         print(f"  {name:>12}  {p:7.2%}  {'#' * int(round(30 * p))}")
     if result["probability"] < warn_below:
