@@ -113,6 +113,23 @@ def match_detections(boxes: ArrayLike, scores: ArrayLike, true_boxes: ArrayLike,
     return hits
 
 
+def precision_recall(scores: ArrayLike, hits: ArrayLike, num_true: int) -> tuple[np.ndarray, np.ndarray]:
+    """The precision-recall curve of one class's detections: (recall (n,), precision (n,)) after
+    each of the first k = 1..n detections ranked by decreasing score (equal scores keep their
+    order): ``recall = TP_k / num_true``, ``precision = TP_k / k``.
+
+    >>> precision_recall([0.9, 0.3, 0.6], [True, True, False], 4)
+    (array([0.25, 0.25, 0.5 ]), array([1.        , 0.5       , 0.66666667]))
+    """
+    scores, hits = np.asarray(scores, dtype=np.float64), np.asarray(hits, dtype=bool)
+    if hits.shape != scores.shape or scores.ndim != 1:
+        raise ValueError(f"expected scores and hits (n,) of one shape, got {scores.shape} and {hits.shape}")
+    if num_true < 1:
+        raise ValueError(f"expected at least one true object for a recall, got num_true={num_true}")
+    true_positives = np.cumsum(hits[np.argsort(-scores, kind="stable")])
+    return true_positives / num_true, true_positives / np.arange(1, len(scores) + 1)
+
+
 def average_precision(scores: ArrayLike, hits: ArrayLike, num_true: int, interpolation: str = "coco") -> float:
     """Area under the precision-recall curve of one class's detections, pooled over images.
 
@@ -143,9 +160,7 @@ def average_precision(scores: ArrayLike, hits: ArrayLike, num_true: int, interpo
         return float("nan")
     if not len(scores):
         return 0.0
-    true_positives = np.cumsum(hits[np.argsort(-scores, kind="stable")])
-    recall = true_positives / num_true
-    precision = true_positives / np.arange(1, len(scores) + 1)
+    recall, precision = precision_recall(scores, hits, num_true)
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
     if interpolation == "voc":
         return float(np.sum(np.diff(recall, prepend=0.0) * envelope))

@@ -33,7 +33,7 @@ from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
-from .tasks import Classification, Segmentation, Task, task_for
+from .tasks import Classification, Detection, Segmentation, Task, task_for
 from .tensor import ShapeError, Tensor, no_grad
 from .train import CHECKPOINT, Callback, fit
 
@@ -133,7 +133,7 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
     init_rng, loader_rng = np.random.default_rng(init_seed), np.random.default_rng(loader_seed)
     task = _task(name, train_set)
     model = models.build(name, rng=init_rng, in_channels=train_set.images.shape[1], **_outputs(task, train_set))
-    _check_fits(model, name, train_set)
+    _check_fits(model, name, train_set, task)
     train_loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=loader_rng,
                               augment=make_augment(recipe.augment, train_set.images.shape[2:]))
     optimizer = make_optimizer(recipe, model.parameters())
@@ -274,14 +274,14 @@ def _task(name, dataset):
 
 def _outputs(task, dataset):
     """How the model is told its output size: classes (per image or per pixel), or the size of each target."""
-    if isinstance(task, (Classification, Segmentation)):
+    if isinstance(task, (Classification, Segmentation, Detection)):
         return {"num_classes": dataset.num_classes}
     return {"num_outputs": int(np.prod(dataset.targets.shape[1:]))}
 
 
-def _check_fits(model, name, dataset):
+def _check_fits(model, name, dataset, task=None):
     """Run one image through the model so a size mismatch fails now, clearly: the image, and
-    for class targets (labels, masks) a class score per target value."""
+    for class targets (labels, masks) a class score per target value; a detector's grid."""
     try:
         with no_grad():
             output = model.eval()(Tensor(np.zeros((1,) + dataset.images.shape[1:], dtype=np.float32)))
@@ -290,7 +290,9 @@ def _check_fits(model, name, dataset):
                          f"{dataset.images.shape[1:]}: {error}") from None
     model.train()
     targets = dataset.labels
-    if targets.dtype.kind in "iu" and output.shape[2:] != targets.shape[1:]:
+    if isinstance(task, Detection):
+        task.stride(output.shape)  # a grid detector's output, with one stride both ways
+    elif targets.dtype.kind in "iu" and output.shape[2:] != targets.shape[1:]:
         raise ValueError(f"model {name} gives class scores of shape {output.shape[1:]} per image, but the "
                          f"{dataset.name} targets are {'class labels' if targets.ndim == 1 else 'class masks'} "
                          f"of shape {targets.shape[1:]} per image: choose a model made for them")

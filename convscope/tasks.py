@@ -3,7 +3,7 @@
 :func:`convscope.train.fit` and :func:`convscope.train.evaluate` take a task and never look
 at what the targets are: integer class labels (:class:`Classification`, the default),
 vectors (:class:`Regression`) such as positions in pixels (:class:`Positions`), per-pixel
-class masks (:class:`Segmentation`), and later boxes. :func:`task_for` picks the task from a
+class masks (:class:`Segmentation`) and boxes with classes (:class:`Detection`). :func:`task_for` picks the task from a
 dataset's targets (what ``convscope train`` does); a model file records it
 (:meth:`Task.config`) for evaluate and predict (:func:`task_from_config`).
 
@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from . import metrics
+from . import heatmaps, metrics
+from .detection import (
+    COCO_IOU_THRESHOLDS,
+    average_precision,
+    match_detections,
+    mean_average_precision,
+    precision_recall,
+)
 from .tensor import Tensor
 
 
@@ -245,7 +252,115 @@ def iou_from_confusion(confusion: np.ndarray) -> np.ndarray:
         return np.where(union > 0, hits / union, np.nan)
 
 
-TASKS = {task.kind: task for task in (Classification, Regression, Positions, Segmentation)}
+class Detection(Task):
+    """Boxes with classes: targets (N, M, 5) rows ``(x0, y0, x1, y1, class)`` in pixels, padded
+    with rows of class -1; the model is a grid detector whose output (N, K + 4, Gh, Gw) holds K
+    class heatmaps and the boxes' offsets and log sizes (see :mod:`convscope.heatmaps`).
+
+    The loss is CenterNet's: the penalty-reduced focal loss of the heatmaps plus the L1 error of
+    the offsets and log sizes at the centre cells, divided by the number of objects. The figure of
+    an epoch is ``map50``, the mean over classes of the average precision at IoU 0.5 (COCO's
+    101-point interpolation; :mod:`convscope.detection`), of the boxes :meth:`detections` gives;
+    :meth:`evaluate` adds COCO's mAP@0.5:0.95 and the precision-recall curve of every class.
+
+    Args:
+        num_classes (int): K.
+        image_size: (H, W) of the images, in pixels (the grid's stride is H / Gh).
+        score_threshold, max_detections, nms_iou: how boxes are read off the output
+            (:func:`convscope.heatmaps.decode`). Defaults 0.05, 20 per image, 0.5.
+    """
+
+    kind = "detection"
+
+    def __init__(self, num_classes: int, image_size: Sequence[int], score_threshold: float = 0.05,
+                 max_detections: int = 20, nms_iou: float = 0.5) -> None:
+        if num_classes < 1:
+            raise ValueError(f"Detection: num_classes must be >= 1, got {num_classes}")
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise ValueError(f"Detection: expected image_size (H, W), got {image_size!r}")
+        self.num_classes, self.image_size = int(num_classes), tuple(int(v) for v in image_size)
+        self.score_threshold, self.max_detections, self.nms_iou = float(score_threshold), int(max_detections), \
+            float(nms_iou)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "num_classes": self.num_classes, "image_size": list(self.image_size),
+                "score_threshold": self.score_threshold, "max_detections": self.max_detections,
+                "nms_iou": self.nms_iou}
+
+    def stride(self, output_shape: Sequence[int]) -> float:
+        """Image pixels per grid cell, from an output's shape (N, K + 4, Gh, Gw)."""
+        grid = tuple(output_shape[2:])
+        strides = {self.image_size[0] / grid[0], self.image_size[1] / grid[1]} if len(grid) == 2 else set()
+        if len(strides) != 1 or output_shape[1] != self.num_classes + heatmaps.REGRESSION:
+            raise ValueError(f"Detection: expected a grid output (N, {self.num_classes + heatmaps.REGRESSION}, "
+                             f"Gh, Gw) for {self.image_size} images, one stride both ways, got {tuple(output_shape)}")
+        return strides.pop()
+
+    def loss(self, output: Tensor, target: np.ndarray) -> Tensor:
+        target, k = np.asarray(target), self.num_classes
+        heat, regression, mask = heatmaps.encode(target[..., :4], target[..., 4], k, output.shape[2:],
+                                                 self.stride(output.shape))
+        focal = F.gaussian_focal_loss(output[:, :k], Tensor(heat, dtype=output.dtype))
+        box = ((output[:, k:] - Tensor(regression, dtype=output.dtype)).abs() * Tensor(mask, dtype=output.dtype))
+        return (focal + box.sum()) * (1.0 / max(float(mask.sum()), 1.0))
+
+    def detections(self, output: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Per image ``{"boxes": (n, 4), "scores": (n,), "labels": (n,)}``, best first."""
+        return heatmaps.decode(output, self.num_classes, self.stride(np.shape(output)), self.image_size,
+                               self.score_threshold, self.max_detections, self.nms_iou)
+
+    def batch_sums(self, output: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        """Every detection's score, class and whether it found an object (IoU >= 0.5), in lists
+        of arrays (they add up by joining), and the count of true objects per class."""
+        found = [match_image(d, t, self.num_classes) for d, t in zip(self.detections(output), np.asarray(target))]
+        labels = np.asarray(target)[..., 4].ravel()
+        return {"scores": [d["scores"] for d, _ in found], "hits": [hits for _, hits in found],
+                "labels": [d["labels"] for d, _ in found],
+                "objects": np.bincount(labels[labels >= 0].astype(np.int64), minlength=self.num_classes)}
+
+    def metrics(self, sums: Mapping[str, Any], count: int) -> dict[str, float]:
+        aps = average_precision_per_class_from(sums, self.num_classes)
+        return {"map50": float(np.nanmean(aps)) if (~np.isnan(aps)).any() else float("nan")}
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        detections = self.detections(outputs)
+        truths = [{"boxes": t[t[:, 4] >= 0, :4], "labels": t[t[:, 4] >= 0, 4]} for t in np.asarray(targets)]
+        sums = self.batch_sums(outputs, targets)
+        return {**self.metrics(sums, len(targets)),
+                "map": mean_average_precision(detections, truths, COCO_IOU_THRESHOLDS),
+                "ap50_per_class": average_precision_per_class_from(sums, self.num_classes),
+                "curves": precision_recall_curves(sums, self.num_classes), "detections": detections}
+
+
+def match_image(detections: Mapping[str, np.ndarray], target: np.ndarray, num_classes: int,
+                iou_threshold: float = 0.5) -> tuple[Mapping[str, np.ndarray], np.ndarray]:
+    """One image's detections and which of them found an object of their class (COCO's rule)."""
+    hits = np.zeros(len(detections["scores"]), dtype=bool)
+    truth = target[target[:, 4] >= 0]
+    for c in np.unique(detections["labels"]):
+        mine = detections["labels"] == c
+        hits[mine] = match_detections(detections["boxes"][mine], detections["scores"][mine],
+                                      truth[truth[:, 4] == c, :4], iou_threshold)
+    return detections, hits
+
+
+def _by_class(sums, num_classes):
+    scores, hits, labels = (np.concatenate(sums[k] + [np.zeros(0)]) for k in ("scores", "hits", "labels"))
+    return [(scores[labels == c], hits[labels == c].astype(bool), int(sums["objects"][c])) for c in range(num_classes)]
+
+
+def average_precision_per_class_from(sums: Mapping[str, Any], num_classes: int) -> np.ndarray:
+    """(K,) AP@0.5 of each class from :meth:`Detection.batch_sums`; nan for a class with no object."""
+    return np.array([average_precision(s, h, n) for s, h, n in _by_class(sums, num_classes)])
+
+
+def precision_recall_curves(sums: Mapping[str, Any], num_classes: int) -> list[dict[str, np.ndarray] | None]:
+    """Per class ``{"recall": (n,), "precision": (n,)}`` at IoU 0.5, or None for a class with no object."""
+    return [None if n == 0 else dict(zip(("recall", "precision"), precision_recall(s, h, n)))
+            for s, h, n in _by_class(sums, num_classes)]
+
+
+TASKS = {task.kind: task for task in (Classification, Regression, Positions, Segmentation, Detection)}
 
 
 def task_for(targets: np.ndarray, image_size: tuple[int, int], num_classes: int | None = None) -> Task:
@@ -268,9 +383,13 @@ def task_for(targets: np.ndarray, image_size: tuple[int, int], num_classes: int 
         return Segmentation(num_classes)
     if targets.ndim == 2 and targets.shape[1] == 2 and targets.dtype.kind == "f":
         return Positions(scale=max(image_size))
+    if targets.ndim == 3 and targets.shape[2] == 5 and integers:
+        if not num_classes:
+            raise ValueError(f"boxes with classes {targets.shape[1:]} need the number of classes to detect")
+        return Detection(num_classes, image_size)
     raise ValueError(f"no task for targets of shape {targets.shape[1:]} per image, dtype {targets.dtype}; "
-                     "expected integer class labels, integer masks of the image's size or float (x, y) "
-                     "positions (boxes: there is no detection task yet)")
+                     "expected integer class labels, integer masks of the image's size, float (x, y) "
+                     "positions or integer boxes (M, 5) as (x0, y0, x1, y1, class)")
 
 
 def task_from_config(config: Mapping[str, Any] | str | None, num_classes: int | None = None) -> Task:
@@ -280,6 +399,6 @@ def task_from_config(config: Mapping[str, Any] | str | None, num_classes: int | 
     kind = config.pop("kind", None)
     if kind not in TASKS:
         raise ValueError(f"unknown task {kind!r}; expected one of {', '.join(TASKS)}")
-    if kind in ("classification", "segmentation") and num_classes:
+    if kind in ("classification", "segmentation", "detection") and num_classes:
         config.setdefault("num_classes", num_classes)
     return TASKS[kind](**config)

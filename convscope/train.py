@@ -119,7 +119,8 @@ def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], 
 
 
 def _add(sums, more):
-    return {k: sums.get(k, 0) + v for k, v in more.items()}
+    """Add a batch's sums to the epoch's: numbers and arrays add, lists (of arrays) join."""
+    return {k: sums[k] + v if k in sums else v for k, v in more.items()}
 
 
 def _long_names(figures):

@@ -67,8 +67,8 @@ def test_the_targets_choose_the_task():
     assert isinstance(task_for(np.zeros((4, 8, 8), np.uint8), (8, 8), 11), Segmentation)
     assert type(task_for(np.zeros(4, np.int64), (8, 8), 10)).__name__ == "Classification"
     assert type(task_for(np.zeros((4, 2), np.float32), (8, 8))).__name__ == "Positions"
-    with pytest.raises(ValueError, match="no detection task yet"):  # digit-scenes: boxes (N, 4, 5)
-        task_for(np.zeros((4, 4, 5), np.int64), (64, 64), 11)
+    with pytest.raises(ValueError, match="expected integer class labels, integer masks"):  # float boxes
+        task_for(np.zeros((4, 4, 5), np.float32), (64, 64), 11)
     again = task_from_config(json.loads(json.dumps(Segmentation(11).config())))
     assert isinstance(again, Segmentation) and again.num_classes == 11
     assert task_from_config("segmentation", 11).config() == {"kind": "segmentation", "num_classes": 11}  # bare kind

@@ -16,7 +16,7 @@ from ..io import load_model
 from ..metrics import precision_recall_f1
 from ..nn import eval_mode
 from ..runs import DATASET_NAMES, RunOptions, load_data, prepare_run
-from ..tasks import Positions, Segmentation, task_from_config
+from ..tasks import Detection, Positions, Segmentation, task_from_config
 from ..tensor import Tensor, no_grad
 from ..train import evaluate
 from .progress import ProgressBar
@@ -59,7 +59,7 @@ def add_parsers(subparsers):
 
     p = subparsers.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix "
                                                "(a position model: its errors in pixels; segmentation: pixel "
-                                               "accuracy, mIoU, IoU per class)",
+                                               "accuracy, mIoU, IoU per class; a detector: mAP, AP per class)",
                               description="Evaluate a saved model on a dataset split.")
     p.add_argument("model", help="model file (.safetensors) written by convscope train")
     p.add_argument("--data", metavar="NAME|PATH", help="dataset name or path (default: the one it was trained on)")
@@ -76,7 +76,8 @@ def add_parsers(subparsers):
                                           "model (locator) prints the centre (x, y) it finds instead. A "
                                           "segmentation model writes each image's mask over it as "
                                           "NAME.mask.png next to it (skipped when reading a folder) and "
-                                          "lists the classes found.")
+                                          "lists the classes found. A detector draws the boxes it finds, "
+                                          "with class and score, as NAME.boxes.png and lists them.")
     p.add_argument("model", help="model file (.safetensors) or run folder")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--top-k", type=int, default=3, help="classes to show per image (default 3)")
@@ -84,6 +85,8 @@ def add_parsers(subparsers):
                    help="text for people (default), or one JSON document / CSV table for scripts")
     p.add_argument("--warn-below", type=float, default=0.5, metavar="P",
                    help="warn when the top probability is below P (default 0.5)")
+    p.add_argument("--min-score", type=float, default=0.3, metavar="S",
+                   help="a detector: show the boxes of score S or more (default 0.3)")
     p.set_defaults(run=run_predict)
 
 
@@ -132,6 +135,8 @@ def val_figure(record):
         return f"accuracy {record['val_acc']:.2%}{miou}"
     if "val_mpe" in record:
         return f"mean position error {record['val_mpe']:.2f} px"
+    if "val_map50" in record:
+        return f"mAP@0.5 {record['val_map50']:.4f}"
     return f"loss {record['val_loss']:.4f}"
 
 
@@ -182,6 +187,9 @@ def run_evaluate(args):
         print(format_positions(result))
     elif isinstance(task, Segmentation):
         print(format_segmentation(result, meta["class_names"]))
+    elif isinstance(task, Detection):
+        from .detect import format_detection
+        print(format_detection(result, meta["class_names"]))
     else:
         print(format_evaluation(result, meta["class_names"]))
     return 0
@@ -333,6 +341,9 @@ def run_predict(args):
         return run_locate(args, model, meta, task)
     if isinstance(task, Segmentation):
         return run_segment(args, model, meta, task)
+    if isinstance(task, Detection):
+        from .detect import run_detect  # it imports this module's helpers
+        return run_detect(args, model, meta, task)
     if args.top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     if not 0 <= args.warn_below <= 1:

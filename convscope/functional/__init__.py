@@ -10,6 +10,7 @@ from .conv import conv2d, conv_transpose2d
 from .loss import (
     binary_cross_entropy_with_logits,
     cross_entropy,
+    gaussian_focal_loss,
     huber_loss,
     mse_loss,
     nll_loss,
@@ -25,5 +26,5 @@ __all__ = [
     "linear", "flatten", "pad", "cat", "dropout",
     "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax",
     "batch_norm", "cross_entropy", "nll_loss", "mse_loss",
-    "binary_cross_entropy_with_logits", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy_with_logits", "smooth_l1_loss", "huber_loss", "gaussian_focal_loss",
 ]

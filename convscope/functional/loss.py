@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..tensor import ShapeError, Tensor
-from .activation import log_softmax
+from .activation import log_softmax, sigmoid
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -247,3 +247,39 @@ def smooth_l1_loss(input: Tensor, target: Tensor | ArrayLike, reduction: str = "
     if beta == 0:
         return _reduce((input - target).abs(), reduction)
     return _reduce(huber_loss(input, target, "none", beta) * (1.0 / beta), reduction)
+
+
+def gaussian_focal_loss(input: Tensor, target: Tensor | ArrayLike, alpha: float = 2.0, beta: float = 4.0,
+                        reduction: str = "sum") -> Tensor:
+    """The penalty-reduced focal loss of CenterNet (Zhou et al. 2019, "Objects as Points", eq. 1)
+    on heatmap logits, for targets that are 1 at object centres and a Gaussian bump around them.
+
+    With ``p = sigmoid(input)`` and ``y = target``::
+
+        y == 1:  -(1 - p)^alpha * log(p)                    (a centre: find it)
+        y <  1:  -(1 - y)^beta * p^alpha * log(1 - p)      (elsewhere: stay low, less so near a centre)
+
+    The ``(1 - p)^alpha`` and ``p^alpha`` factors (the focal part, Lin et al. 2017) take the weight
+    off the many cells already right, so the few centres are not drowned out; ``(1 - y)^beta``
+    forgives a high score next to a centre. ``log(p)`` and ``log(1 - p)`` are
+    ``-softplus(-input)`` and ``-softplus(input)``: finite whatever the logits. CenterNet divides
+    the sum by the number of objects: ``reduction="sum"`` (the default), then divide.
+
+    Args:
+        input (Tensor): logits, any shape, e.g. (N, K, H, W).
+        target: same shape, values in [0, 1]; exactly 1 marks a centre.
+        alpha (float): the focusing power. Default 2.
+        beta (float): how much a target near 1 forgives. Default 4.
+        reduction: "sum" (default), "mean" or "none".
+
+    >>> round(gaussian_focal_loss(Tensor([0.0, 0.0]), [1.0, 0.0]).item(), 4)  # 2 x 0.25 * log 2
+    0.3466
+    """
+    target = _target(target, input, "gaussian_focal_loss")
+    y = target.data
+    centre = _like_input(y == 1, input)
+    spared = _like_input((1 - y) ** beta * (y != 1), input)    # the targets are constants: no gradient
+    p = sigmoid(input)
+    found = (1 - p) ** alpha * _softplus(-input) * centre      # -(1 - p)^a log p, at centres
+    false_alarm = p ** alpha * _softplus(input) * spared       # -(1 - y)^b p^a log(1 - p), elsewhere
+    return _reduce(found + false_alarm, reduction)

@@ -11,16 +11,19 @@ from typing import Any
 import numpy as np
 
 from ..nn import Module
+from .detector import Detector
 from .lenet import LeNet5
 from .locator import Locator
 from .resnet import BasicBlock, SmallResNet
 from .unet import DoubleConv, UNet
 from .vgg import SmallVGG
 
-ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet, "locator": Locator, "unet": UNet}
+ZOO = {"lenet5": LeNet5, "vgg": SmallVGG, "resnet": SmallResNet, "locator": Locator, "unet": UNet,
+       "detector": Detector}
 ZOO_INPUTS = {"lenet5": (1, 28, 28), "vgg": (1, 28, 28), "resnet": (3, 32, 32),  # what each was designed for
-              "locator": (1, 64, 64), "unet": (1, 64, 64)}
-ZOO_TASKS = {"locator": "positions", "unet": "segmentation"}  # the task kind of each model that is not a classifier
+              "locator": (1, 64, 64), "unet": (1, 64, 64), "detector": (1, 64, 64)}
+# the task kind of each model that is not a classifier
+ZOO_TASKS = {"locator": "positions", "unet": "segmentation", "detector": "detection"}
 
 
 def build(name: str, rng: np.random.Generator | None = None, **config: Any) -> Module:
@@ -37,4 +40,4 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, rng: np.random.Generator
 
 
 __all__ = ["ZOO", "ZOO_INPUTS", "ZOO_TASKS", "build", "lenet5", "LeNet5", "SmallVGG", "SmallResNet", "BasicBlock",
-           "Locator", "UNet", "DoubleConv"]
+           "Locator", "UNet", "DoubleConv", "Detector"]

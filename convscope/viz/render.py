@@ -131,6 +131,17 @@ def write_labels(image: ArrayLike, boxes: Sequence[tuple[int, int, int, int]], l
     return np.asarray(canvas)
 
 
+def write_tags(image: ArrayLike, tags: Sequence[tuple[float, float, str, Sequence[int]]], size: int) -> np.ndarray:
+    """Each ``(x, y, text, colour)`` of ``tags`` as black text on a ``colour`` band whose top-left
+    corner is (x, y), e.g. the class and score over a detected box."""
+    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for x, y, text, colour in tags:
+        draw.rectangle((x, y, x + text_width(text, size) + 4, y + size + 2), fill=tuple(int(c) for c in colour))
+        draw.text((x + 2, y + 1), text, fill=(0, 0, 0), font=font(size))
+    return np.asarray(canvas)
+
+
 def legend(ramp: ArrayLike, ticks: Sequence[tuple[float, str]], caption: str) -> np.ndarray:
     """A colour key: ``caption`` above the ``ramp`` (from grids.colour_ramp), and under it
     each ``(fraction, text)`` of ``ticks`` at that fraction of the ramp's width."""
@@ -175,12 +186,14 @@ def plot_top_k(names: Sequence[str], probs: Sequence[float], title: str = "Top p
 
 
 def plot_curves(metrics: Sequence[Mapping[str, Any]], size: tuple[float, float] = (8.0, 3.0)) -> np.ndarray:
-    """Loss and accuracy (or, for positions, the mean position error) per epoch from
+    """Loss and accuracy (or the mean position error, or the mAP@0.5 of detections) per epoch from
     ``metrics.jsonl`` records. Returns uint8 image."""
     fig = Figure(figsize=size, dpi=DPI)
     epochs = [m["epoch"] for m in metrics]
-    positions = any("val_mpe" in m or "train_mpe" in m for m in metrics)
-    second = ("mpe", "mean position error (px)") if positions else ("acc", "accuracy")
+    second = ("acc", "accuracy")
+    for key, label in (("mpe", "mean position error (px)"), ("map50", "mAP@0.5")):
+        if any(f"val_{key}" in m or f"train_{key}" in m for m in metrics):
+            second = (key, label)
     for i, (key, label) in enumerate((("loss", "loss"), second)):
         ax = fig.add_subplot(1, 2, i + 1)
         for split, style in (("train", "-o"), ("val", "-s")):
@@ -192,6 +205,31 @@ def plot_curves(metrics: Sequence[Mapping[str, Any]], size: tuple[float, float] 
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return figure_array(fig)
+
+
+def plot_precision_recall(curves: Sequence[Mapping[str, np.ndarray] | None], names: Sequence[str],
+                          aps: Sequence[float], colours: np.ndarray,
+                          size: tuple[float, float] = (6.0, 4.2)) -> np.ndarray:
+    """One precision-recall curve per class (``{"recall", "precision"}``, or None for a class
+    with no object), each in its colour (uint8 (K, 3)) and named with its average precision."""
+    fig = Figure(figsize=size, dpi=DPI)
+    ax = fig.add_subplot(1, 1, 1)
+    for k, curve in enumerate(curves):
+        if curve is None or not len(curve["recall"]):
+            continue
+        recall = np.concatenate([[0.0], curve["recall"]])
+        precision = np.concatenate([[curve["precision"][0]], curve["precision"]])
+        ax.plot(recall, precision, color=np.asarray(colours[k]) / 255, lw=1.4, label=f"{names[k]}  AP {aps[k]:.3f}")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall (objects found)")
+    ax.set_ylabel("precision (detections right)")
+    ax.set_title("precision-recall at IoU 0.5, per class", fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
     fig.tight_layout()
     return figure_array(fig)
 

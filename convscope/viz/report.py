@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,66 +29,15 @@ from numpy.typing import ArrayLike
 from ..data import Dataset, normalise
 from ..inference import predict
 from ..metrics import confusion_matrix
-from ..nn import Module, eval_mode
+from ..nn import Module
 from ..summary import summary
-from ..tasks import Positions, Segmentation, task_from_config
-from ..tensor import Tensor, no_grad
+from ..tasks import task_from_config
 from ..trace import Trace, trace
-from . import gallery, grids, masks, positions, render
+from . import gallery, render
 from .activations import conv_layers
+from .pages import EXPLANATIONS, STYLE, TASK_EXPLANATIONS, explained, figure, img, page, table  # noqa: F401
+from .task_sections import TASK_SECTIONS
 
-STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-img{image-rendering:pixelated;max-width:100%;margin:4px;vertical-align:top}
-figure{display:inline-block;margin:4px;text-align:center;font-size:.8em}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
-.note{color:#a33}.explain{color:#444;max-width:60em;line-height:1.4}"""
-
-EXPLANATIONS = {
-    "Run": "The settings this model was trained with, and the numbers from the last epoch.",
-    "Training curves": (
-        "Loss (lower is better) and accuracy (higher is better) after each pass over the training data "
-        "(an epoch). 'train' is measured on the images the model learns from, 'val' on held-out validation "
-        "images it never trains on. If val stops improving while train keeps getting better, the model is "
-        "starting to memorise (overfit)."),
-    "Model": ("The layers in order, with the shape of what each one outputs, how many numbers it learns "
-              "(Params), its work per image (Mult-adds) and how many input pixels one output pixel sees (RF)."),
-    "Confusion matrix": (
-        "Each row is the true class, each column the class the model predicted; a cell counts the validation "
-        "images with that pair. The diagonal (bold) holds the correct answers; any other cell with a large "
-        "number is a pair of classes the model confuses."),
-    "Segmentation": (
-        "The model names a class for every pixel. Pixel accuracy is the share of pixels it gets right; most "
-        "pixels are background, so it flatters. The IoU of a class is the overlap of the pixels predicted and "
-        "truly of that class divided by their union (1 is perfect); mIoU is its mean over the classes. Below: "
-        "validation scenes, their true masks and the predicted ones, one colour per class."),
-    "Most confidently misclassified": (
-        "Validation images the model got wrong while being most sure of itself, with the true and the "
-        "predicted class and the probability it gave. They often show odd writing, wrong labels, or a real "
-        "weakness of the model."),
-    "Filters": (
-        "The weights each convolution layer learned. A filter is a small pattern that is slid over the "
-        "image; where the image matches it (red weights on bright pixels, blue on dark) the feature map "
-        "lights up. Deeper layers' filters read the previous layer's maps, one tile per input channel."),
-    "Feature maps": (
-        "What the convolution layers produce for a few validation images of different classes. Each map is "
-        "one filter's answer to 'where does my pattern appear?': bright where it does, dark where it does not. "
-        "Early maps look like edge drawings of the digit; deeper ones are smaller and more abstract."),
-    "Where the network looks": (
-        "Saliency: how much each input pixel would change the predicted class's score if it changed a little "
-        "(the gradient). Grad-CAM: which region of the last convolution layer's maps (after its ReLU) carries the "
-        "evidence for that class, placed over the input pixels it sees. Bright = important for the decision."),
-    "Pooling compared": (
-        "Pooling shrinks each feature map by summarising small windows: max pooling keeps the strongest "
-        "response, average pooling the mean, L2 pooling the square root of the sum of squares. Shown on the "
-        "most active map entering the model's first pooling layer, all on one grey scale."),
-}
-POSITION_EXPLANATIONS = {  # the sections of a model that regresses a position, in place of the confusion matrix
-    "Positions": (
-        "How far the predicted centre lies from the true one, in pixels, on the validation canvases. The "
-        "pictures mark the true centre in green and the predicted one in red: first the canvases with the "
-        "largest errors, then typical ones (errors near the median)."),
-}
 IRRELEVANT = {"adam": {"momentum"}, "adamw": {"momentum"}}  # settings the optimizer does not use
 METRIC_NAMES = {"train_loss": "final train loss", "train_acc": "final train accuracy",
                 "val_loss": "final validation loss", "val_acc": "final validation accuracy",
@@ -119,34 +68,6 @@ def confident_mistakes(probs: np.ndarray, labels: np.ndarray, k: int = 12) -> np
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     return wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:k]
-
-
-# ----- HTML pieces --------------------------------------------------------------------
-def img(image: np.ndarray, alt: str) -> str:
-    """An ``<img>`` with the image inlined as a base64 PNG data URI."""
-    return f'<img src="{render.data_uri(image)}" alt="{html.escape(alt)}">'
-
-
-def figure(image: np.ndarray, caption: str) -> str:
-    return f"<figure>{img(image, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
-
-
-def table(pairs: Iterable[tuple[object, object]]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
-    return f"<table>{rows}</table>"
-
-
-def explained(heading: str, inner: str) -> str:
-    """``inner`` under the plain-words paragraph of ``EXPLANATIONS`` for ``heading``."""
-    words = EXPLANATIONS.get(heading) or POSITION_EXPLANATIONS[heading]
-    return f'<p class="explain">{html.escape(words)}</p>\n{inner}'
-
-
-def page(title: str, sections: Iterable[tuple[str, str]]) -> str:
-    """A whole HTML document from ``[(heading, inner HTML)]``."""
-    body = "".join(f"<h2>{html.escape(h)}</h2>\n{inner}\n" for h, inner in sections)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head>\n<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n")
 
 
 # ----- sections -----------------------------------------------------------------------
@@ -217,27 +138,6 @@ def validation_sections(model: Module, dataset: Dataset, meta: Mapping[str, Any]
             ("Most confidently misclassified", explained("Most confidently misclassified", mistakes_html))], x, labels
 
 
-def positions_section(model: Module, dataset: Dataset, meta: Mapping[str, Any], max_images: int,
-                      task: Positions, shown: int = 6) -> tuple[str, str]:
-    """Mean / median position error and canvases with the true and predicted centres."""
-    images, true = dataset.images[:max_images], np.asarray(dataset.targets[:max_images], np.float64)
-    x = normalise(images, meta["mean"], meta["std"])
-    with eval_mode(model), no_grad():
-        predicted = np.concatenate([task.predictions(model(Tensor(x[i:i + 500])).data)
-                                    for i in range(0, len(x), 500)])
-    result = task.evaluate(predicted / task.scale, true)
-    intro = (f"<p>Mean position error {result['mean_error']:.3f} px, median {result['median_error']:.3f} px; "
-             f"{result['within_fraction']:.2%} within {result['within']:g} px, on {len(true)} of "
-             f"{len(dataset)} validation canvases.</p>")
-    parts = []
-    for title, indices in zip(("Largest errors", "Typical"), positions.worst_and_typical(result["errors"], shown)):
-        pictures = [figure(positions.centres_picture(gallery.input_picture(x[i:i + 1], meta["mean"], meta["std"],
-                                                                           scale=3), 3, true[i], predicted[i]),
-                           f"error {result['errors'][i]:.2f} px") for i in indices]
-        parts.append(f"<h3>{title}</h3>{''.join(pictures)}")
-    return "Positions (validation)", explained("Positions", intro + "".join(parts))
-
-
 def filters_section(model: Module) -> tuple[str, str]:
     pictures = "".join(f"<div>{img(image, name)}</div>" for name, image in gallery.filter_pictures(model))
     return "Filters", explained("Filters", pictures)
@@ -302,29 +202,6 @@ def pooling_section(model: Module, x: np.ndarray, labels: np.ndarray, samples: i
     return "Pooling compared: max, average and L2", explained("Pooling compared", img(image, stem))
 
 
-def segmentation_section(model: Module, dataset: Dataset, meta: Mapping[str, Any], max_images: int,
-                         samples: int = 4) -> tuple[str, str]:
-    """Pixel accuracy, mIoU, the IoU of each class, and a few scenes with true and predicted masks."""
-    images, labels = dataset.images[:max_images], np.asarray(dataset.labels[:max_images])
-    x = normalise(images, meta["mean"], meta["std"])
-    probs = predict(model, x, batch_size=100)
-    names = list(meta.get("class_names") or dataset.class_names)
-    result = Segmentation(len(names)).evaluate(probs, labels)
-    rows = [(name, "-" if np.isnan(iou) else f"{iou:.3f}") for name, iou in zip(names, result["iou_per_class"])]
-    intro = (f"<p>Pixel accuracy {result['pixel_accuracy']:.2%}, mIoU {result['mean_iou']:.3f} on "
-             f"{len(labels)} of {len(dataset.labels)} validation scenes.</p>")
-    scenes = []
-    for i in range(min(samples, len(labels))):
-        grey = images[i, 0]  # uint8, as stored
-        row = np.concatenate([np.repeat(grey[..., None], 3, -1), masks.overlay(grey, labels[i]),
-                              masks.overlay(grey, probs[i].argmax(axis=0))], axis=1)
-        scenes.append(figure(grids.enlarge(row, 3), f"scene {i}: image, true mask, predicted mask"))
-    legend = " ".join(f"<span style='color:rgb{tuple(int(c) for c in masks.PALETTE[k])}'>&#9632;</span> "
-                      f"{html.escape(name)}" for k, name in enumerate(names) if k > 0)
-    return "Segmentation (validation)", explained("Segmentation", intro + table(rows) + f"<p>{legend}</p>"
-                                                  + "".join(scenes))
-
-
 # ----- the report ---------------------------------------------------------------------
 def _load_model(run_dir):
     from ..io import load_model  # written alongside; imported when a run is reported
@@ -381,10 +258,8 @@ def write_report(run_dir: str | os.PathLike, model: Module | None = None, meta: 
     meta = with_defaults(meta, dataset)
     sections = [run_section(config, metrics), curves_section(metrics), model_section(model, meta)]
     task = task_from_config(meta.get("task"), len(meta.get("class_names") or ()))
-    if dataset is not None and isinstance(task, Positions):  # the classification sections do not apply
-        sections += [positions_section(model, dataset, meta, max_images, task), filters_section(model)]
-    elif dataset is not None and isinstance(task, Segmentation):  # a mask per image: nor do they
-        sections += [segmentation_section(model, dataset, meta, max_images), filters_section(model)]
+    if dataset is not None and task.kind in TASK_SECTIONS:  # positions, masks, boxes: not one class per image
+        sections += [TASK_SECTIONS[task.kind](model, dataset, meta, max_images, task), filters_section(model)]
     elif dataset is not None:
         validation, x, labels = validation_sections(model, dataset, meta, max_images)
         traces = sample_traces(model, x, labels, samples)
