@@ -406,6 +406,38 @@ def position_output(model: Module, rows: list[LayerRow], depth: str) -> str:
             "e.g. w <- w - η ∂L/∂w.")
 
 
+def grid_output(model: Module, rows: list[LayerRow], depth: str) -> str:
+    """The output of a grid detector (:mod:`convscope.heatmaps`): K heatmaps and 4 box numbers per cell."""
+    channels, gh, gw = rows[-1].output_shape[1:]
+    k, (h, w) = channels - 4, rows[0].input_shape[2:]
+    if depth == "concepts":
+        return (f"The last layer gives, for each of the {gh}x{gw} cells of a grid laid over the {h}x{w} image, "
+                f"{k} scores (is the centre of a digit of this class here?) and 4 numbers that place its box. A "
+                "cell whose score beats its neighbours' becomes a detected box; overlapping boxes of one class "
+                "are merged (non-maximum suppression).")
+    return ("```\n"
+            f"heatmap:  p[k, i, j] = sigmoid(z[k, i, j])          k = 0..{k - 1}, cell (i, j) of {gh}x{gw}\n"
+            f"box:      centre = ({h // gh} px) * (j + dx, i + dy), size = ({h // gh} px) * (exp(lw), exp(lh))\n"
+            "loss:     focal(p, Gaussian bumps at the true centres) + |(dx, dy, lw, lh) - true| at the centres,\n"
+            "          divided by the number of objects (CenterNet)\n```\n"
+            "A detection is a cell no lower than its 8 neighbours, with score >= 0.05; non-maximum suppression "
+            "within each class then drops boxes overlapping a better one by IoU > 0.5.")
+
+
+def pixel_output(model: Module, rows: list[LayerRow], depth: str) -> str:
+    """The output of a segmentation model: a score per class at every pixel."""
+    k, h, w = rows[-1].output_shape[1:]
+    if depth == "concepts":
+        return (f"The last layer gives {k} scores at each of the {h}x{w} pixels; the largest names the pixel's "
+                "class. Training nudges the weights so each pixel's right class scores highest.")
+    return ("```\n"
+            f"per pixel:  p_k = softmax(z[:, i, j])_k, k = 0..{k - 1}; class = argmax_k p_k\n"
+            f"loss:       L = mean over the N x {h} x {w} pixels of -log p_(true class)\n```")
+
+
+OUTPUTS = {"positions": position_output, "detection": grid_output, "segmentation": pixel_output}
+
+
 def explain(model: Module, input_shape: tuple[int, ...], depth: str = "technical",
             class_names: Sequence[str] | None = None, task: str = "classification") -> str:
     """Markdown walk through ``model`` for inputs of ``input_shape`` (C, H, W).
@@ -413,7 +445,7 @@ def explain(model: Module, input_shape: tuple[int, ...], depth: str = "technical
     Args:
         depth: "concepts", "technical" or "math". class_names: optional list of K names.
         task: the kind of task the model does (a model file's ``task["kind"]``): "classification"
-            (default) or "positions".
+            (default), "positions", "segmentation" or "detection".
     """
     if depth not in DEPTHS:
         raise ValueError(f"depth must be one of {', '.join(DEPTHS)}, got {depth!r}")
@@ -423,7 +455,6 @@ def explain(model: Module, input_shape: tuple[int, ...], depth: str = "technical
     for row in rows:
         parts.append(f"## Layer {row.name}: {row.kind} ({_s(row.input_shape[1:])} -> {_s(row.output_shape[1:])})")
         parts.append(layer_text(row, depth, rows))
-    output = position_output(model, rows, depth) if task == "positions" else output_section(model, rows, depth,
-                                                                                              class_names)
+    output = OUTPUTS[task](model, rows, depth) if task in OUTPUTS else output_section(model, rows, depth, class_names)
     parts += ["## Output", output]
     return "\n\n".join(parts) + "\n"

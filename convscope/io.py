@@ -300,8 +300,11 @@ def zoo_model(name: str) -> tuple[Module, dict[str, Any]]:
     model = models.build(name, rng=np.random.default_rng(0))
     channels, size = model.in_channels, models.ZOO_INPUTS[name][1]
     kind = models.ZOO_TASKS.get(name, "classification")
-    names = [str(k) for k in range(model.num_classes)] if kind in ("classification", "segmentation") else None
-    task = {"kind": kind, "num_classes": model.num_classes} if kind == "segmentation" else {"kind": kind}
+    names = [str(k) for k in range(model.num_classes)] if kind in ("classification", "segmentation",
+                                                                    "detection") else None
+    task = {"kind": kind, "num_classes": model.num_classes} if kind in ("segmentation", "detection") else {"kind": kind}
+    if kind == "detection":
+        task["image_size"] = [size, size]
     meta = {"model": name, "config": model.config(), "class_names": names,
             "input_shape": [channels, size, size], "mean": [0.0] * channels, "std": [1.0] * channels,
             "dataset": None, "task": task}

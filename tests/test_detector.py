@@ -265,3 +265,42 @@ def test_an_interrupted_run_resumes_exactly(scenes):
     split, _ = load_model(scenes / "split")
     for (name, a), b in zip(whole.state_dict().items(), split.state_dict().values()):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_the_explorer_draws_a_detectors_boxes(scenes):
+    pytest.importorskip("starlette")
+    pytest.importorskip("httpx")
+    import base64
+
+    from starlette.testclient import TestClient
+
+    from convscope.data import load_dataset
+    from convscope.web import create_app
+
+    run = scenes / "runs" / "det"
+    assert main(["train", "--model", "detector", "--data", "digit-scenes", "--epochs", "1", "--batch-size", "8",
+                 "--no-report", "--out", str(run)]) == 0
+    val = load_dataset("digit-scenes", "val")
+    Image.fromarray(val.images[0, 0]).save(scenes / "scene.png")
+    uri = "data:image/png;base64," + base64.b64encode((scenes / "scene.png").read_bytes()).decode()
+    with TestClient(create_app(runs=scenes / "runs"), base_url="http://127.0.0.1") as client:
+        for model in ("zoo:detector", str(run)):
+            answer = client.post("/api/update", json={"model": model, "image": uri})
+            assert answer.status_code == 200, answer.text
+            prediction = answer.json()["prediction"]
+            assert prediction["per_object"] and len(prediction["probabilities"]) == 10
+            assert all(0.3 <= b["score"] <= 1 and len(b["box"]) == 4 for b in prediction["boxes"])
+            text = client.get("/api/explain", params={"model": model, "depth": "math"}).json()["markdown"]
+            assert "heatmap:" in text and "cell (i, j) of 16x16" in text
+        samples = client.get("/api/samples", params={"model": str(run)})
+        assert samples.status_code == 200, samples.text
+        answer = client.post("/api/update", json={"model": str(run), "sample": {"label": 0, "n": 0}})
+        assert answer.status_code == 200, answer.text
+
+
+def test_augmentation_is_refused_for_targets_it_would_not_move():
+    from convscope.data import DataLoader, RandomShift
+    boxes = (np.zeros((4, 1, 8, 8), np.uint8), np.zeros((4, 2, 5), np.int64))
+    with pytest.raises(ValueError, match=r"needs one class label per image; got targets of shape \(2, 5\)"):
+        DataLoader(boxes, batch_size=2, rng=np.random.default_rng(0), augment=RandomShift(1))
+    assert len(DataLoader(boxes, batch_size=2, normalize=False)) == 2

@@ -59,6 +59,10 @@ class DataLoader:
             raise ValueError("DataLoader: shuffle=True and augment need rng=numpy.random.Generator "
                              "(e.g. np.random.default_rng(0)), got rng=None")
         self.images, self.labels, mean, std, self._scale = _unpack(data)
+        if augment is not None and np.ndim(self.labels) != 1:
+            raise ValueError(f"DataLoader: augment moves and flips the images but not their targets, so it "
+                             f"needs one class label per image; got targets of shape {np.shape(self.labels)[1:]} "
+                             "per image (positions, masks or boxes): pass augment=None")
         self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
         self.normalize, self.augment, self.drop_last = normalize, augment, drop_last
         self.mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)

@@ -41,7 +41,7 @@ def _unit(in_channels, out_channels, rng, dilation=1):
 
 class Detector(nn.Sequential):
     """Grid detector for ``in_channels`` x H x W images (H, W multiples of 4) of ``num_classes``
-    kinds of object; outputs (N, num_classes + 4, H / 4, W / 4). 107,150 weights at the default
+    kinds of object; outputs (N, num_classes + 4, H / 4, W / 4). 135,230 weights at the default
     ``width`` 32 with 10 classes."""
 
     repr_always = ("in_channels", "num_classes", "width")

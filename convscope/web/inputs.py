@@ -142,17 +142,23 @@ class Samples:
 
 def _classes(data: Dataset) -> tuple[list[str], np.ndarray]:
     """The class names and labels the page picks samples by; images whose targets are not
-    classes (positions) are all in one group, "all"."""
-    if data.class_names is None:
+    one class each (positions, masks, boxes) are all in one group, "all"."""
+    if data.class_names is None or np.ndim(data.labels) != 1:
         return ["all"], np.zeros(len(data), np.int64)
     return list(data.class_names), data.labels
 
 
 def _about(data: Dataset, index: int, name: str) -> str:
-    """What a sample is: its class, or its target (a centre in pixels)."""
-    if data.class_names is not None:
+    """What a sample is: its class, its boxes' classes, the classes of its mask, or its centre in pixels."""
+    target, names = np.asarray(data.labels[index]), data.class_names
+    if names is not None and target.ndim == 0:
         return f"class {name}"
-    return "true centre (" + ", ".join(f"{v:.1f}" for v in np.ravel(data.labels[index])) + ") px"
+    if names is not None and target.ndim == 2 and target.shape[1] == 5:  # boxes (x0, y0, x1, y1, class)
+        found = [names[int(c)] for c in target[target[:, 4] >= 0, 4]]
+        return f"{len(found)} objects: {', '.join(found)}"
+    if names is not None:  # a mask
+        return "classes " + ", ".join(names[int(c)] for c in np.unique(target) if c > 0)
+    return "true centre (" + ", ".join(f"{v:.1f}" for v in np.ravel(target)) + ") px"
 
 
 def shifted(prepared: Prepared, move: Any, meta: dict[str, Any]) -> Prepared:

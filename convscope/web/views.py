@@ -14,10 +14,11 @@ import numpy as np
 from .. import arithmetic
 from ..explain import DEPTHS, explain
 from ..summary import example_input, rows_of, summary
-from ..tasks import Positions, Segmentation, task_from_config
+from ..heatmaps import sigmoid
+from ..tasks import Detection, Positions, Segmentation, task_from_config
 from ..tensor import Tensor
 from ..trace import Trace, trace
-from ..viz import gallery, grids
+from ..viz import boxes, gallery, grids
 from ..viz.render import data_uri
 from .catalog import Loaded
 from .errors import WebError
@@ -80,19 +81,26 @@ def _class_names(meta: dict[str, Any], t: Trace) -> list[str]:
     return names if len(names) == classes else [str(k) for k in range(classes)]
 
 
-def _input_picture(loaded: Loaded, x: np.ndarray) -> str:
+def _input_picture(loaded: Loaded, x: np.ndarray, found: dict[str, Any] | None = None) -> str:
+    """The prepared input as a picture; with a detector's ``found`` boxes, drawn on it 4 times larger."""
     channels = loaded.meta["input_shape"][0]
-    rgb = grids.image_rgb(x[0], loaded.meta.get("mean") or [0.0] * channels, loaded.meta.get("std") or [1.0] * channels)
-    return data_uri(grids.to_uint8(rgb))
+    rgb = grids.to_uint8(grids.image_rgb(x[0], loaded.meta.get("mean") or [0.0] * channels,
+                                         loaded.meta.get("std") or [1.0] * channels))
+    if found is not None:
+        rgb = boxes.draw_boxes(rgb, [b["box"] for b in found["boxes"]], [b["label"] for b in found["boxes"]],
+                               [b["score"] for b in found["boxes"]], found["classes"])
+    return data_uri(rgb)
 
 
 def update(loaded: Loaded, prepared: Prepared) -> dict[str, Any]:
     """One live update: the prepared input, the class probabilities and every layer's output."""
     t = traced(loaded, prepared.x)
+    prediction = _prediction(loaded.meta, t)
+    found = prediction if "boxes" in prediction else None
     return {"model": loaded.id,
-            "input": {"picture": _input_picture(loaded, prepared.x), "notes": prepared.notes,
+            "input": {"picture": _input_picture(loaded, prepared.x, found), "notes": prepared.notes,
                       "label": prepared.label, "shape": list(prepared.x.shape[1:])},
-            "prediction": _prediction(loaded.meta, t),
+            "prediction": prediction,
             "layers": [dict(raster(layer.values[0]), name=layer.name) for layer in t.layers]}
 
 
@@ -107,9 +115,24 @@ def _prediction(meta: dict[str, Any], t: Any) -> dict[str, Any]:
         found = shares[1:].argmax() + 1 if task.num_classes > 1 and shares[1:].any() else 0  # past the background
         return {"classes": _class_names(meta, t), "probabilities": _floats(shares), "predicted": int(found),
                 "per_pixel": True}
+    if isinstance(task, Detection):  # boxes; each bar: the best score the class reaches in any grid cell
+        return _detections(meta, task, t.output.data[:1])
     probabilities = t.probabilities()[0]
     return {"classes": _class_names(meta, t), "probabilities": _floats(probabilities),
             "predicted": int(probabilities.argmax())}
+
+
+def _detections(meta: dict[str, Any], task: Detection, output: np.ndarray, min_score: float = 0.3) -> dict[str, Any]:
+    """A detector's boxes of score ``min_score`` or more, and each class's best heatmap score."""
+    k = task.num_classes
+    best = sigmoid(output[0, :k]).reshape(k, -1).max(axis=1)
+    names = list(meta.get("class_names") or [])
+    names = names if len(names) == k else [str(c) for c in range(k)]
+    found = task.detections(output)[0]
+    strong = found["scores"] >= min_score
+    return {"classes": names, "probabilities": _floats(best), "predicted": int(best.argmax()), "per_object": True,
+            "boxes": [{"label": int(c), "score": round(float(s), 4), "box": _floats(b)}
+                      for b, s, c in zip(found["boxes"][strong], found["scores"][strong], found["labels"][strong])]}
 
 
 def _cell_index(body: dict[str, Any]) -> tuple[str, int, int | None, int | None]:

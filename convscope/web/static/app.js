@@ -188,11 +188,14 @@ function showPrediction(prediction) {
     box.dataset.predicted = text.textContent;
     return;
   }
-  if (prediction.per_pixel) {  // a segmentation model: each bar is the share of the pixels given that class
+  if (prediction.per_pixel || prediction.per_object) {  // segmentation: shares of pixels; a detector: best scores
     const note = document.createElement("span");
     note.className = "note";
     note.style.gridColumn = "1 / -1";
-    note.textContent = "share of the image's pixels labelled each class (the last layer's maps: a score per class and pixel)";
+    note.textContent = prediction.per_pixel
+      ? "share of the image's pixels labelled each class (the last layer's maps: a score per class and pixel)"
+      : `${prediction.boxes.length} found (boxes of score 0.3 or more, drawn on the prepared input); each bar: ` +
+        "the best score the class reaches in any cell of the grid";
     box.append(note);
   }
   prediction.classes.forEach((name, k) => {
