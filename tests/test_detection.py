@@ -14,6 +14,7 @@ from convscope.detection import (
     match_detections,
     mean_average_precision,
     nms,
+    precision_recall,
 )
 
 RNG = np.random.default_rng
@@ -147,6 +148,15 @@ def test_match_detections_by_hand():
 #   recall    1/4   1/4   1/2   1/2   3/4
 #   envelope   1    2/3   2/3   3/5   3/5    (best precision at this recall or beyond)
 HITS, SCORES = [True, False, True, False, True], [0.9, 0.8, 0.7, 0.6, 0.5]
+
+
+def test_precision_recall_curve_by_hand():
+    # ranked 0.9 (hit), 0.8 (miss), 0.7 (hit), 0.6 (hit), 0.5 (miss), of 4 true objects
+    recall, precision = precision_recall([0.6, 0.8, 0.9, 0.5, 0.7], [True, False, True, False, True], 4)
+    np.testing.assert_allclose(recall, [1 / 4, 1 / 4, 2 / 4, 3 / 4, 3 / 4])
+    np.testing.assert_allclose(precision, [1, 1 / 2, 2 / 3, 3 / 4, 3 / 5])
+    with pytest.raises(ValueError, match="at least one true object"):
+        precision_recall([0.5], [True], 0)
 
 
 def test_average_precision_all_points_by_hand():

@@ -304,3 +304,15 @@ def test_augmentation_is_refused_for_targets_it_would_not_move():
     with pytest.raises(ValueError, match=r"needs one class label per image; got targets of shape \(2, 5\)"):
         DataLoader(boxes, batch_size=2, rng=np.random.default_rng(0), augment=RandomShift(1))
     assert len(DataLoader(boxes, batch_size=2, normalize=False)) == 2
+
+
+@pytest.mark.parametrize("name, said", [("detector", "0 objects of score 0.3 or more"), ("unet", "classes "),
+                                        ("locator", "centre (x, y) = (")])
+def test_viz_draws_what_applies_to_models_that_are_not_classifiers(name, said, tmp_path, capsys):
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "blank.png")
+    assert main(["viz", name, str(tmp_path / "blank.png"), "--out", str(tmp_path / "viz")]) == 0
+    out = capsys.readouterr().out
+    assert f"prediction: {said}" in out
+    written = {p.stem for p in (tmp_path / "viz").iterdir()}
+    assert "input" in written and "pooling" in written and any(s.startswith("filters") for s in written)
+    assert not {"topk", "saliency", "gradcam"} & written

@@ -83,8 +83,19 @@ def validation_sample(meta: Mapping[str, Any], index: int = 0,
         raise InspectError(f"--index {index} is out of range: {meta['dataset']} val has {len(data.labels)} images")
     from ..data import normalise
     x = normalise(data.images[index:index + 1], *norm_stats(meta))
-    label = data.class_names[int(data.labels[index])]
-    return x, [f"{meta['dataset']} validation image {index} (label {label})"]
+    return x, [f"{meta['dataset']} validation image {index} ({target_text(data.labels[index], data.class_names)})"]
+
+
+def target_text(target: Any, class_names: list[str] | None) -> str:
+    """A validation image's target in words: its label, its boxes' classes, its mask's classes or its centre."""
+    target = np.asarray(target)
+    if class_names is not None and target.ndim == 0:
+        return f"label {class_names[int(target)]}"
+    if class_names is not None and target.ndim == 2 and target.shape[1] == 5:
+        return "objects " + ", ".join(class_names[int(c)] for c in target[target[:, 4] >= 0, 4])
+    if class_names is not None:
+        return "mask of " + ", ".join(class_names[int(c)] for c in np.unique(target) if c > 0)
+    return "centre (" + ", ".join(f"{v:.1f}" for v in target.ravel()) + ") px"
 
 
 def input_for(args: argparse.Namespace, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
@@ -157,6 +168,7 @@ def run_explain(args: argparse.Namespace) -> int:
 @reports_errors
 def run_viz(args: argparse.Namespace) -> int:
     from ..inference import top_k
+    from ..tasks import Classification, task_from_config
     from ..trace import trace
     from ..viz import gallery, render
     model, meta = load(args.model, args.input_shape)
@@ -164,14 +176,35 @@ def run_viz(args: argparse.Namespace) -> int:
     names, (mean, std) = meta.get("class_names"), norm_stats(meta)
     print("input: " + "; ".join(notes))
     traced = trace(model, x, gradients=True)  # the one forward pass every picture reads
-    pictures = gallery.all_pictures(traced, None, mean, std, names, args.top_k)
+    task = task_from_config(meta.get("task"), len(names or ()))
+    classifier = isinstance(task, Classification)
+    pictures = gallery.all_pictures(traced, None, mean, std, names, args.top_k, classifier=classifier)
     folder = out_dir(args)
     for stem, image in pictures:
         print(write_into(folder, functools.partial(render.save_png, folder / f"{stem}.png", image)))
     print(f"wrote {len(pictures)} pictures to {folder}")
-    best = top_k(traced.probabilities()[0], args.top_k)
-    print("prediction: " + ", ".join(f"{names[c] if names else c} {p:.3f}" for c, p in best))
+    if classifier:
+        best = top_k(traced.probabilities()[0], args.top_k)
+        print("prediction: " + ", ".join(f"{names[c] if names else c} {p:.3f}" for c, p in best))
+    else:
+        print("prediction: " + prediction_text(task, traced.output.data[:1], names))
     return 0
+
+
+def prediction_text(task: Any, output: np.ndarray, names: list[str] | None) -> str:
+    """What a model that is not a classifier found in one image, in words."""
+    from ..tasks import Detection, Positions
+    from ..viz import masks
+    if isinstance(task, Positions):
+        return "centre (x, y) = (" + ", ".join(f"{v:.2f}" for v in task.predictions(output)[0]) + ") px"
+    if isinstance(task, Detection):
+        found = task.detections(output)[0]
+        strong = found["scores"] >= 0.3
+        listed = ", ".join(f"{names[k] if names else k} {s:.2f}"
+                           for k, s in zip(found["labels"][strong], found["scores"][strong]))
+        return f"{int(strong.sum())} objects of score 0.3 or more" + (f": {listed}" if listed else "")
+    areas = masks.class_areas(task.predictions(output)[0], names)
+    return "classes " + (", ".join(f"{name} ({n} px)" for name, n in areas) or "none but the background")
 
 
 @reports_errors

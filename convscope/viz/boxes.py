@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+from ..detection import box_iou
 from . import grids, render
 from .masks import PALETTE
+
+SAME_PLACE = 0.7  # boxes overlapping by more than this IoU share one tag ("2 0.56 / 7 0.44")
 
 
 def colour(label: int) -> np.ndarray:
@@ -43,19 +46,25 @@ def _outline(out, box, rgb, thickness):
 def draw_boxes(image: ArrayLike, boxes: ArrayLike, labels: Sequence[int], scores: Sequence[float] | None = None,
                names: Sequence[str] | None = None, scale: int = 4, label: bool = True) -> np.ndarray:
     """``image`` (H, W) grey or (H, W, 3) uint8, enlarged ``scale`` times, with every box of
-    ``boxes`` (n, 4) outlined in its class colour and (``label``) a tag "name score" above it."""
+    ``boxes`` (n, 4) outlined in its class colour and (``label``) a tag "name score" above it.
+    Boxes in nearly the same place (IoU > ``SAME_PLACE``; e.g. one digit read as two classes)
+    share the tag of the first (best, when sorted by score): "2 0.56 / 7 0.44"."""
     out = _rgb(grids.enlarge(_rgb(image), scale) if scale > 1 else image)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4) * scale
-    for box, k in zip(boxes, labels):
+    for box, k in zip(boxes[::-1], list(labels)[::-1]):  # the first box drawn last, on top
         _outline(out, box, colour(k), max(1, scale // 2))
     if not label or not len(boxes):
         return out
-    size, tags = max(9, 3 * scale), []
+    size, overlap, tags = max(9, 3 * scale), box_iou(boxes, boxes), {}
     for i, (box, k) in enumerate(zip(boxes, labels)):
         text = names[k] if names and k < len(names) else str(int(k))
         text += f" {scores[i]:.2f}" if scores is not None else ""
-        tags.append((max(box[0], 0), max(box[1] - size - 2, 0), text, colour(k)))
-    return render.write_tags(out, tags, size)
+        first = next((j for j in tags if overlap[i, j] > SAME_PLACE), None)
+        if first is None:
+            tags[i] = [max(box[0], 0), max(box[1] - size - 2, 0), text, colour(k)]
+        else:
+            tags[first][2] += f" / {text}"
+    return render.write_tags(out, [tuple(tag) for tag in tags.values()], size)
 
 
 def truth_and_found(image: ArrayLike, truth: dict, found: dict, names: Sequence[str] | None = None,

@@ -257,16 +257,19 @@ def pooling_picture(model: Module | Trace, x: np.ndarray | Tensor | None = None,
 
 def all_pictures(model: Module | Trace, x: ArrayLike | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, class_names: Sequence[str] | None = None,
-                 k: int = 5) -> list[tuple[str, np.ndarray]]:
+                 k: int = 5, classifier: bool = True) -> list[tuple[str, np.ndarray]]:
     """Everything ``convscope viz`` writes, as ``[(file stem, uint8 image)]``: one forward pass
     (traced with gradients) and one backward pass, for the predicted class, in all.
 
     ``model`` may be a :func:`~convscope.trace.trace` of the input made with
-    ``gradients=True`` (then leave ``x`` out): the pictures are drawn from it.
+    ``gradients=True`` (then leave ``x`` out): the pictures are drawn from it. A model that
+    does not give one score per class (``classifier=False``: positions, masks, boxes) gets the
+    filters, feature maps, input and pooling, without class probabilities, saliency or Grad-CAM.
     """
     t = traced(model, x)
     image = input_picture(t.input.data, mean, std)
-    return (filter_pictures(t.model) + feature_pictures(t, class_names=class_names)
-            + [("input", render.titled(image, f"The input image ({captions.shape_text(t.input.shape[1:])})"))]
-            + prediction_picture(t, None, class_names, k)
-            + saliency_pictures(t, None, mean, std, class_names) + pooling_picture(t))
+    pictures = (filter_pictures(t.model) + feature_pictures(t, class_names=class_names)
+                + [("input", render.titled(image, f"The input image ({captions.shape_text(t.input.shape[1:])})"))])
+    if classifier:
+        pictures += prediction_picture(t, None, class_names, k) + saliency_pictures(t, None, mean, std, class_names)
+    return pictures + pooling_picture(t)
