@@ -8,5 +8,7 @@
 
 from .graph import ExportError, Step, forward_steps
 from .onnx_export import export_onnx, onnx_model
+from .torch_weights import WeightsMismatch, import_torch_model, import_torch_state, load_torch_weights
 
-__all__ = ["ExportError", "Step", "forward_steps", "export_onnx", "onnx_model"]
+__all__ = ["ExportError", "Step", "forward_steps", "export_onnx", "onnx_model",
+           "WeightsMismatch", "import_torch_state", "load_torch_weights", "import_torch_model"]

@@ -19,7 +19,7 @@ The steps come in an order where every input is made before it is used.
 >>> import numpy as np
 >>> from convscope.models import SmallResNet
 >>> x, steps = forward_steps(SmallResNet(width=4, rng=np.random.default_rng(0)), np.zeros((1, 3, 8, 8), np.float32))
->>> [step.name for step in steps[4:10]]
+>>> [step.name for step in steps[3:9]]
 ['stages.0.conv1', 'stages.0.bn1', 'stages.0.relu', 'stages.0.conv2', 'stages.0.bn2', 'add']
 """
 
@@ -86,6 +86,16 @@ def _ordered(out, made, x):
     return order
 
 
+def _check_sources(model, step, made, x):
+    """Raise ExportError if ``step`` reads a tensor that is neither the input nor made by a step."""
+    for source in step.inputs:
+        if source is not x and id(source) not in made and not source._parents:
+            what = f"layer {step.name} ({type(step.module).__name__})" if step.module else f"the operation {step.op!r}"
+            raise ExportError(f"{what} in the forward of {type(model).__name__} takes a tensor of shape "
+                              f"{source.shape} that is not computed from the input (a constant, or cut off with "
+                              "detach); an exported graph holds only layers and operations on the input")
+
+
 def forward_steps(model: Module, x: np.ndarray | Tensor) -> tuple[Tensor, list[Step]]:
     """``(input, steps)``: the :class:`Step` list of ``model(x)`` (run once in eval mode), in
     dependency order, and the input Tensor the first steps read.
@@ -102,21 +112,17 @@ def forward_steps(model: Module, x: np.ndarray | Tensor) -> tuple[Tensor, list[S
                           "one Tensor can be exported")
     made, steps, counts = _layer_outputs(calls, x), [], {}
     for tensor in _ordered(out, made, x):
-        if tensor is x:
-            continue
         call = made.get(id(tensor))
         if call is not None:
             steps.append(Step(call.name or type(call.module).__name__, call.module, None,
                               _sources(tensor, made, x), tensor))
-        elif tensor.op is not None and tensor._parents:
+        elif tensor is not x and tensor.op is not None and tensor._parents:
             counts[tensor.op] = counts.get(tensor.op, 0) + 1
             name = tensor.op if counts[tensor.op] == 1 else f"{tensor.op}#{counts[tensor.op]}"
             steps.append(Step(name, None, tensor.op, tensor._parents, tensor))
         else:
-            after = f" (used after {steps[-1].name})" if steps else ""
-            raise ExportError(f"{type(model).__name__}: a tensor of shape {tensor.shape} in its forward is not "
-                              f"computed from the input (a constant or a detached tensor){after}; an exported "
-                              "graph can only hold layers and operations on the input")
+            continue  # the input, or a constant: the step using it says so
+        _check_sources(model, steps[-1], made, x)
     if not any(x is s for step in steps for s in step.inputs) and out is not x:
         raise ExportError(f"{type(model).__name__}: its output does not depend on its input")
     return x, steps
