@@ -161,7 +161,10 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     metadata = _check_header(path, data)
     try:
         return load(data), metadata
-    except (SafetensorError, TypeError, ValueError) as error:  # TypeError: a dtype NumPy lacks (bfloat16)
+    except KeyError as error:  # a dtype NumPy lacks
+        raise ModelFileError(f"{path}: holds {error.args[0]} tensors, which NumPy cannot read; save them as "
+                             "float32 (in PyTorch: {k: v.float() for k, v in state_dict.items()})") from None
+    except (SafetensorError, TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: cannot read its tensors ({error})") from None
 
 

@@ -68,6 +68,7 @@ def test_exported_file_is_stamped_opset_18_ir_8_with_a_free_batch_axis(tmp_path)
     proto = onnx.load(tmp_path / "resnet.onnx")
     assert (proto.ir_version, [(o.domain, o.version) for o in proto.opset_import]) == (8, [("", 18)])
     assert summary["input"] == ["N", 3, 32, 32] and summary["output"] == ["N", 10]
+    assert [v.name for v in proto.graph.input] == ["input"] and [v.name for v in proto.graph.output] == ["output"]
     assert summary["nodes"]["Add"] == 3 and summary["nodes"]["Conv"] == 9  # 3 blocks, two 1x1 shortcuts
     weights = {init.name for init in proto.graph.initializer}
     assert "stages.1.shortcut.0.weight" in weights and "fc.bias" in weights  # the state dict's names
@@ -184,7 +185,9 @@ class AddsConstant(nn.Module):
     (nn.Flatten(0), (2, 3, 3), ["Flatten", "start_dim=0", "batch axis"]),
     (SumOut(RNG(0)), (1, 5, 5), ["operation 'sum'", "no ONNX equivalent"]),
     (AddsConstant(RNG(0)), (1, 5, 5), ["operation 'add'", "not computed from the input", "(1, 2, 1, 1)"]),
-], ids=["own_layer", "lp_fractional_p", "adaptive_uneven", "flatten_batch", "tensor_reduction", "constant"])
+    (nn.Sequential(nn.Dropout(0.2)), (1, 3, 3), ["Sequential", "nothing to export"]),
+], ids=["own_layer", "lp_fractional_p", "adaptive_uneven", "flatten_batch", "tensor_reduction", "constant",
+        "identity"])
 def test_what_has_no_equivalent_fails_naming_it(model, input_shape, words):
     with pytest.raises(ExportError) as error:
         onnx_model(model, input_shape)

@@ -150,6 +150,13 @@ def test_values_that_are_not_finite_are_refused():
         import_torch_state(model, state)
 
 
+def test_bfloat16_weights_are_refused_with_what_to_do(tmp_path):
+    header = b'{"0.bias":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]}}'
+    (tmp_path / "bf16.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(6))
+    with pytest.raises(ModelFileError, match=r"bf16.safetensors: holds BF16 tensors.*float32"):
+        load_torch_weights(lenet5(rng=RNG(0)), tmp_path / "bf16.safetensors")
+
+
 # ----- the command line ---------------------------------------------------------------------------------
 def test_cli_import_writes_a_model_file_that_predicts_as_torch(torch, tmp_path, capsys):
     reference = torch_lenet(torch)

@@ -21,7 +21,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                                           "axis) that onnxruntime runs with convscope's results. "
                                           "Needs: pip install convscope[onnx]")
     p.add_argument("model", help="model file (.safetensors), run folder or zoo name")
-    p.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
+    p.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write (required, no default)")
     p.add_argument("--input-shape", metavar="C,H,W", help="input shape (default: the one the model file records)")
     p.set_defaults(run=run_export)
 
@@ -30,14 +30,16 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                                           "safetensors.torch.save_file into it, by names and shapes; write a "
                                           "model file that evaluate and predict accept.")
     p.add_argument("weights", help="the state_dict as a .safetensors file (never a pickle)")
-    p.add_argument("--model", required=True, help="zoo model with the same layers (lenet5, vgg, resnet, ...)")
+    p.add_argument("--model", required=True,
+                   help="zoo model with the same layers: lenet5, vgg, resnet... (required, no default)")
     p.add_argument("--classes", type=int, help="classes (or outputs) of the model (default: the zoo's)")
     p.add_argument("--input", default=None, metavar="CxHxW", help="input shape it was trained on (default: the zoo's)")
-    p.add_argument("--config", metavar="JSON", help='other constructor arguments, e.g. \'{"width": 16}\'')
+    p.add_argument("--config", metavar="JSON",
+                   help='other constructor arguments, e.g. \'{"width": 16}\' (default: none)')
     p.add_argument("--mean", metavar="M[,M...]", help="per-channel input mean used in training (default 0)")
     p.add_argument("--std", metavar="S[,S...]", help="per-channel input std used in training (default 1)")
-    p.add_argument("--dataset", help="dataset it was trained on (evaluate's default --data)")
-    p.add_argument("--out", required=True, help="the model file to write (.safetensors)")
+    p.add_argument("--dataset", help="dataset it was trained on, evaluate's --data (default: none)")
+    p.add_argument("--out", required=True, help="the model file to write, .safetensors (required, no default)")
     p.set_defaults(run=run_import_torch)
 
 

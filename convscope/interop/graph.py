@@ -123,6 +123,7 @@ def forward_steps(model: Module, x: np.ndarray | Tensor) -> tuple[Tensor, list[S
         else:
             continue  # the input, or a constant: the step using it says so
         _check_sources(model, steps[-1], made, x)
-    if not any(x is s for step in steps for s in step.inputs) and out is not x:
-        raise ExportError(f"{type(model).__name__}: its output does not depend on its input")
+    if not steps or not any(x is s for step in steps for s in step.inputs):
+        raise ExportError(f"{type(model).__name__}: its output is its input or does not depend on it; "
+                          "there is nothing to export")
     return x, steps

@@ -7,7 +7,8 @@
    that gives every leaf layer and every operation between layers (a ResNet's ``+``, a
    U-Net's ``F.cat``) in the order they depend on each other;
 2. each step becomes ONNX nodes (:mod:`convscope.interop.onnx_layers`); its weights become
-   initializers named as in the state dict (``"0.weight"``), its output a value named after the layer;
+   initializers named as in the state dict (``"0.weight"``), its output a value named after the layer
+   (the graph's input and output are ``"input"`` and ``"output"``);
 3. every value's shape is written from convscope's own size formulas, with the batch axis
    left free (``"N"``), and checked against the shape the example pass produced.
 
@@ -40,7 +41,7 @@ from .graph import ExportError, Step, forward_steps
 from .onnx_layers import LAYER_CONVERTERS, tensor_op
 
 OPSET, IR_VERSION = 18, 8
-INPUT, BATCH = "input", "N"
+INPUT, OUTPUT, BATCH = "input", "output", "N"
 
 
 def require_onnx():
@@ -140,7 +141,10 @@ def onnx_model(model: Module, input_shape: Sequence[int], metadata: Mapping[str,
                                f"pass gave {step.output.shape}")
         names[id(step.output)], shapes[id(step.output)] = name, tuple(out_shape)
         graph.values.append(graph.value(name, out_shape))
-    output = graph.values.pop()  # the last step's value is the graph's output
+    graph.values.pop()  # the last step's value is the graph's output, named "output"
+    for node in graph.nodes:
+        node.output[:] = [OUTPUT if value == name else value for value in node.output]
+    output = graph.value(OUTPUT, out_shape)
     body = onnx.helper.make_graph(graph.nodes, type(model).__name__, [graph.value(INPUT, shape)], [output],
                                   graph.initializers, value_info=graph.values)
     proto = onnx.helper.make_model(body, opset_imports=[onnx.helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
