@@ -139,6 +139,23 @@ class Gated(nn.Module):
         return F.relu(F.cat([y, F.tanh(x)], dim=1))
 
 
+class GridHead(nn.Module):
+    """A detection-style head: per-cell scores moved last, then one row of them per image."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, stride=2, rng=rng)
+
+    def forward(self, x):
+        cells = self.conv(x).permute(0, 2, 3, 1)
+        return cells.reshape(x.shape[0], -1, 3)
+
+
+def test_transpose_and_reshape_between_layers_export():
+    proto = assert_runs_alike(GridHead(RNG(0)), (2, 9, 7))
+    assert {"Transpose", "Reshape"} <= {n.op_type for n in proto.graph.node}
+
+
 def test_operations_between_layers_export():
     proto = assert_runs_alike(Gated(RNG(0)), (2, 5, 6))
     assert {"Mul", "Sigmoid", "Neg", "Add", "Concat", "Tanh", "Relu"} <= {n.op_type for n in proto.graph.node}
@@ -178,6 +195,15 @@ class AddsConstant(nn.Module):
         return self.conv(x) + Tensor(np.ones((1, 2, 1, 1), np.float32))
 
 
+class MergesBatch(nn.Module):
+    def __init__(self, rng):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, rng=rng)
+
+    def forward(self, x):
+        return self.conv(x).reshape(-1)
+
+
 @pytest.mark.parametrize("model, input_shape, words", [
     (nn.Sequential(nn.Conv2d(1, 2, 3, rng=RNG(0)), Swish()), (1, 6, 6), ["1 (Swish)", "no ONNX equivalent"]),
     (nn.LPPool2d(2.5, 2), (1, 4, 4), ["LPPool2d", "whole-number p", "2.5"]),
@@ -186,8 +212,9 @@ class AddsConstant(nn.Module):
     (SumOut(RNG(0)), (1, 5, 5), ["operation 'sum'", "no ONNX equivalent"]),
     (AddsConstant(RNG(0)), (1, 5, 5), ["operation 'add'", "not computed from the input", "(1, 2, 1, 1)"]),
     (nn.Sequential(nn.Dropout(0.2)), (1, 3, 3), ["Sequential", "nothing to export"]),
+    (MergesBatch(RNG(0)), (1, 3, 3), ["reshape", "batch axis"]),
 ], ids=["own_layer", "lp_fractional_p", "adaptive_uneven", "flatten_batch", "tensor_reduction", "constant",
-        "identity"])
+        "identity", "reshape_batch"])
 def test_what_has_no_equivalent_fails_naming_it(model, input_shape, words):
     with pytest.raises(ExportError) as error:
         onnx_model(model, input_shape)

@@ -3,9 +3,10 @@
 :func:`export_onnx` writes a ``.onnx`` file; :func:`onnx_model` returns the same model as an
 ``onnx.ModelProto``. How it works:
 
-1. the model runs once on an example input of ``input_shape`` (:func:`~convscope.interop.graph.forward_steps`):
-   that gives every leaf layer and every operation between layers (a ResNet's ``+``, a
-   U-Net's ``F.cat``) in the order they depend on each other;
+1. the model runs once on an example input, two random images of ``input_shape``
+   (:func:`~convscope.interop.graph.forward_steps`): that gives every leaf layer and every
+   operation between layers (a ResNet's ``+``, a U-Net's ``F.cat``) in the order they depend
+   on each other;
 2. each step becomes ONNX nodes (:mod:`convscope.interop.onnx_layers`); its weights become
    initializers named as in the state dict (``"0.weight"``), its output a value named after the layer
    (the graph's input and output are ``"input"`` and ``"output"``);
@@ -130,8 +131,9 @@ def onnx_model(model: Module, input_shape: Sequence[int], metadata: Mapping[str,
         ImportError without the onnx package.
     """
     onnx = require_onnx()
-    shape = (1, *(int(n) for n in input_shape))
-    x, steps = forward_steps(model, np.zeros(shape, np.float32))
+    shape = (2, *(int(n) for n in input_shape))  # two images: a reshape that mixes them shows
+    example = np.random.default_rng(0).standard_normal(shape).astype(np.float32)  # distinct values show a transpose
+    x, steps = forward_steps(model, example)
     graph, names, shapes = GraphBuilder(onnx), {}, {}
     names[id(x)], shapes[id(x)] = INPUT, shape
     for step in steps:

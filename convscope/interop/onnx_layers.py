@@ -25,6 +25,8 @@ Choices that keep ONNX's results equal to convscope's:
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import nn
@@ -184,12 +186,18 @@ ELEMENTWISE_OPS = {"add": "Add", "mul": "Mul", "div": "Div", "neg": "Neg", "relu
 
 
 def tensor_op(graph, step, inputs, shapes):
-    """The ONNX node of a tensor operation between layers (``step.op``); returns (name, shape)."""
+    """The ONNX node of a tensor operation between layers (``step.op``); returns (name, shape).
+
+    The example pass's tensors tell what the operation did: a concatenation's axis is the
+    one that grew, a transpose's axes the permutation that turns its input into its output,
+    a reshape's shape its output's (the batch axis copied: ``view(x.shape[0], -1)``)."""
     if step.op == "cat":
         axis = _cat_axis(shapes, step.output.shape)
         return graph.node("Concat", inputs, axis=axis), step.output.shape
+    if step.op in ("reshape", "transpose"):
+        return _reshape(graph, step, inputs[0], shapes[0])
     if step.op not in ELEMENTWISE_OPS:
-        ops = ", ".join(sorted([*ELEMENTWISE_OPS, "cat"]))
+        ops = ", ".join(sorted([*ELEMENTWISE_OPS, "cat", "reshape", "transpose"]))
         raise ExportError(f"the operation {step.op!r} between layers has no ONNX equivalent here "
                           f"(exported: every nn layer, and between layers {ops})")
     return graph.node(ELEMENTWISE_OPS[step.op], inputs), tuple(np.broadcast_shapes(*shapes))
@@ -203,3 +211,17 @@ def _cat_axis(shapes, out_shape):
     if len(axes) != 1:
         raise ExportError(f"cannot tell the axis of a concatenation of {shapes} into {out_shape}")
     return axes[0]
+
+
+def _reshape(graph, step, x, shape):
+    source, out = step.inputs[0].data, step.output.data
+    if step.op == "transpose":
+        axes = next(p for p in itertools.permutations(range(source.ndim)) if np.array_equal(source.transpose(p), out))
+        if axes[0] != 0:
+            raise ExportError(f"{graph.label()}: a transpose {axes} that moves the batch axis does not export")
+        return graph.node("Transpose", [x], perm=axes), out.shape
+    if out.ndim == 0 or out.shape[0] != shape[0]:
+        raise ExportError(f"{graph.label()}: a reshape of {shape} into {out.shape} merges or splits the batch "
+                          "axis; an exported graph keeps it free (reshape to (x.shape[0], ...))")
+    target = graph.constant("shape", np.array([0, *out.shape[1:]], np.int64))  # 0: copy the batch axis
+    return graph.node("Reshape", [x, target]), out.shape
