@@ -101,7 +101,8 @@ def forward_steps(model: Module, x: np.ndarray | Tensor) -> tuple[Tensor, list[S
     dependency order, and the input Tensor the first steps read.
 
     Args:
-        x: an example input (N, C, H, W); its values do not matter, its shape does.
+        x: an example input (N, C, H, W): its shape sets every shape of the pass; the
+            exporter reads a transpose's axes off its values, so random values serve best.
     Raises: ExportError when the output is not a Tensor computed from ``x``.
     """
     x = Tensor(np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float32), requires_grad=True)
