@@ -142,6 +142,16 @@ def test_every_mismatch_is_reported_at_once_and_nothing_is_copied():
         np.testing.assert_array_equal(value, before[key])
 
 
+def test_a_different_architecture_lists_every_key_at_fault():
+    state = build("vgg", width=4, rng=RNG(0)).state_dict()
+    with pytest.raises(WeightsMismatch) as caught:
+        import_torch_state(lenet5(rng=RNG(0)), state)
+    error = caught.value
+    assert len(error.missing) + len(error.unexpected) + len(error.wrong_shape) > 20
+    for key in [*error.missing, *error.unexpected, *error.wrong_shape]:
+        assert key in str(error)
+
+
 def test_values_that_are_not_finite_are_refused():
     model = lenet5(rng=RNG(0))
     state = {k: np.zeros_like(v) for k, v in model.state_dict().items()}

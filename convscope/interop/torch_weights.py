@@ -55,7 +55,9 @@ class WeightsMismatch(ModelFileError):
         self.missing, self.unexpected, self.wrong_shape = missing, unexpected, wrong_shape
 
 
-def _listed(names, limit=8):
+def _listed(names, limit=None):
+    """Every name (a mismatch report lists them all), or the first ``limit``."""
+    limit = len(names) if limit is None else limit
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
