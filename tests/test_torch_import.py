@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from convscope.cli import main
+from convscope.data import load_dataset, normalise
 from convscope.interop import WeightsMismatch, import_torch_state, load_torch_weights
 from convscope.io import ModelFileError, load_model, write_safetensors
 from convscope.models import build, lenet5
@@ -168,16 +169,21 @@ def test_bfloat16_weights_are_refused_with_what_to_do(tmp_path):
 
 
 # ----- the command line ---------------------------------------------------------------------------------
-def test_cli_import_writes_a_model_file_that_predicts_as_torch(torch, tmp_path, capsys):
+def test_cli_import_writes_a_model_file_that_evaluates_and_predicts_as_torch(torch, cache, tmp_path, capsys):
     reference = torch_lenet(torch)
     train_a_few_steps(torch, reference, (1, 28, 28), steps=2)
     save_torch(torch, reference, tmp_path / "w.safetensors")
     out = tmp_path / "lenet.safetensors"
     assert main(["import-torch", str(tmp_path / "w.safetensors"), "--model", "lenet5", "--classes", "10",
-                 "--input", "1x28x28", "--mean", "0.13", "--std", "0.31", "--out", str(out)]) == 0
+                 "--input", "1x28x28", "--mean", "0.13", "--std", "0.31", "--dataset", "digits",
+                 "--out", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     model, meta = load_model(out)
     assert meta["model"] == "lenet5" and meta["input_shape"] == [1, 28, 28] and meta["mean"] == [0.13]
+    assert main(["evaluate", str(out)]) == 0  # the fake digits cache's validation split
+    val = load_dataset("digits", split="val")
+    right = int((torch_outputs(torch, reference, normalise(val.images, [0.13], [0.31])).argmax(1) == val.labels).sum())
+    assert f"({right}/{len(val.labels)})" in capsys.readouterr().out  # torch's own count of right answers
     x = RNG(2).standard_normal((4, 1, 28, 28)).astype(np.float32)
     np.testing.assert_allclose(convscope_outputs(model, x), torch_outputs(torch, reference, x), rtol=1e-5, atol=1e-5)
     Image.fromarray((RNG(3).uniform(0, 255, (28, 28))).astype(np.uint8)).save(tmp_path / "digit.png")
