@@ -139,20 +139,41 @@ def _check_header(path, data):
     return header.get("__metadata__") or {}
 
 
-def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read arrays and the convscope header, checking the file at every step."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
+def _read_bytes(path):
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ModelFileError(f"{path}: is a folder, expected a .safetensors file") from None
     except PermissionError:
         raise ModelFileError(f"{path}: permission denied") from None
+
+
+def read_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Arrays and raw ``__metadata__`` of any safetensors file (e.g. a PyTorch ``state_dict``
+    saved with ``safetensors.torch.save_file``), with the same checks as a model file."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    data = _read_bytes(path)
+    metadata = _check_header(path, data)
+    try:
+        return load(data), metadata
+    except KeyError as error:  # a dtype NumPy lacks
+        raise ModelFileError(f"{path}: holds {error.args[0]} tensors, which NumPy cannot read; save them as "
+                             "float32 (in PyTorch: {k: v.float() for k, v in state_dict.items()})") from None
+    except (SafetensorError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: cannot read its tensors ({error})") from None
+
+
+def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read arrays and the convscope header, checking the file at every step."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    data = _read_bytes(path)
     metadata = _check_header(path, data)
     if "convscope" not in metadata:
         raise ModelFileError(f"{path}: a safetensors file without convscope metadata; "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv with convscope installed (editable). Pass --test to add the test tools:
 # pytest, ruff (the linter), httpx2 (Starlette's test client), torch 2.13.0 (CPU, a test-only
-# reference) and Playwright (the browser tests).
+# reference), Playwright (the browser tests), and onnx with onnxruntime (the ONNX export tests;
+# onnx is also the `convscope[onnx]` extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install -q -e .
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q pytest playwright ruff==0.17.6 httpx2
+  # ONNX export is checked by running the exported graphs in onnxruntime (1.32 reads opset 18 / IR 8)
+  .venv/bin/python -m pip install -q onnx onnxruntime \
+    || echo "note: onnx/onnxruntime could not be installed; the ONNX export tests will skip"
   # torch is only an extra oracle for the tests; they skip its comparisons without it
   .venv/bin/python -m pip install -q torch==2.13.0 \
     || echo "note: torch==2.13.0 could not be installed; the PyTorch comparison tests will skip"
