@@ -141,7 +141,8 @@ def torch_loss(task):
             y[..., :4], y[..., 4], k, tuple(out.shape[2:]), task.stride(tuple(out.shape))))
         z, centre = out[:, :k], (heat == 1).float()
         p = torch.sigmoid(z)
-        focal = -((1 - p) ** 2 * TF.logsigmoid(z) * centre + (1 - heat) ** 4 * p ** 2 * TF.logsigmoid(-z) * (1 - centre))
+        focal = -((1 - p) ** 2 * TF.logsigmoid(z) * centre
+                  + (1 - heat) ** 4 * p ** 2 * TF.logsigmoid(-z) * (1 - centre))
         box = (out[:, k:] - regression).abs() * mask
         return (focal.sum() + box.sum()) / max(float(mask.sum()), 1.0)
     return detection_loss
@@ -149,7 +150,6 @@ def torch_loss(task):
 
 def torch_copy(module):
     """A torch network with the same layers, names and shapes as a convscope one."""
-    import torch
     from torch import nn as tnn
 
     from convscope import models, nn

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+
 from ..detection import box_iou
 from . import grids, render
 from .masks import PALETTE

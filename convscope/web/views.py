@@ -13,8 +13,8 @@ import numpy as np
 
 from .. import arithmetic
 from ..explain import DEPTHS, explain
-from ..summary import example_input, rows_of, summary
 from ..heatmaps import sigmoid
+from ..summary import example_input, rows_of, summary
 from ..tasks import Detection, Positions, Segmentation, task_from_config
 from ..tensor import Tensor
 from ..trace import Trace, trace
