@@ -3,8 +3,9 @@
 A run folder is what ``convscope train`` writes: ``run.json`` (the settings), the loop's
 ``checkpoint.safetensors`` and ``metrics.jsonl``, and ``model.safetensors`` after every
 epoch (after the checkpoint; resuming rewrites a model file a stop left behind it, see
-:mod:`convscope.run_model`, and removes what killed writes left). The command line and the web explorer both go through this module, so a run started
-by one can be resumed by the other::
+:mod:`convscope.run_model`, and removes what killed writes left). The command line and the
+web explorer both go through this module, so a run started by one can be resumed by the
+other::
 
     run = prepare_run(RunOptions(model="lenet5", data="digits", epochs=5, out="runs/a"))
     history = run.train()                       # or run.train([ProgressBar()])

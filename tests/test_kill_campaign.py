@@ -96,15 +96,15 @@ def forks():
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    """A tiny `digits` cache: 80 images (64 train, 16 val) whose class is a bright bar's row."""
+    """A tiny `digits` cache: 40 images (32 train, 8 val) whose class is a bright bar's row."""
     root = tmp_path_factory.mktemp("cache")
     rng = np.random.default_rng(0)
-    labels = np.arange(80) % 10
-    images = (rng.random((80, 1, 28, 28)) * 40).astype(np.uint8)
+    labels = np.arange(40) % 10
+    images = (rng.random((40, 1, 28, 28)) * 40).astype(np.uint8)
     for k in range(10):
         images[labels == k, 0, 4 + 2 * k, 6:22] = 255
     (root / "digits").mkdir()
-    np.savez(root / "digits" / "digits.npz", images=images, labels=labels, is_val=np.arange(80) % 5 == 0)
+    np.savez(root / "digits" / "digits.npz", images=images, labels=labels, is_val=np.arange(40) % 5 == 0)
     return str(root)
 
 
