@@ -1,16 +1,18 @@
-"""A run folder's model file, kept matching its checkpoint.
+"""A run folder's model file and metrics log, kept matching its checkpoint.
 
 After every epoch the loop writes ``checkpoint.safetensors`` first (the run's own record, what
-``--resume`` continues from) and then, in :class:`SaveModel`, ``model.safetensors`` (the file
-people load). Each write is atomic, but a process killed between the two leaves the model
-file one epoch behind the checkpoint (or missing, after the first epoch). Resuming checks
-the pair with :func:`model_mismatch` and, if they differ, :func:`repair_model` rewrites the
-model file from the checkpoint's weights and history before training goes on, so a resumed
-run never ends, or reports success, with a stale model file.
+``--resume`` continues from), then ``metrics.jsonl`` and, in :class:`SaveModel`,
+``model.safetensors`` (the file people load). Each write is atomic, but a process killed
+between them leaves the later files one epoch behind the checkpoint (or missing, after the
+first epoch). Resuming checks them with :func:`model_mismatch` and :func:`metrics_mismatch`
+and rewrites what differs from the checkpoint's weights and history (:func:`repair_model`,
+``train.write_metrics``) before training goes on, so a resumed run never ends, or reports
+success, with a stale model file or log.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -21,7 +23,7 @@ from .data.preprocess import DIGIT_DATASETS
 from .io import CHECKPOINT_FORMAT, MODEL_FORMAT, ModelFileError, read_safetensors, save_model
 from .nn import Module
 from .tasks import Classification, Task
-from .train import Callback
+from .train import CHECKPOINT, METRICS, Callback, write_metrics
 
 
 class SaveModel(Callback):
@@ -75,3 +77,35 @@ def repair_model(saver: SaveModel, checkpoint: str | os.PathLike) -> int:
     saver.model.load_state_dict(weights)
     saver.on_epoch_end(progress.get("epoch", 1) - 1, history[-1])
     return progress.get("epoch", 1)
+
+
+def metrics_mismatch(metrics: str | os.PathLike, history: list[dict[str, Any]]) -> str | None:
+    """Why the metrics log ``metrics`` does not list the epoch records ``history`` (a
+    checkpoint's), in words; None when it does, record for record."""
+    try:
+        with open(metrics) as f:
+            logged = [json.loads(line) for line in f]
+    except FileNotFoundError:
+        return f"it is missing, while the checkpoint holds {len(history)} epochs"
+    except (OSError, ValueError) as error:
+        return f"it cannot be read ({error})"
+    if logged != history:
+        return (f"it holds {len(logged)} epoch records, the checkpoint {len(history)} (the run was stopped "
+                "between the writes)")
+    return None
+
+
+def repair_run_files(out: str | os.PathLike, saver: SaveModel) -> list[str]:
+    """Make the model file (``saver``'s) and the metrics log in the run folder ``out`` match
+    its checkpoint again; returns what was repaired, one line each (none when all matched)."""
+    checkpoint, metrics, said = os.path.join(out, CHECKPOINT), os.path.join(out, METRICS), []
+    problem = model_mismatch(saver.path, checkpoint)
+    if problem:
+        epoch = repair_model(saver, checkpoint)
+        said.append(f"repaired {saver.path}: {problem}; rewrote it from the checkpoint (epoch {epoch})")
+    history = checkpoint_weights(checkpoint)[1].get("history", [])
+    problem = metrics_mismatch(metrics, history)
+    if problem:
+        write_metrics(out, history)
+        said.append(f"repaired {metrics}: {problem}; rewrote it from the checkpoint")
+    return said

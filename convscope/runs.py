@@ -34,7 +34,7 @@ from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
-from .run_model import SaveModel, model_mismatch, repair_model
+from .run_model import SaveModel, repair_run_files
 from .tasks import Classification, Segmentation, Task, task_for
 from .tensor import ShapeError, Tensor, no_grad
 from .train import CHECKPOINT, Callback, fit
@@ -164,14 +164,12 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
 
 def _settle(out, resuming, saver, notes):
     """With the folder locked: clear what killed writes left, write run.json and, resuming, make
-    the model file match the checkpoint again if a stop fell between their writes."""
+    the model file and metrics log match the checkpoint again if a stop fell between their writes."""
     for path in remove_temporaries(out):
         notes.append(f"removed {path}, left by an interrupted write")
     write_atomic(os.path.join(out, RUN_CONFIG), json.dumps(saver.run_config, indent=2).encode())
-    problem = model_mismatch(saver.path, os.path.join(out, CHECKPOINT)) if resuming else None
-    if problem:
-        epoch = repair_model(saver, os.path.join(out, CHECKPOINT))
-        notes.append(f"repaired {saver.path}: {problem}; rewrote it from the checkpoint (epoch {epoch})")
+    if resuming:
+        notes += repair_run_files(out, saver)
 
 
 def _folder(options, notes):

@@ -156,7 +156,8 @@ def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
     return result
 
 
-def _write_metrics(run_dir, history):
+def write_metrics(run_dir: str | os.PathLike, history: Sequence[dict[str, Any]]) -> None:
+    """Write ``run_dir/metrics.jsonl``: one JSON object per epoch record of ``history``."""
     write_atomic(os.path.join(run_dir, METRICS), "".join(json.dumps(r) + "\n" for r in history).encode())
 
 
@@ -226,7 +227,7 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
             record.update(stopped_early=True, best_epoch=progress["best_epoch"])
         if checkpoint:
             save_checkpoint(checkpoint, model, optimizer, scheduler, rngs, progress, best=best)
-            _write_metrics(run_dir, progress["history"])
+            write_metrics(run_dir, progress["history"])
         if _epoch_end(callbacks, epoch, record) or stop:
             break
     return progress["history"]

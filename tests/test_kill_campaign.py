@@ -11,6 +11,7 @@ epoch. Random kills come from the parent at times drawn from a seeded Generator.
 """
 
 import hashlib
+import json
 import multiprocessing
 import os
 import signal
@@ -32,6 +33,8 @@ PHASES = ("half", "written", "renamed")  # half-way through the data, before the
 TARGETED = [(name, phase, epoch) for name in FILES for phase in PHASES for epoch in range(1, EPOCHS + 1)]
 TARGETED += [("run.json", "written", 1), ("run.json", "renamed", 1)]
 RANDOM_KILLS = 8
+pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or "forkserver" not in
+                                multiprocessing.get_all_start_methods(), reason="needs Linux's /proc and a fork server")
 
 
 # ----- in the child -------------------------------------------------------------------------------
@@ -131,12 +134,19 @@ def temporaries(run):
     return sorted(p.name for p in run.iterdir() if TEMPORARY.fullmatch(p.name))
 
 
+def records(run):
+    """The run's metrics log without its timings (which differ between runs)."""
+    drop = ("seconds", "images_per_s")
+    return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in open(run / "metrics.jsonl")]
+
+
 def finish(forks, data_dir, out, reference):
     """Resume ``out`` to the end; check it against the uninterrupted ``reference`` run."""
     code, said = train(forks, data_dir, out)
     assert code == 0, said
     assert digests(out) == digests(reference), f"{out.name}: final weights differ from the uninterrupted run"
     assert model_mismatch(out / "model.safetensors", out / "checkpoint.safetensors") is None
+    assert records(out) == records(reference), f"{out.name}: the metrics log differs from the uninterrupted run's"
     assert temporaries(out) == [], f"{out.name}: temporary files left: {temporaries(out)}"
     return said
 

@@ -9,6 +9,7 @@ temporary file.
 """
 
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -109,6 +110,21 @@ def test_a_full_disk_at_the_model_file_is_repaired_on_resume(cache, capsys, monk
             "stopped between the two writes); rewrote it from the checkpoint (epoch 2)") in err
     assert "already finished (2 of 2 epochs)" in err
     assert model_mismatch(out / "model.safetensors", out / "checkpoint.safetensors") is None
+
+
+def test_a_full_disk_at_the_last_metrics_log_is_repaired_on_resume(cache, capsys, monkeypatch):
+    out = cache / "run"
+    fail(monkeypatch, "metrics.jsonl", 2, errno.ENOSPC, "write")
+    assert main(BASE + ["--epochs", "2", "--out", str(out)]) == 1
+    assert f"cannot use {out / 'metrics.jsonl'}: No space left on device" in capsys.readouterr().err
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    monkeypatch.undo()
+    monkeypatch.setenv("CONVSCOPE_DATA", str(cache / "cache"))
+    assert main(["train", "--out", str(out), "--resume", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert f"repaired {out / 'metrics.jsonl'}: it holds 1 epoch records, the checkpoint 2" in err
+    assert f"repaired {out / 'model.safetensors'}: it holds epoch 1 but the checkpoint epoch 2" in err
+    assert [json.loads(line)["epoch"] for line in open(out / "metrics.jsonl")] == [1, 2]
 
 
 def test_a_read_only_run_folder_is_named(cache, capsys):
