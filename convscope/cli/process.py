@@ -21,6 +21,7 @@ import ctypes.util
 import os
 import signal
 import threading
+from collections.abc import Iterator
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
@@ -63,7 +64,7 @@ def _raise_terminated(signum, frame):
 
 
 @contextlib.contextmanager
-def stop_on_sigterm():
+def stop_on_sigterm() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` (outside the main thread, where
     Python cannot take signals, nothing changes); the previous handler comes back after."""
     if threading.current_thread() is not threading.main_thread():
