@@ -6,11 +6,37 @@
     model, meta = convscope.load_model("lenet.safetensors")
 """
 
-from . import data, functional, io, models, nn, optim, train
-from .explain import explain
-from .io import load_model, save_model
-from .summary import summary
-from .tensor import Tensor, is_grad_enabled, no_grad, tensor
+import os as _os
+import sys as _sys
+
+
+def _quiet_interrupt_for_the_command():
+    """When this process is the ``convscope`` command, a Ctrl-C during the imports below
+    (half a second, before the command's own handling starts) ends it with one line instead
+    of a traceback. Library users' interpreters are left alone."""
+    argv = getattr(_sys, "orig_argv", _sys.argv)
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    command = _os.path.basename(argv[1]) == "convscope" if len(argv) > 1 else False
+    ours = command or module in ("convscope.cli", "convscope.cli.__main__")
+    if not ours or _sys.excepthook is not _sys.__excepthook__:
+        return
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            print("convscope: interrupted", file=_sys.stderr)
+        else:
+            _sys.__excepthook__(kind, value, traceback)
+
+    _sys.excepthook = hook
+
+
+_quiet_interrupt_for_the_command()
+
+from . import data, functional, io, models, nn, optim, train  # noqa: E402
+from .explain import explain  # noqa: E402
+from .io import load_model, save_model  # noqa: E402
+from .summary import summary  # noqa: E402
+from .tensor import Tensor, is_grad_enabled, no_grad, tensor  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -4,7 +4,8 @@
 for as long as a run trains; the operating system drops it when the process ends, even when
 it is killed, so a lock is never left stale. A second ``convscope train --resume`` (or the
 explorer) on the same folder is refused while the first trains. Where ``flock`` does not
-exist (Windows), nothing is locked.
+exist (Windows), nothing is locked. A symbolic link in place of the lock file is refused,
+never followed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class FolderLock:
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.path = Path(folder) / LOCK_FILE
-        self._file = open(self.path, "a+")  # noqa: SIM115  (held open for the lock's life)
+        self._file = _open_lock(self.path)
         if fcntl is None:
             return
         try:
@@ -49,6 +50,19 @@ class FolderLock:
     def release(self) -> None:
         if not self._file.closed:
             self._file.close()  # closing the file drops the lock
+
+
+def _open_lock(path: Path):
+    """The lock file, opened for reading and writing without following a symbolic link (one
+    planted there would have us overwrite the file it points to, perhaps outside the folder)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as error:
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link (to {os.readlink(path)}); convscope writes only plain "
+                             "files in a run folder: remove the link and try again") from None
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    return os.fdopen(fd, "a+")
 
 
 def is_locked(folder: str | os.PathLike) -> bool:

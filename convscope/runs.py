@@ -2,8 +2,10 @@
 
 A run folder is what ``convscope train`` writes: ``run.json`` (the settings), the loop's
 ``checkpoint.safetensors`` and ``metrics.jsonl``, and ``model.safetensors`` after every
-epoch. The command line and the web explorer both go through this module, so a run started
-by one can be resumed by the other::
+epoch (after the checkpoint; resuming rewrites a model file a stop left behind it, see
+:mod:`convscope.run_model`, and removes what killed writes left). The command line and the
+web explorer both go through this module, so a run started by one can be resumed by the
+other::
 
     run = prepare_run(RunOptions(model="lenet5", data="digits", epochs=5, out="runs/a"))
     history = run.train()                       # or run.train([ProgressBar()])
@@ -26,13 +28,13 @@ import numpy as np
 
 from . import models
 from .data import DATASETS, SCENE_DATASETS, DataLoader, Dataset, load_splits, load_user_splits
-from .data.preprocess import DIGIT_DATASETS
-from .files import write_atomic
-from .io import RUN_MODEL, checkpoint_progress, save_model
+from .files import remove_temporaries, write_atomic
+from .io import RUN_MODEL, checkpoint_progress
 from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
+from .run_model import SaveModel, repair_run_files
 from .tasks import Classification, Detection, Segmentation, Task, task_for
 from .tensor import ShapeError, Tensor, no_grad
 from .train import CHECKPOINT, Callback, fit
@@ -145,7 +147,11 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
         notes.append(_extending(recipe, planned, len(train_loader), done))
     os.makedirs(out, exist_ok=True)
     lock = FolderLock(out)  # refused (FolderBusy) while another process trains this folder
-    write_atomic(os.path.join(out, RUN_CONFIG), json.dumps(config, indent=2).encode())
+    try:
+        _settle(out, resuming, SaveModel(os.path.join(out, RUN_MODEL), model, train_set, config, task), notes)
+    except BaseException:
+        lock.release()
+        raise
     notes.append(f"training {name} on {data}: {len(train_set)} train / {len(val_set)} val images, "
                  f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
                  f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}")
@@ -154,6 +160,16 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
                val_set=val_set, train_loader=train_loader, val_loader=DataLoader(val_set, batch_size=500),
                optimizer=optimizer, scheduler=scheduler, rngs={"init": init_rng, "loader": loader_rng}, done=done,
                resume=options.resume, notes=notes, lock=lock)
+
+
+def _settle(out, resuming, saver, notes):
+    """With the folder locked: clear what killed writes left, write run.json and, resuming, make
+    the model file and metrics log match the checkpoint again if a stop fell between their writes."""
+    for path in remove_temporaries(out):
+        notes.append(f"removed {path}, left by an interrupted write")
+    write_atomic(os.path.join(out, RUN_CONFIG), json.dumps(saver.run_config, indent=2).encode())
+    if resuming:
+        notes += repair_run_files(out, saver)
 
 
 def _folder(options, notes):
@@ -296,22 +312,6 @@ def _check_fits(model, name, dataset, task=None):
         raise ValueError(f"model {name} gives class scores of shape {output.shape[1:]} per image, but the "
                          f"{dataset.name} targets are {'class labels' if targets.ndim == 1 else 'class masks'} "
                          f"of shape {targets.shape[1:]} per image: choose a model made for them")
-
-
-class SaveModel(Callback):
-    """Write the model file after every epoch, so the latest weights are always usable."""
-
-    def __init__(self, path, model, train_set, run_config, task=None):
-        self.path, self.model, self.train_set, self.run_config = path, model, train_set, run_config
-        self.task = task or Classification()
-
-    def on_epoch_end(self, epoch, record):
-        digits = self.run_config["data"] in DIGIT_DATASETS  # how predict prepares images: from the data
-        save_model(self.path, self.model, class_names=self.train_set.class_names,
-                   input_shape=self.train_set.images.shape[1:], mean=self.train_set.mean,
-                   std=self.train_set.std, dataset=self.train_set.name,
-                   training=dict(self.run_config, epochs_done=epoch + 1, last_epoch=record),
-                   preprocess="digit" if digits else "resize", task=self.task.config())
 
 
 def load_data(name: str, splits: Sequence[str], data_dir: str | os.PathLike | None = None, download: bool = False,

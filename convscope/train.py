@@ -157,7 +157,8 @@ def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
     return result
 
 
-def _write_metrics(run_dir, history):
+def write_metrics(run_dir: str | os.PathLike, history: Sequence[dict[str, Any]]) -> None:
+    """Write ``run_dir/metrics.jsonl``: one JSON object per epoch record of ``history``."""
     write_atomic(os.path.join(run_dir, METRICS), "".join(json.dumps(r) + "\n" for r in history).encode())
 
 
@@ -187,7 +188,8 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
             ``stopped_early``, ``best_epoch``).
 
     Raises:
-        TrainingDiverged: the loss became NaN or infinite (the last checkpoint stays).
+        TrainingDiverged: the training or validation loss, a weight or the optimizer's state
+            became NaN or infinite; the checkpoint of the last good epoch stays as it was.
 
     A callback that raises :class:`StopTraining` ends the run at once: the history of the
     finished epochs is returned and the checkpoint stays that of the last finished epoch.
@@ -214,6 +216,7 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
             result = evaluate(model, val_loader, task=task)
             record["val_loss"] = result["loss"]
             record.update({f"val_{k}": v for k, v in result["figures"].items()})
+        check_finite(model, optimizer, record, kept=progress["epoch"] if checkpoint else None)
         progress["history"].append(record)
         progress["epoch"] = epoch + 1
         stop = _early_stop(progress, record, patience)
@@ -225,10 +228,39 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
             record.update(stopped_early=True, best_epoch=progress["best_epoch"])
         if checkpoint:
             save_checkpoint(checkpoint, model, optimizer, scheduler, rngs, progress, best=best)
-            _write_metrics(run_dir, progress["history"])
+            write_metrics(run_dir, progress["history"])
         if _epoch_end(callbacks, epoch, record) or stop:
             break
     return progress["history"]
+
+
+def check_finite(model: Module, optimizer: Optimizer, record: dict[str, float], kept: int | None = None) -> None:
+    """Raise :class:`TrainingDiverged` if the epoch that ``record`` closes left a NaN or
+    infinite validation loss, weight, buffer or optimizer state; called before its checkpoint
+    is written, so the last checkpoint is always a good one. ``kept``: the epoch that
+    checkpoint holds (for the message; None: nothing is saved).
+
+    >>> from convscope import nn, optim
+    >>> layer = nn.Linear(2, 1, rng=np.random.default_rng(0))
+    >>> check_finite(layer, optim.SGD(layer.parameters(), lr=0.1), {"epoch": 1, "val_loss": 0.5})
+    >>> try:
+    ...     check_finite(layer, optim.SGD(layer.parameters(), lr=0.1), {"epoch": 1, "val_loss": float("nan")})
+    ... except TrainingDiverged as error:
+    ...     print(error)
+    the validation loss became nan at epoch 1; nothing was saved; try a lower learning rate
+    """
+    bad = None
+    if "val_loss" in record and not math.isfinite(record["val_loss"]):
+        bad = f"the validation loss became {record['val_loss']}"
+    arrays = [(f"the weight {name}", value) for name, value in model.state_dict().items()]
+    arrays += [(f"the optimizer's state {name}", value) for name, value in optimizer.state_dict()["state"].items()]
+    if bad is None:
+        bad = next((f"{what} holds NaN or infinite values" for what, value in arrays
+                    if not np.all(np.isfinite(value))), None)
+    if bad is not None:
+        saved = "nothing was saved" if kept is None else (
+            f"the checkpoint of epoch {kept} is kept" if kept else "no checkpoint was written")
+        raise TrainingDiverged(f"{bad} at epoch {record['epoch']}; {saved}; try a lower learning rate")
 
 
 def _epoch_end(callbacks, epoch, record):

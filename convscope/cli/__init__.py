@@ -10,9 +10,7 @@ import argparse
 import os
 import sys
 
-from ..data import DatasetNotFoundError
-from ..io import ModelFileError
-from ..train import TrainingDiverged
+from .process import Terminated, stop_on_sigterm
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``convscope`` command; its exit status. Ctrl-C (130) and SIGTERM (143) end it
+    with one line, at any point from the first import on."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    said = {"command": next((a for a in argv if not a.startswith("-")), None)}
+    with stop_on_sigterm():
+        try:
+            return _run(argv, said)
+        except KeyboardInterrupt as stop:  # Terminated too
+            how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+            print(f"convscope{' ' + said['command'] if said['command'] else ''}: {how}", file=sys.stderr)
+            return getattr(stop, "exit_status", 130)
+
+
+def _run(argv, said):
+    from ..data import DatasetNotFoundError
+    from ..io import ModelFileError
+    from ..train import TrainingDiverged
+    from .process import configure
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .process import configure
+    said["command"] = args.command
     configure()
     if not getattr(args, "run", None):
         parser.print_help()
@@ -49,13 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (`convscope ... | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
         return 141
-    except OSError as error:  # e.g. an output folder that cannot be written
+    except OSError as error:  # e.g. an output folder that cannot be written, a full disk
         where = f" {error.filename}" if error.filename else ""
         print(f"convscope {args.command}: error: cannot use{where}: {error.strerror or error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"convscope {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
