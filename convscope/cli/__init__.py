@@ -23,10 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"convscope {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import inspect as inspect_commands
+    from . import lesson as lesson_commands
     from . import serve as serve_commands
     from . import train as train_commands
     train_commands.add_parsers(subparsers)
     inspect_commands.add_parsers(subparsers)  # they import matplotlib only when they run
+    lesson_commands.add_parsers(subparsers)
     serve_commands.add_parsers(subparsers)  # it imports the web server only when it runs
     return parser
 

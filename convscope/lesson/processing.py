@@ -1,0 +1,299 @@
+"""How the network processes an image: convolution as a sliding filter, feature maps, stride
+and padding, ReLU and pooling, told with the first such layers of the model in hand.
+
+>>> import numpy as np
+>>> from convscope.models import lenet5
+>>> from convscope.summary import summarize
+>>> from convscope.lesson.facts import Facts, plain
+>>> from convscope.lesson.writing import Voice
+>>> model = lenet5(rng=np.random.default_rng(0))
+>>> blocks = processing_blocks(Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28)), Voice("academic"), ("conceptual",))
+>>> "6 filters of size 5x5" in plain(blocks[0].full[0][1])
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..summary import LayerRow
+from .facts import Facts, formula
+from .plan import Block
+from .writing import Voice, plural, role_word
+
+SPATIAL = ("conv", "pool", "conv_transpose", "upsample", "adaptive_pool")
+_POOL_WORDS = {"MaxPool2d": ("keeps the largest value", "retains the maximum", "max"),
+               "AvgPool2d": ("takes the average", "computes the mean", "mean"),
+               "LPPool2d": ("takes the root of the sum of squares", "computes the Lp norm", "Lp norm")}
+
+
+def key_layers(f: Facts) -> tuple[LayerRow | None, LayerRow | None, LayerRow | None]:
+    """The first convolution, the first activation after it and the first pooling layer."""
+    conv = f.first("conv")
+    after = f.rows[f.rows.index(conv) + 1:] if conv is not None else f.rows
+    act = next((r for r in after if r.module.role == "activation"), None)
+    return conv, act, f.first("pool")
+
+
+# ----- conceptual ---------------------------------------------------------------------
+def conv_intro(f: Facts, v: Voice, c: LayerRow) -> str:
+    m = c.module
+    L, k, co, ci = f.layer(c), f.attr(c, "kernel_size"), f.attr(c, "out_channels"), f.attr(c, "in_channels")
+    return v(f"Start with layer {L}, a convolution. It holds {co} small filters of {k} pixels. Each one slides "
+             f"across your {ci}-channel input. At every stop it multiplies its {f.taps(c)} weights by the values "
+             f"under it and adds them up. That gives one number. One filter, slid everywhere, gives one feature "
+             f"map: a picture of where its pattern shows up. So your {f.inp(c)} input turns into {f.out(c)}.",
+             f"The central operation is convolution. Layer {L} holds {co} filters of size {k}, each of which is "
+             f"moved across the {ci}-channel input; at every position the {f.taps(c)} weights of the filter are "
+             f"multiplied by the values beneath them and summed, giving a single response. Repeated at every "
+             f"position, this produces a feature map that records where the filter's pattern occurs, so that "
+             f"the {f.inp(c)} input becomes an {f.out(c)} block of maps.",
+             f"Layer {L}, conv: {co} filters × {k} over {ci} input {plural(m.in_channels, 'channel')}. Per "
+             f"position: ∑ of {f.taps(c)} weight × value products → one number. All positions → one feature "
+             f"map per filter: {f.inp(c)} → {f.out(c)}.")
+
+
+def conv_brief(f: Facts, v: Voice, c: LayerRow) -> str:
+    L, co, k = f.layer(c), f.attr(c, "out_channels"), f.attr(c, "kernel_size")
+    return v(f"Layer {L} slides {co} filters of {k} over the image. Each makes one feature map: "
+             f"{f.inp(c)} becomes {f.out(c)}.",
+             f"Layer {L} moves {co} filters of size {k} across the input, each producing one feature map, "
+             f"so that {f.inp(c)} becomes {f.out(c)}.",
+             f"Layer {L}: {co} filters × {k}, slid → one map each; {f.inp(c)} → {f.out(c)}.")
+
+
+def pool_brief(f: Facts, v: Voice, p: LayerRow) -> str:
+    L, k = f.layer(p), f.attr(p, "kernel_size")
+    return v(f"Layer {L} pools each {k} window into one number: {f.inp(p)} shrinks to {f.out(p)}.",
+             f"Layer {L} summarises each {k} window by one value, reducing {f.inp(p)} to {f.out(p)}.",
+             f"Layer {L}: pool {k}; {f.inp(p)} → {f.out(p)}.")
+
+
+def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
+    p, s = f.attr(c, "padding", short=True), f.attr(c, "stride", short=True)
+    if c.output_shape[2] == c.input_shape[2]:
+        return v(f"Notice the size did not change. That is the padding: a border of {p} zeros, so the filter "
+                 f"can sit on the edge pixels too. The stride is {s}: the filter moves that many pixels per step.",
+                 f"The spatial size is preserved because the input is padded with a border of {p} zeros, which "
+                 f"allows the filter to be placed on the edge pixels as well; with a stride of {s}, the filter "
+                 f"advances that many pixels between positions.",
+                 f"padding {p}, stride {s} → spatial size kept.")
+    return v(f"The maps come out smaller than the input. With padding {p} and stride {s}, the filter has fewer "
+             f"places to stand than there are pixels.",
+             f"The maps are smaller than the input, since with a padding of {p} and a stride of {s} the filter "
+             f"fits into fewer positions than there are pixels.",
+             f"padding {p}, stride {s} → fewer positions than pixels → smaller maps.")
+
+
+def relu_text(f: Facts, v: Voice, a: LayerRow) -> str:
+    L, rule = f.layer(a), formula("relu") if a.kind == "ReLU" else a.kind
+    return v(f"Next, layer {L} applies {a.kind}, {rule}. Negative values become zero; the rest pass through. "
+             f"That bend is what lets the layers after it learn more than one straight-line rule.",
+             f"Layer {L} then applies the {a.kind} non-linearity, {rule}, which sets negative responses to "
+             f"zero and passes positive ones unchanged; without such a non-linearity the stacked layers would "
+             f"reduce to a single linear map.",
+             f"Layer {L}: {a.kind}, y = {rule}, elementwise. Without it: stack of linear maps = one linear map.")
+
+
+def pool_text(f: Facts, v: Voice, p: LayerRow) -> str:
+    L, k, s = f.layer(p), f.attr(p, "kernel_size"), f.attr(p, "stride", short=True)
+    c, a, t = _POOL_WORDS.get(p.kind, ("summarises", "summarises", p.kind))
+    return v(f"Then layer {L} pools. It {c} of each {k} window, stepping {s} pixels at a time. The maps "
+             f"shrink from {f.inp(p)} to {f.out(p)}. Nothing here is learned. It just summarises, so a pattern "
+             f"that moves by a pixel often gives the same answer.",
+             f"Layer {L} performs pooling: it {a} of each {k} window, with a stride of {s}, so that the maps are "
+             f"reduced from {f.inp(p)} to {f.out(p)}. The operation has no parameters; by summarising each "
+             f"neighbourhood it also makes the output less sensitive to small shifts of the input.",
+             f"Layer {L}, pool: {t} per {k} window, stride {s}; {f.inp(p)} → {f.out(p)}; no parameters; small "
+             f"shifts → often same output.")
+
+
+def stack_text(f: Facts, v: Voice) -> str | None:
+    last = f.last_spatial()
+    if last is None or len(f.of("conv")) < 2:
+        return None
+    L = f.layer(last)
+    return v(f"The same steps repeat: {f.count('conv')} convolution layers in all. By layer {L} you have "
+             f"{f.out(last)}, and each of those values sees a patch {f.rf(last)} pixels across: its receptive field.",
+             f"These steps are repeated, with {f.count('conv')} convolution layers in total. The last spatial "
+             f"layer, {L}, produces {f.out(last)}, and each of its values depends on a patch {f.rf(last)} pixels "
+             f"across, its receptive field.",
+             f"Repeat: {f.count('conv')} conv layers. Layer {L}: {f.out(last)}; receptive field {f.rf(last)} px.")
+
+
+def grow_text(f: Facts, v: Voice) -> str | None:
+    up = f.first("conv_transpose", "upsample")
+    if up is None:
+        return None
+    L = f.layer(up)
+    return v(f"Then the network goes the other way. Layer {L} makes the maps bigger again: {f.inp(up)} becomes "
+             f"{f.out(up)}. That is how it gets back to one answer per pixel.",
+             f"The network subsequently enlarges the maps again: layer {L} takes {f.inp(up)} to {f.out(up)}, "
+             f"which is how an answer for every pixel is eventually recovered.",
+             f"Layer {L}, {role_word(up.module.role, up.kind)}: {f.inp(up)} → {f.out(up)} (maps grow back).")
+
+
+def conceptual(f: Facts, v: Voice) -> Block:
+    conv, act, pool = key_layers(f)
+    if conv is None:
+        text = v(f"This model has no convolution layer. It reads your {f.input()} image with fully connected "
+                 "layers only, so every weight looks at every pixel.",
+                 f"The model contains no convolution layer: the {f.input()} image is processed by fully "
+                 "connected layers alone, in which every weight is connected to every pixel.",
+                 f"No conv layer: {f.input()} input → fully connected layers only.")
+        return Block("processing", "processing.conceptual", 1, [("p", text)], required=True)
+    paragraphs = [conv_intro(f, v, conv), padding_text(f, v, conv)]
+    paragraphs += [relu_text(f, v, act)] if act is not None else []
+    paragraphs += [pool_text(f, v, pool)] if pool is not None else []
+    paragraphs += [t for t in (stack_text(f, v), grow_text(f, v)) if t]
+    brief = [conv_brief(f, v, conv) + (" " + pool_brief(f, v, pool) if pool is not None else "")]
+    shown = act or conv
+    pictures = ("input", f"filters:{conv.name}", f"features:{shown.name}") + (("pooling",) if pool is not None else ())
+    return Block("processing", "processing.conceptual", 1, [("p", t) for t in paragraphs],
+                 [("p", t) for t in brief], pictures=pictures, required=True)
+
+
+# ----- technical ----------------------------------------------------------------------
+def window_cells(f: Facts, r: LayerRow) -> str:
+    """``k 5x5, s 1, p 2`` for a layer with a window, ``-`` for one without."""
+    names = [("k", "kernel_size"), ("s", "stride"), ("p", "padding")]
+    found = [(short, name) for short, name in names if isinstance(getattr(r.module, name, None), tuple)]
+    return ", ".join(f"{short} {f.attr(r, name, short=name != 'kernel_size')}" for short, name in found) or "-"
+
+
+def spatial_table(f: Facts) -> tuple:
+    header = ["layer", "type", "input → output", "window", "output size", "RF", "jump"]
+    rows = [[f.layer(r), r.kind, f"{f.inp(r)} → {f.out(r)}", window_cells(f, r),
+             f.arith(r) if r.arithmetic else "-", f.rf(r), f.jump(r)] for r in f.of(*SPATIAL)]
+    return ("table", [header] + rows)
+
+
+def technical_text(f: Facts, v: Voice, c: LayerRow) -> str:
+    L, last = f.layer(c), f.last_spatial()
+    rf = formula("rf")
+    return v(f"Each output size follows one formula per axis, {formula('out_size')}. For layer {L} that reads "
+             f"{f.arith(c)}. The receptive field grows at every window, {rf}. By layer {f.layer(last)} one value "
+             f"sees {f.rf(last)} pixels, and neighbouring values sit {f.jump(last)} pixels apart.",
+             f"The output size along each axis is given by {formula('out_size')}; for layer {L} this is "
+             f"{f.arith(c)}. The receptive field grows with every window according to {rf}, so that at layer "
+             f"{f.layer(last)} each value depends on {f.rf(last)} input pixels, neighbouring values being "
+             f"{f.jump(last)} pixels apart.",
+             f"Output size per axis: {formula('out_size')}. Layer {L}: {f.arith(c)}. RF: {rf}. Layer "
+             f"{f.layer(last)}: RF {f.rf(last)} px, jump {f.jump(last)} px.")
+
+
+def technical(f: Facts, v: Voice) -> Block:
+    conv, _, _ = key_layers(f)
+    anchor = conv or f.first(*SPATIAL)
+    if anchor is None:
+        text = v(f"There is no sliding window here: every layer sees the whole {f.input()} input.",
+                 f"No layer of this model slides a window; each sees the whole {f.input()} input.",
+                 f"No windowed layer; input {f.input()} seen whole by every layer.")
+        return Block("processing", "processing.technical", 2, [("p", text)], required=True)
+    text = technical_text(f, v, anchor)
+    brief = v(f"Layer {f.layer(anchor)}'s output size: {f.arith(anchor)}.",
+              f"The output size of layer {f.layer(anchor)} is {f.arith(anchor)}.",
+              f"Layer {f.layer(anchor)}: {f.arith(anchor)}.")
+    return Block("processing", "processing.technical", 2, [("p", text), spatial_table(f)], [("p", brief)],
+                 required=True)
+
+
+# ----- math ---------------------------------------------------------------------------
+def conv_equation(f: Facts, c: LayerRow) -> str:
+    s, k = f.attr(c, "stride", short=True), f.attr(c, "kernel_size", short=True)
+    bias = "b[o] + " if c.module.bias is not None else ""
+    return (f"y[o, i, j] = {bias}Σ_c Σ_u Σ_v w[o, c, u, v] · x_pad[c, {s}·i + u, {s}·j + v]\n"
+            f"o < {f.attr(c, 'out_channels')},  c < {f.attr(c, 'in_channels')},  u, v < {k},  "
+            f"i, j < {f.height(c)}")
+
+
+def pool_equation(f: Facts, p: LayerRow) -> str:
+    s, k = f.attr(p, "stride", short=True), f.attr(p, "kernel_size", short=True)
+    reduce = {"MaxPool2d": "max", "AvgPool2d": "mean"}.get(p.kind, p.kind)
+    return f"y[c, i, j] = {reduce}_(u, v < {k}) x[c, {s}·i + u, {s}·j + v]"
+
+
+def math(f: Facts, v: Voice) -> Block:
+    conv, _, pool = key_layers(f)
+    if conv is None:
+        text = v("No convolution here, so no sliding sum: see the fully connected equations below.",
+                 "As the model has no convolution, there is no sliding sum to write; its equations are those "
+                 "of the fully connected layers below.",
+                 "No conv → no cross-correlation; see the linear equations below.")
+        return Block("processing", "processing.math", 3, [("p", text)], required=True)
+    L = f.layer(conv)
+    lead = v(f"Here is layer {L} written out. Filter o at position (i, j) computes this sum. Strictly, it is a "
+             "cross-correlation: the filter is not flipped.",
+             f"Formally, layer {L} computes a cross-correlation (the filter is not flipped): for filter o and "
+             "output position (i, j),",
+             f"Layer {L}, cross-correlation (no flip):")
+    pieces = [("p", lead), ("pre", conv_equation(f, conv)),
+              ("p", v(f"The size comes from {formula('out_size')}: {f.arith(conv)}.",
+                      f"The output size follows from {formula('out_size')}, which gives {f.arith(conv)}.",
+                      f"{formula('out_size')}: {f.arith(conv)}."))]
+    brief = list(pieces)
+    if pool is not None:
+        P = f.layer(pool)
+        pieces += [("p", v(f"Pooling in layer {P} is a window too, with a reduction instead of a weighted sum:",
+                           f"The pooling of layer {P} uses the same windows with a reduction in place of the "
+                           "weighted sum:",
+                           f"Layer {P}, pool:")), ("pre", pool_equation(f, pool))]
+    return Block("processing", "processing.math", 3, pieces, brief, required=True)
+
+
+# ----- one block per further layer ----------------------------------------------------
+def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
+    """One layer in plain words."""
+    L, kind = f.layer(r), role_word(r.module.role, r.kind)
+    if r.module.role == "conv":
+        co, ci, k = f.attr(r, "out_channels"), f.attr(r, "in_channels"), f.attr(r, "kernel_size")
+        return v(f"Layer {L} is a convolution too: {co} filters of {k}, each reading all {ci} maps below it at "
+                 f"once. You go from {f.inp(r)} to {f.out(r)}, and each value now sees a patch {f.rf(r)} pixels "
+                 "across.",
+                 f"Layer {L} is a further convolution, with {co} filters of size {k}, each combining all {ci} maps "
+                 f"of the layer below; it maps {f.inp(r)} to {f.out(r)}, and each of its values depends on a patch "
+                 f"{f.rf(r)} pixels across.",
+                 f"Layer {L}, conv: {co} × {k} over {ci} maps; {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
+    return v(f"Layer {L} ({kind}) turns {f.inp(r)} into {f.out(r)}. Each value sees a patch {f.rf(r)} pixels "
+             "across.",
+             f"Layer {L}, of type {kind}, maps {f.inp(r)} to {f.out(r)}; each of its values depends on a patch "
+             f"{f.rf(r)} pixels across.",
+             f"Layer {L}, {kind}: {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
+
+
+def detail_numbers(f: Facts, v: Voice, r: LayerRow) -> str:
+    """One layer's parameters, cost and output-size arithmetic."""
+    size = (v(f" Its size: {f.arith(r)}.", f" Its output size is {f.arith(r)}.", f" Size: {f.arith(r)}.")
+            if r.arithmetic else "")
+    return v(f"It has {f.params(r)} parameters and costs {f.macs(r)} multiply-adds per image, with neighbouring "
+             f"values {f.jump(r)} pixels apart.{size}",
+             f"It has {f.params(r)} parameters and requires {f.macs(r)} multiply-adds per image; neighbouring "
+             f"outputs are {f.jump(r)} input pixels apart.{size}",
+             f"Params {f.params(r)}; multiply-adds {f.macs(r)}; jump {f.jump(r)} px.{size}")
+
+
+def detail_pieces(f: Facts, v: Voice, r: LayerRow, depths: Sequence[str]) -> list:
+    text = " ".join(t for t, d in ((detail_text(f, v, r), "conceptual"), (detail_numbers(f, v, r), "technical"))
+                    if d in depths) or detail_text(f, v, r)
+    pieces = [("p", text)]
+    if "math" in depths and r.module.role == "conv":
+        pieces.append(("pre", conv_equation(f, r)))
+    elif "math" in depths and r.module.role == "pool" and isinstance(getattr(r.module, "kernel_size", None), tuple):
+        pieces.append(("pre", pool_equation(f, r)))
+    return pieces
+
+
+def details(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
+    """One low-priority block per windowed, normalising or activation layer the core blocks
+    did not describe, earlier layers first."""
+    described = {r.name for r in key_layers(f) if r is not None}
+    rows = [r for r in f.of(*SPATIAL, "normalization", "activation") if r.name not in described
+            and len(r.output_shape) == 4]
+    return [Block("processing", f"processing.layer.{r.name}", 6 + i / 1000, detail_pieces(f, v, r, depths))
+            for i, r in enumerate(rows)]
+
+
+def processing_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
+    """The processing section's blocks for the selected ``depths``."""
+    makers = {"conceptual": conceptual, "technical": technical, "math": math}
+    return [makers[d](f, v) for d in depths] + details(f, v, depths)

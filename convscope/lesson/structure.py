@@ -1,0 +1,141 @@
+"""How the network is built: its stages, its shapes and where its parameters are.
+
+>>> import numpy as np
+>>> from convscope.models import lenet5
+>>> from convscope.summary import summarize
+>>> from convscope.lesson.facts import Facts, plain
+>>> from convscope.lesson.writing import Voice
+>>> model = lenet5(rng=np.random.default_rng(0))
+>>> blocks = structure_blocks(Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28)), Voice("technical"), ("math",))
+>>> "6·(1·5·5) + 6 = 156" in plain(blocks[0].full[1][1])
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..summary import LayerRow
+from .facts import Facts, formula
+from .plan import Block
+from .writing import Voice
+
+
+def counts_text(f: Facts, v: Voice) -> str:
+    parts = [(f.count(role), word) for role, word in (("conv", "convolution"), ("pool", "pooling"),
+                                                       ("linear", "fully connected")) if f.of(role)]
+    listed = v.join([f"{c} {word}" for c, word in parts])
+    return v(f"{f.name()} is a stack of {f.count('all')} layers: {listed}, with activations in between.",
+             f"The network {f.name()} consists of {f.count('all')} layers, namely {listed}, separated by "
+             "activation functions.",
+             f"{f.name()}: {f.count('all')} layers; {listed} (+ activations).")
+
+
+def flow_text(f: Facts, v: Voice) -> str:
+    last, out = f.last_spatial(), f.rows[-1]
+    if last is None or last is out:
+        return v(f"Your {f.input()} image goes in, and {f.out(out)} comes out.",
+                 f"It maps a {f.input()} input to an output of {f.out(out)}.",
+                 f"{f.input()} → {f.out(out)}.")
+    return v(f"Your {f.input()} image goes in. The first part finds patterns: the maps get smaller while "
+             f"their number grows, down to {f.out(last)} at layer {f.layer(last)}. The last part turns those "
+             f"into the answer, {f.out(out)}.",
+             f"The {f.input()} input first passes through a feature extractor, in which the maps become "
+             f"smaller while their number grows, reaching {f.out(last)} at layer {f.layer(last)}; the remaining "
+             f"layers turn these features into the output of {f.out(out)}.",
+             f"{f.input()} → feature extractor (maps shrink, channels grow) → {f.out(last)} at layer "
+             f"{f.layer(last)} → head → {f.out(out)}.")
+
+
+def params_text(f: Facts, v: Voice) -> str:
+    if not f.of("linear"):
+        return v(f"In all it learns {f.total()} numbers.",
+                 f"In total the network has {f.total()} trainable parameters.",
+                 f"Parameters: {f.total()}.")
+    return v(f"In all it learns {f.total()} numbers, and {f.share('linear')} of them sit in the fully "
+             "connected layers.",
+             f"In total the network has {f.total()} trainable parameters, of which {f.share('linear')} belong "
+             "to the fully connected layers.",
+             f"Parameters: {f.total()}; fully connected: {f.share('linear')}.")
+
+
+def conceptual(f: Facts, v: Voice) -> Block:
+    full = [("p", f"{counts_text(f, v)} {flow_text(f, v)}"), ("p", params_text(f, v))]
+    brief = [("p", flow_text(f, v))]
+    return Block("structure", "structure.conceptual", 1, full, brief, required=True)
+
+
+def sharing_text(f: Facts, v: Voice, c: LayerRow) -> str:
+    L, w, d = f.layer(c), f.weights(c), f.dense(c)
+    return v(f"Why convolution? Layer {L} needs just {w} weights, because each filter is reused at every "
+             f"position. A fully connected layer with the same input and output would need {d}.",
+             f"The economy of convolution is considerable: because each filter is shared across all positions, "
+             f"layer {L} requires only {w} weights, whereas a fully connected layer with the same input and "
+             f"output would require {d}.",
+             f"Weight sharing: layer {L} = {w} weights vs {d} for a dense layer of the same shapes.")
+
+
+def technical(f: Facts, v: Voice) -> Block:
+    header = ["layer", "type", "output", "parameters", "RF"]
+    table = ("table", [header] + [[f.layer(r), r.kind, f.out(r), f.params(r), f.rf(r)] for r in f.rows])
+    lead = v(f"Here is every layer, with what it outputs for one image. The total is {f.total()} parameters "
+             f"and {f.total_macs()} multiply-adds per image.",
+             f"The table lists every layer with its output for one image; in total the network has {f.total()} "
+             f"parameters and performs {f.total_macs()} multiply-adds per image.",
+             f"Layers (per image). Total: {f.total()} params, {f.total_macs()} multiply-adds.")
+    conv = f.first("conv")
+    full = [("p", lead), table] + ([("p", sharing_text(f, v, conv))] if conv is not None else [])
+    if conv is not None and f.of("linear"):
+        full.append(("p", v(f"Parameters and work sit in different places. The convolutions hold only "
+                            f"{f.share('conv')} of the parameters but do {f.macshare('conv')} of the multiply-adds; "
+                            f"the fully connected layers hold {f.share('linear')} and do {f.macshare('linear')}.",
+                            f"Parameters and computation are distributed very differently: the convolutions hold "
+                            f"{f.share('conv')} of the parameters yet perform {f.macshare('conv')} of the "
+                            f"multiply-adds, whereas the fully connected layers hold {f.share('linear')} and "
+                            f"perform {f.macshare('linear')}.",
+                            f"Params vs work: conv {f.share('conv')} of params, {f.macshare('conv')} of "
+                            f"multiply-adds; linear {f.share('linear')}, {f.macshare('linear')}.")))
+    brief = [("p", sharing_text(f, v, conv) if conv is not None else lead)]
+    return Block("structure", "structure.technical", 2, full, brief, required=True)
+
+
+def param_equation(f: Facts, r: LayerRow) -> str | None:
+    m = r.module
+    bias = getattr(m, "bias", None) is not None
+    if r.module.role == "linear":
+        o, i = f.attr(r, "out_features"), f.attr(r, "in_features")
+        return f"{f.layer(r)}: {o}·{i}" + (f" + {o}" if bias else "") + f" = {f.params(r)}"
+    if r.module.role != "conv" or m.groups != 1 or len(set(m.kernel_size)) != 1:
+        return None
+    o, i, k = f.attr(r, "out_channels"), f.attr(r, "in_channels"), f.attr(r, "kernel_size", short=True)
+    return f"{f.layer(r)}: {o}·({i}·{k}·{k})" + (f" + {o}" if bias else "") + f" = {f.params(r)}"
+
+
+def rf_equation(f: Facts, r: LayerRow, before: LayerRow) -> str:
+    k = f.attr(r, "kernel_size", short=True)
+    return f"{f.layer(r)}: {f.rf(before)} + ({k} - {formula('one')})·{f.jump(before)} = {f.rf(r)}"
+
+
+def math(f: Facts, v: Voice) -> Block:
+    lines = [e for e in (param_equation(f, r) for r in f.rows) if e]
+    lead = v(f"Counting parameters is simple arithmetic. A convolution has {formula('conv_params')} of them, a "
+             f"fully connected layer {formula('linear_params')}. For this model:",
+             f"The parameter counts follow from the shapes: a convolution has {formula('conv_params')} "
+             f"parameters and a fully connected layer {formula('linear_params')}. For this model:",
+             f"Params: conv {formula('conv_params')}; linear {formula('linear_params')}.")
+    full = [("p", lead), ("pre", "\n".join(lines))] if lines else [("p", lead)]
+    pool = f.first("pool")
+    if pool is not None and f.rows.index(pool) > 0 and pool.receptive_field and isinstance(pool.module.kernel_size,
+                                                                                             tuple):
+        before = f.rows[f.rows.index(pool) - 1]
+        full += [("p", v(f"The receptive field follows {formula('rf')}. For layer {f.layer(pool)}:",
+                         f"The receptive field obeys {formula('rf')}; for layer {f.layer(pool)},",
+                         f"RF: {formula('rf')}. Layer {f.layer(pool)}:")), ("pre", rf_equation(f, pool, before))]
+    brief = [("p", lead), ("pre", "\n".join(lines[:2]))] if lines else [("p", lead)]
+    return Block("structure", "structure.math", 3, full, brief, required=True)
+
+
+def structure_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
+    """The structure section's blocks for the selected ``depths``."""
+    makers = {"conceptual": conceptual, "technical": technical, "math": math}
+    return [makers[d](f, v) for d in depths]
