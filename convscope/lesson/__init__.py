@@ -33,6 +33,7 @@ from ..summary import rows_of
 from ..tensor import Tensor
 from ..trace import trace
 from . import extras
+from .deeper import deeper_blocks
 from .facts import Facts, plain
 from .learning import learning_blocks
 from .plan import (ASPECTS, BACKGROUNDS, DEPTHS, EXAMPLES, WORDS_PER_MINUTE, Block, Lesson, Request, fit)
@@ -40,6 +41,7 @@ from .predictions import prediction_blocks
 from .processing import processing_blocks
 from .render import to_html, to_markdown
 from .structure import structure_blocks
+from .worked import backward_blocks, conv_cell, softmax_worked
 from .writing import TONES, Voice
 
 HEADINGS = {"intro": ("What this is", "Introduction", "Scope"),
@@ -59,8 +61,13 @@ def all_blocks(f: Facts, request: Request) -> list[Block]:
     at the selected depths with their layer details, examples, the close."""
     v = Voice(request.tone)
     blocks = [extras.intro(f, v, request)] + extras.background(f, v, request)
+    worked = {"processing": lambda: conv_cell(f, v, request.depth), "predictions": lambda: softmax_worked(f, v),
+              "learning": lambda: backward_blocks(f, v, request.depth), "structure": list}
     for aspect in request.aspects:
-        blocks += SECTION_MAKERS[aspect](f, v, request.depth)
+        made = SECTION_MAKERS[aspect](f, v, request.depth)
+        cores = len(request.depth)
+        deep = deeper_blocks(f, v, aspect) if {"technical", "math"} & set(request.depth) else []
+        blocks += made[:cores] + worked[aspect]() + made[cores:] + deep
     return blocks + extras.examples(f, v, request) + extras.remember(f, v) + extras.questions(f, v)
 
 

@@ -77,7 +77,18 @@ def background(f: Facts, v: Voice, request: Request) -> list[Block]:
         return [Block("background", "background", 1, [("p", t) for t in texts], [("p", texts[0])], required=True)]
     if request.background == "some-ml":
         return [Block("background", "background", 4, [("p", t) for t in primer_some(f, v)])]
-    return []
+    return [Block("background", "background", 4, [("p", notation(f, v))])]
+
+
+def notation(f: Facts, v: Voice) -> str:
+    return v(f"A word on notation. Shapes are per image, channels × height × width, so your input is {f.input()}. "
+             "Receptive fields and jumps are in input pixels. And g is the gradient of the loss arriving at a "
+             "layer's output.",
+             f"Notation: shapes are given per image as channels × height × width (the input being {f.input()}), "
+             "receptive fields and jumps are measured in input pixels, and g denotes the gradient of the loss with "
+             "respect to a layer's output.",
+             f"Notation: shape per image C×H×W (input {f.input()}, batch axis omitted); RF, jump in input px; "
+             "g = ∂L/∂y.")
 
 
 EXAMPLES = (  # (name, conversational, academic, technical), then the longer paragraph in three tones
@@ -178,6 +189,17 @@ def questions(f: Facts, v: Voice) -> list[Block]:
              f"RF of layer {f.layer(last)}?"),
            v(f"A patch {f.rf(last)} pixels across.", f"A patch of {f.rf(last)} pixels across.",
              f"{f.rf(last)} px."))]
+    qa += [(v(f"Why does layer {f.layer(r)} give {f.out(r)}?", f"Why does layer {f.layer(r)} produce {f.out(r)}?",
+              f"Layer {f.layer(r)} → {f.out(r)}: why?"),
+            v(f"Work it out: {f.arith(r)}.", f"By the formula, {f.arith(r)}.", f"{f.arith(r)}."))
+           for r in f.of("conv", "pool") if r.arithmetic and r is not pool][:3]
+    qa += [(v(f"How many parameters does layer {f.layer(r)} have?", f"How many parameters has layer {f.layer(r)}?",
+              f"Params of layer {f.layer(r)}?"),
+            v(f"{f.params(r)}: {f.attr(r, 'out_features')} rows of {f.attr(r, 'in_features')} weights, plus the biases.",
+              f"{f.params(r)}, that is {f.attr(r, 'out_features')} rows of {f.attr(r, 'in_features')} weights "
+              "together with the biases.",
+              f"{f.params(r)} = {f.attr(r, 'out_features')}×{f.attr(r, 'in_features')} + biases."))
+           for r in f.of("linear")[:1]]
     items = [f"{q} *{a}*" for q, a in qa]
     return [Block("close", "close.questions", 8, [("h3", v("Check yourself", "Exercises", "Checks")),
                                                   ("ul", items)])]

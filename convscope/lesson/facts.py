@@ -67,6 +67,7 @@ FORMULAS = {
     "maxpool_grad": "∂L/∂x = g at the window's argmax, 0 elsewhere",
     "l2": "L2",
     "one": "1",
+    "two": "2",
     "half": "0.5",
     "mse": "L = mean((z - t)²)",
 }
@@ -122,6 +123,11 @@ def metric_text(key: str, value: object) -> str:
     if key.endswith("_acc"):
         return f"{value:.2%}"
     return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def probability_text(p: float) -> str:
+    """``0.981``; under 0.001 as ``9.8e-05`` (not a misleading ``0.000``)."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 # ----- what the lesson knows ----------------------------------------------------------
@@ -264,4 +270,4 @@ class Facts:
         return self.trace.probabilities()[0]
 
     def pred(self, k: int, p: float) -> str:
-        return mark("pred", k, f"{p:.3f}")
+        return mark("pred", k, probability_text(p))

@@ -76,15 +76,12 @@ def run_text(f: Facts, v: Voice) -> str | None:
 
 def conceptual(f: Facts, v: Voice) -> Block:
     texts = conceptual_text(f, v) + [t for t in (run_text(f, v),) if t]
-    conv = f.first("conv")
-    pictures = ((f"filters:{conv.name}",) if conv is not None else ()) + (("curve",) if f.metrics else ())
     brief = v(f"All {f.total()} numbers start random. For each example, backpropagation finds which way each "
               "should move to lower the loss, and each takes a small step.",
               f"All {f.total()} parameters are initialised at random and repeatedly moved a small step against "
               "the gradient of the loss, which backpropagation computes.",
               f"{f.total()} params: random init, then steps against ∂L/∂θ (backprop).")
-    return Block("learning", "learning.conceptual", 1, [("p", t) for t in texts], [("p", brief)],
-                 pictures=pictures, required=True)
+    return Block("learning", "learning.conceptual", 1, [("p", t) for t in texts], [("p", brief)], required=True)
 
 
 def settings_text(f: Facts, v: Voice) -> str | None:
@@ -179,4 +176,7 @@ def history(f: Facts, v: Voice) -> list[Block]:
 def learning_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The learning section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
-    return [makers[d](f, v) for d in depths] + (history(f, v) if "technical" in depths or "math" in depths else [])
+    blocks = [makers[d](f, v) for d in depths]
+    conv = f.first("conv")
+    blocks[0].pictures = ((f"filters:{conv.name}",) if conv is not None else ()) + (("curve",) if f.metrics else ())
+    return blocks + (history(f, v) if "technical" in depths or "math" in depths else [])

@@ -73,9 +73,8 @@ def image_text(f: Facts, v: Voice) -> str | None:
 
 def conceptual(f: Facts, v: Voice) -> Block:
     texts = [head_text(f, v), softmax_text(f, v)] + [t for t in (image_text(f, v),) if t]
-    pictures = ("prediction",) if f.trace is not None and f.task == "classification" else ()
     return Block("predictions", "predictions.conceptual", 1, [("p", t) for t in texts],
-                 [("p", softmax_text(f, v))], pictures=pictures, required=True)
+                 [("p", softmax_text(f, v))], required=True)
 
 
 def technical(f: Facts, v: Voice) -> Block:
@@ -123,4 +122,6 @@ def details(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
 def prediction_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The predictions section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
-    return [makers[d](f, v) for d in depths] + details(f, v, depths)
+    blocks = [makers[d](f, v) for d in depths]
+    blocks[0].pictures = ("prediction",) if f.trace is not None and f.task == "classification" else ()
+    return blocks + details(f, v, depths)

@@ -147,10 +147,16 @@ def conceptual(f: Facts, v: Voice) -> Block:
     paragraphs += [pool_text(f, v, pool)] if pool is not None else []
     paragraphs += [t for t in (stack_text(f, v), grow_text(f, v)) if t]
     brief = [conv_brief(f, v, conv) + (" " + pool_brief(f, v, pool) if pool is not None else "")]
-    shown = act or conv
-    pictures = ("input", f"filters:{conv.name}", f"features:{shown.name}") + (("pooling",) if pool is not None else ())
     return Block("processing", "processing.conceptual", 1, [("p", t) for t in paragraphs],
-                 [("p", t) for t in brief], pictures=pictures, required=True)
+                 [("p", t) for t in brief], required=True)
+
+
+def pictures(f: Facts) -> tuple[str, ...]:
+    """The input, the first conv layer's filters and maps, pooling compared."""
+    conv, act, pool = key_layers(f)
+    if conv is None:
+        return ()
+    return ("input", f"filters:{conv.name}", f"features:{(act or conv).name}") + (("pooling",) if pool else ())
 
 
 # ----- technical ----------------------------------------------------------------------
@@ -261,20 +267,29 @@ def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
              f"Layer {L}, {kind}: {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
 
 
-def detail_numbers(f: Facts, v: Voice, r: LayerRow) -> str:
-    """One layer's parameters, cost and output-size arithmetic."""
+def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:
+    """One layer's parameters, cost and output-size arithmetic; ``named``: say which layer first."""
     size = (v(f" Its size: {f.arith(r)}.", f" Its output size is {f.arith(r)}.", f" Size: {f.arith(r)}.")
             if r.arithmetic else "")
-    return v(f"It has {f.params(r)} parameters and costs {f.macs(r)} multiply-adds per image, with neighbouring "
-             f"values {f.jump(r)} pixels apart.{size}",
-             f"It has {f.params(r)} parameters and requires {f.macs(r)} multiply-adds per image; neighbouring "
-             f"outputs are {f.jump(r)} input pixels apart.{size}",
-             f"Params {f.params(r)}; multiply-adds {f.macs(r)}; jump {f.jump(r)} px.{size}")
+    kind = role_word(r.module.role, r.kind)
+    head = v(f"Layer {f.layer(r)} ({kind}, {f.inp(r)} → {f.out(r)}). ", f"Layer {f.layer(r)} ({kind}) maps "
+             f"{f.inp(r)} to {f.out(r)}. ", f"Layer {f.layer(r)}, {kind}: {f.inp(r)} → {f.out(r)}. ") if named else ""
+    if not r.params:
+        return head + v(f"Nothing to learn here; neighbouring values sit {f.jump(r)} pixels apart.{size}",
+                        f"It has no parameters; neighbouring outputs are {f.jump(r)} input pixels apart.{size}",
+                        f"No params; jump {f.jump(r)} px.{size}")
+    return head + v(f"It has {f.params(r)} parameters and costs {f.macs(r)} multiply-adds per image, with "
+                    f"neighbouring values {f.jump(r)} pixels apart.{size}",
+                    f"It has {f.params(r)} parameters and requires {f.macs(r)} multiply-adds per image; "
+                    f"neighbouring outputs are {f.jump(r)} input pixels apart.{size}",
+                    f"Params {f.params(r)}; multiply-adds {f.macs(r)}; jump {f.jump(r)} px.{size}")
 
 
 def detail_pieces(f: Facts, v: Voice, r: LayerRow, depths: Sequence[str]) -> list:
-    text = " ".join(t for t, d in ((detail_text(f, v, r), "conceptual"), (detail_numbers(f, v, r), "technical"))
-                    if d in depths) or detail_text(f, v, r)
+    named = "conceptual" not in depths
+    text = " ".join(t for t, d in ((detail_text(f, v, r), "conceptual"),
+                                   (detail_numbers(f, v, r, named), "technical")) if d in depths)
+    text = text or (detail_numbers(f, v, r, True) if "math" in depths else detail_text(f, v, r))
     pieces = [("p", text)]
     if "math" in depths and r.module.role == "conv":
         pieces.append(("pre", conv_equation(f, r)))
@@ -296,4 +311,6 @@ def details(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
 def processing_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The processing section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
-    return [makers[d](f, v) for d in depths] + details(f, v, depths)
+    blocks = [makers[d](f, v) for d in depths]
+    blocks[0].pictures = pictures(f)
+    return blocks + details(f, v, depths)

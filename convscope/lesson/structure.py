@@ -112,8 +112,22 @@ def param_equation(f: Facts, r: LayerRow) -> str | None:
 
 
 def rf_equation(f: Facts, r: LayerRow, before: LayerRow) -> str:
-    k = f.attr(r, "kernel_size", short=True)
-    return f"{f.layer(r)}: {f.rf(before)} + ({k} - {formula('one')})·{f.jump(before)} = {f.rf(r)}"
+    k, s = f.attr(r, "kernel_size", short=True), f.attr(r, "stride", short=True)
+    return (f"{f.layer(r)}: RF {f.rf(before)} + ({k} - {formula('one')})·{f.jump(before)} = {f.rf(r)},  "
+            f"jump {f.jump(before)}·{s} = {f.jump(r)}")
+
+
+def rf_rows(f: Facts) -> list[tuple[LayerRow, LayerRow]]:
+    """(layer, the layer before) for each conv or pooling layer with a square, undilated window
+    after the first layer (whose field grows from the input's 1 pixel)."""
+    found = []
+    for i, r in enumerate(f.rows[1:], start=1):
+        m, before = r.module, f.rows[i - 1]
+        if m.role not in ("conv", "pool") or not r.receptive_field or not before.receptive_field:
+            continue
+        if len(set(m.kernel_size)) == 1 and getattr(m, "dilation", (1, 1)) == (1, 1):
+            found.append((r, before))
+    return found
 
 
 def math(f: Facts, v: Voice) -> Block:
@@ -124,13 +138,11 @@ def math(f: Facts, v: Voice) -> Block:
              f"parameters and a fully connected layer {formula('linear_params')}. For this model:",
              f"Params: conv {formula('conv_params')}; linear {formula('linear_params')}.")
     full = [("p", lead), ("pre", "\n".join(lines))] if lines else [("p", lead)]
-    pool = f.first("pool")
-    if pool is not None and f.rows.index(pool) > 0 and pool.receptive_field and isinstance(pool.module.kernel_size,
-                                                                                             tuple):
-        before = f.rows[f.rows.index(pool) - 1]
-        full += [("p", v(f"The receptive field follows {formula('rf')}. For layer {f.layer(pool)}:",
-                         f"The receptive field obeys {formula('rf')}; for layer {f.layer(pool)},",
-                         f"RF: {formula('rf')}. Layer {f.layer(pool)}:")), ("pre", rf_equation(f, pool, before))]
+    windowed = rf_rows(f)
+    if windowed:
+        full += [("p", v(f"The receptive field follows {formula('rf')}. Layer by layer:",
+                         f"The receptive field obeys {formula('rf')}; layer by layer,",
+                         f"RF: {formula('rf')}:")), ("pre", "\n".join(rf_equation(f, r, b) for r, b in windowed))]
     brief = [("p", lead), ("pre", "\n".join(lines[:2]))] if lines else [("p", lead)]
     return Block("structure", "structure.math", 3, full, brief, required=True)
 
