@@ -41,7 +41,7 @@ from .predictions import prediction_blocks
 from .processing import processing_blocks
 from .render import to_html, to_markdown
 from .structure import structure_blocks
-from .worked import backward_blocks, conv_cell, softmax_worked
+from .worked import backward_blocks, conv_cell, loss_worked, softmax_worked
 from .writing import TONES, Voice
 
 HEADINGS = {"intro": ("What this is", "Introduction", "Scope"),
@@ -62,11 +62,12 @@ def all_blocks(f: Facts, request: Request) -> list[Block]:
     v = Voice(request.tone)
     blocks = [extras.intro(f, v, request)] + extras.background(f, v, request)
     worked = {"processing": lambda: conv_cell(f, v, request.depth), "predictions": lambda: softmax_worked(f, v),
-              "learning": lambda: backward_blocks(f, v, request.depth), "structure": list}
+              "learning": lambda: loss_worked(f, v) + backward_blocks(f, v, request.depth),
+              "structure": list}
     for aspect in request.aspects:
         made = SECTION_MAKERS[aspect](f, v, request.depth)
         cores = len(request.depth)
-        deep = deeper_blocks(f, v, aspect) if {"technical", "math"} & set(request.depth) else []
+        deep = deeper_blocks(f, v, aspect, request.depth)
         blocks += made[:cores] + worked[aspect]() + made[cores:] + deep
     return blocks + extras.examples(f, v, request) + extras.remember(f, v) + extras.questions(f, v)
 
@@ -109,9 +110,8 @@ def build_lesson(model: Module, input_shape: Sequence[int], request: Request | N
     blocks = all_blocks(f, request)
     v = Voice(request.tone)
     headings = {s: v(*words) for s, words in HEADINGS.items()}
-    title = v(f"{type(model).__name__}, explained", f"On the network {type(model).__name__}",
-              f"{type(model).__name__}: notes")
-    head_words = len(title.split()) + sum(len(h.split()) for h in headings.values()) // 2
+    title = v(f"{f.name()}, explained", f"On the network {f.name()}", f"{f.name()}: notes")
+    head_words = len(plain(title).split()) + sum(len(h.split()) for h in headings.values()) // 2
     kept = fit(blocks, max(request.words - head_words, 0))
     lesson = Lesson(title, request, kept, headings, trace=f.trace)
     lesson.notes = length_notes(lesson, sum(b.words for b in fit(blocks, 10 ** 9)))

@@ -21,6 +21,8 @@ share of a layer's output values that are 0 for the traced image) and ``whatif``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..summary import LayerRow
@@ -55,13 +57,13 @@ def memory_block(f: Facts, v: Voice) -> list[Block]:
     total = sum(acts(r) for r in f.rows)
     kib = mark("kib", "", f"{total * 4 / 1024:,.1f}")
     every = mark("acts", "", n(total))
-    rows = [[f.layer(r), r.kind, mark("acts", r.name, n(acts(r))), f.macs(r)] for r in f.rows]
+    rows = [[f.layer(r), f.kind(r), mark("acts", r.name, n(acts(r))), f.macs(r)] for r in f.rows]
     text = v(f"Memory is a different story from parameters. One image makes the layers output {every} values in "
-             f"all, {kib} KiB as float32. Training keeps them for the backward pass, for every image in the batch.",
+             f"all, {kib} KiB as {formula('float32')}. Training keeps them for the backward pass, for every image in the batch.",
              f"Memory behaves differently from the parameter count: a single image causes the layers to output "
-             f"{every} values in total, {kib} KiB in float32, all of which training retains for the backward pass, "
+             f"{every} values in total, {kib} KiB in {formula('float32')}, all of which training retains for the backward pass, "
              "for every image of the batch.",
-             f"Activations/image: {every} values = {kib} KiB (float32); kept for backward, × batch size.")
+             f"Activations/image: {every} values = {kib} KiB ({formula('float32')}); kept for backward, × batch size.")
     table = ("table", [["layer", "type", "values out", "multiply-adds"]] + rows)
     return [Block("structure", "structure.memory", 6.2, [("p", text), table], [("p", text)])]
 
@@ -81,7 +83,7 @@ def weights_block(f: Facts, v: Voice) -> list[Block]:
              "fan-in. Here is where they are now:",
              "The weights of each layer were initialised uniformly within plus or minus the reciprocal square root "
              "of the fan-in; their present statistics are as follows:",
-             "Init: w ~ U(±1/√fan_in). Now:")
+             f"Init: w ~ {formula('init')}. Now:")
     return [Block("learning", "learning.weights", 6.3, [("p", text), ("table", table)])]
 
 
@@ -113,7 +115,17 @@ def whatif_line(f: Facts, r: LayerRow, padding: int, stride: int) -> str:
     return f"padding {p}, stride {s}: {text} + {formula('one')} = {res}"
 
 
-def whatif_block(f: Facts, v: Voice) -> list[Block]:
+def whatif_parts(f: Facts, r: LayerRow, padding: int, stride: int) -> tuple[str, str, str]:
+    """Marked (padding, stride, output height) of one what-if."""
+    h, k = r.input_shape[2], r.module.kernel_size[0]
+    key = f"padding={padding},stride={stride}"
+    return (mark("whatif", r.name, f"{key}:p", padding), mark("whatif", r.name, f"{key}:s", stride),
+            mark("whatif", r.name, f"{key}:out", (h + 2 * padding - k) // stride + 1))
+
+
+def whatif_block(f: Facts, v: Voice, plainly: bool = False) -> list[Block]:
+    """Output sizes of the first conv layer with other padding and stride; ``plainly``: as
+    equations (technical and math depth)."""
     conv = f.first("conv")
     if conv is None or conv.module.dilation != (1, 1) or isinstance(conv.module.padding, str) \
             or len(set(conv.module.kernel_size)) != 1:
@@ -121,6 +133,15 @@ def whatif_block(f: Facts, v: Voice) -> list[Block]:
     k = conv.module.kernel_size[0]
     options = sorted({(0, 1), (k // 2, 1), (k // 2, 2)} - {(conv.module.padding[0], conv.module.stride[0])})
     options = [(p, s) for p, s in options if conv.input_shape[2] + 2 * p >= k]
+    if not plainly:
+        said = v.join([f"padding {p} and stride {s} would give maps {res} pixels wide" for p, s, res in
+                       (whatif_parts(f, conv, p, s) for p, s in options)])
+        text = v(f"What if layer {f.layer(conv)} were set up differently? Then {said}. Padding and stride are "
+                 "choices, and the map size follows from them.",
+                 f"Had layer {f.layer(conv)} been configured differently, the maps would change accordingly: "
+                 f"{said}; padding and stride are design choices from which the map size follows.",
+                 f"Layer {f.layer(conv)}, other settings: {said}.")
+        return [Block("processing", "processing.whatif", 6.5, [("p", text)])]
     lead = v(f"What if layer {f.layer(conv)} were set up differently? The same formula answers it:",
              f"The output-size formula also answers what layer {f.layer(conv)} would produce with other settings:",
              f"Layer {f.layer(conv)}, other settings:")
@@ -151,12 +172,13 @@ def run_blocks(f: Facts, v: Voice) -> list[Block]:
     return blocks
 
 
-def deeper_blocks(f: Facts, v: Voice, aspect: str) -> list[Block]:
-    """The extra blocks of one aspect (added at technical or math depth)."""
+def deeper_blocks(f: Facts, v: Voice, aspect: str, depths: Sequence[str]) -> list[Block]:
+    """The extra blocks of one aspect; memory and the weights' statistics at technical or math depth only."""
+    technical = bool({"technical", "math"} & set(depths))
     if aspect == "structure":
-        return design_block(f, v) + memory_block(f, v)
+        return design_block(f, v) + (memory_block(f, v) if technical else [])
     if aspect == "processing":
-        return sparsity_block(f, v) + whatif_block(f, v)
+        return sparsity_block(f, v) + whatif_block(f, v, plainly=technical)
     if aspect == "learning":
-        return weights_block(f, v) + run_blocks(f, v)
+        return (weights_block(f, v) if technical else []) + run_blocks(f, v)
     return []

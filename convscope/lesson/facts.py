@@ -19,6 +19,7 @@ macs       multiply-adds per image                          ``row.mult_adds``
 attr       ``name=value`` of a layer's attribute            ``getattr(row.module, name)``
 taps       weights per filter                               ``row.weights // out_channels``
 layer      a layer's name                                   a row's name
+kind       a layer's class name, ``Conv2d``                 the row's kind
 total      all parameters (layer "")                        the model's parameters
 count      ``role=n``: layers of a role ("all": every row)  the rows
 share      ``linear=96.0%``: parameters held by a role      the rows
@@ -49,6 +50,7 @@ import numpy as np
 
 from ..nn import Module
 from ..summary import LayerRow
+from .writing import ROLE_WORDS
 
 OPEN, SEP, CLOSE = "\ue000", "\ue001", "\ue002"
 MARK = re.compile(f"{OPEN}([^{SEP}]*){SEP}([^{SEP}]*){SEP}([^{SEP}]*){SEP}([^{CLOSE}]*){CLOSE}")
@@ -68,6 +70,8 @@ FORMULAS = {
     "l2": "L2",
     "one": "1",
     "two": "2",
+    "float32": "float32",
+    "init": "U(±1/√fan_in)",
     "half": "0.5",
     "mse": "L = mean((z - t)²)",
 }
@@ -155,6 +159,15 @@ class Facts:
 
     def layer(self, row: LayerRow) -> str:
         return mark("layer", row.name, row.name)
+
+    def kind(self, row: LayerRow) -> str:
+        """The layer's class name, e.g. Conv2d."""
+        return mark("kind", row.name, row.kind)
+
+    def kind_word(self, row: LayerRow) -> str:
+        """The layer's kind in words ("convolution"), else its class name."""
+        role = row.module.role if row.module is not None else None
+        return ROLE_WORDS[role] if role in ROLE_WORDS else self.kind(row)
 
     def out(self, row: LayerRow) -> str:
         return mark("out", row.name, dims(row.output_shape[1:]))

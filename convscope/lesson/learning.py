@@ -173,10 +173,30 @@ def history(f: Facts, v: Voice) -> list[Block]:
     return [Block("learning", "learning.history", 6.9, [("p", lead), ("table", [["epoch"] + keys] + rows)])]
 
 
+def story(f: Facts, v: Voice) -> list[Block]:
+    """The run's course in words: first, middle and last epoch, and the best one (conceptual depth)."""
+    records, key = f.metrics, "val_acc"
+    if len(records) < 3 or not all(key in r and "val_loss" in r and "epoch" in r for r in records):
+        return []
+    mid = len(records) // 2
+    best = min(range(len(records)), key=lambda i: records[i]["val_loss"])
+    e1, em, el, eb = (f.run_value("epoch", i) for i in (0, mid, -1, best))
+    a1, am, al = (f.run_value(key, i) for i in (0, mid, -1))
+    text = v(f"How did it go? After epoch {e1}, {a1} of the validation images were right. By epoch {em}, {am}. "
+             f"At the end, epoch {el}, {al}. The validation loss was lowest at epoch {eb}. Most of the learning "
+             "happens early; the rest is polish.",
+             f"The course of training is typical: the validation accuracy was {a1} after epoch {e1}, {am} after "
+             f"epoch {em} and {al} after the final epoch, {el}, the validation loss reaching its minimum at epoch "
+             f"{eb}; most of the improvement occurs early, and later epochs refine it.",
+             f"Val acc: epoch {e1} {a1}, epoch {em} {am}, epoch {el} {al}; min val loss at epoch {eb}.")
+    return [Block("learning", "learning.story", 6.75, [("p", text)])]
+
+
 def learning_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The learning section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
     blocks = [makers[d](f, v) for d in depths]
     conv = f.first("conv")
     blocks[0].pictures = ((f"filters:{conv.name}",) if conv is not None else ()) + (("curve",) if f.metrics else ())
-    return blocks + (history(f, v) if "technical" in depths or "math" in depths else [])
+    deep = history(f, v) if "technical" in depths or "math" in depths else []
+    return blocks + (story(f, v) if "conceptual" in depths else []) + deep

@@ -80,7 +80,7 @@ def conceptual(f: Facts, v: Voice) -> Block:
 def technical(f: Facts, v: Voice) -> Block:
     rows = f.of("linear", "flatten") or [f.rows[-1]]
     table = ("table", [["layer", "type", "input → output", "parameters"]]
-             + [[f.layer(r), r.kind, f"{f.inp(r)} → {f.out(r)}", f.params(r)] for r in rows])
+             + [[f.layer(r), f.kind(r), f"{f.inp(r)} → {f.out(r)}", f.params(r)] for r in rows])
     lead = v(f"The scores before softmax are called logits. Here is the head of the network, {f.classes()} "
              "numbers at the end:",
              f"The scores before the softmax are known as logits; the head of the network, which ends in "

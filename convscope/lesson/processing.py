@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from ..summary import LayerRow
 from .facts import Facts, formula
 from .plan import Block
-from .writing import Voice, plural, role_word
+from .writing import Voice, plural
 
 SPATIAL = ("conv", "pool", "conv_transpose", "upsample", "adaptive_pool")
 _POOL_WORDS = {"MaxPool2d": ("keeps the largest value", "retains the maximum", "max"),
@@ -86,13 +86,13 @@ def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
 
 
 def relu_text(f: Facts, v: Voice, a: LayerRow) -> str:
-    L, rule = f.layer(a), formula("relu") if a.kind == "ReLU" else a.kind
-    return v(f"Next, layer {L} applies {a.kind}, {rule}. Negative values become zero; the rest pass through. "
+    L, rule = f.layer(a), formula("relu") if a.kind == "ReLU" else f.kind(a)
+    return v(f"Next, layer {L} applies {f.kind(a)}, {rule}. Negative values become zero; the rest pass through. "
              f"That bend is what lets the layers after it learn more than one straight-line rule.",
-             f"Layer {L} then applies the {a.kind} non-linearity, {rule}, which sets negative responses to "
+             f"Layer {L} then applies the {f.kind(a)} non-linearity, {rule}, which sets negative responses to "
              f"zero and passes positive ones unchanged; without such a non-linearity the stacked layers would "
              f"reduce to a single linear map.",
-             f"Layer {L}: {a.kind}, y = {rule}, elementwise. Without it: stack of linear maps = one linear map.")
+             f"Layer {L}: {f.kind(a)}, y = {rule}, elementwise. Without it: stack of linear maps = one linear map.")
 
 
 def pool_text(f: Facts, v: Voice, p: LayerRow) -> str:
@@ -130,7 +130,7 @@ def grow_text(f: Facts, v: Voice) -> str | None:
              f"{f.out(up)}. That is how it gets back to one answer per pixel.",
              f"The network subsequently enlarges the maps again: layer {L} takes {f.inp(up)} to {f.out(up)}, "
              f"which is how an answer for every pixel is eventually recovered.",
-             f"Layer {L}, {role_word(up.module.role, up.kind)}: {f.inp(up)} → {f.out(up)} (maps grow back).")
+             f"Layer {L}, {f.kind_word(up)}: {f.inp(up)} → {f.out(up)} (maps grow back).")
 
 
 def conceptual(f: Facts, v: Voice) -> Block:
@@ -169,7 +169,7 @@ def window_cells(f: Facts, r: LayerRow) -> str:
 
 def spatial_table(f: Facts) -> tuple:
     header = ["layer", "type", "input → output", "window", "output size", "RF", "jump"]
-    rows = [[f.layer(r), r.kind, f"{f.inp(r)} → {f.out(r)}", window_cells(f, r),
+    rows = [[f.layer(r), f.kind(r), f"{f.inp(r)} → {f.out(r)}", window_cells(f, r),
              f.arith(r) if r.arithmetic else "-", f.rf(r), f.jump(r)] for r in f.of(*SPATIAL)]
     return ("table", [header] + rows)
 
@@ -250,7 +250,7 @@ def math(f: Facts, v: Voice) -> Block:
 # ----- one block per further layer ----------------------------------------------------
 def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
     """One layer in plain words."""
-    L, kind = f.layer(r), role_word(r.module.role, r.kind)
+    L, kind = f.layer(r), f.kind_word(r)
     if r.module.role == "conv":
         co, ci, k = f.attr(r, "out_channels"), f.attr(r, "in_channels"), f.attr(r, "kernel_size")
         return v(f"Layer {L} is a convolution too: {co} filters of {k}, each reading all {ci} maps below it at "
@@ -271,7 +271,7 @@ def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:
     """One layer's parameters, cost and output-size arithmetic; ``named``: say which layer first."""
     size = (v(f" Its size: {f.arith(r)}.", f" Its output size is {f.arith(r)}.", f" Size: {f.arith(r)}.")
             if r.arithmetic else "")
-    kind = role_word(r.module.role, r.kind)
+    kind = f.kind_word(r)
     head = v(f"Layer {f.layer(r)} ({kind}, {f.inp(r)} → {f.out(r)}). ", f"Layer {f.layer(r)} ({kind}) maps "
              f"{f.inp(r)} to {f.out(r)}. ", f"Layer {f.layer(r)}, {kind}: {f.inp(r)} → {f.out(r)}. ") if named else ""
     if not r.params:

@@ -111,4 +111,4 @@ def to_html(lesson: Lesson, pictures: Mapping[str, tuple[str, str]] | None = Non
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in lesson.notes)
     title = html.escape(plain(lesson.title))
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style>"
-            f"</head>\n<body><h1>{title}</h1>{notes}\n" + "\n".join(body) + "\n</body></html>\n")
+            f"</head>\n<body><h1>{inline(lesson.title)}</h1>{notes}\n" + "\n".join(body) + "\n</body></html>\n")

@@ -77,7 +77,7 @@ def sharing_text(f: Facts, v: Voice, c: LayerRow) -> str:
 
 def technical(f: Facts, v: Voice) -> Block:
     header = ["layer", "type", "output", "parameters", "RF"]
-    table = ("table", [header] + [[f.layer(r), r.kind, f.out(r), f.params(r), f.rf(r)] for r in f.rows])
+    table = ("table", [header] + [[f.layer(r), f.kind(r), f.out(r), f.params(r), f.rf(r)] for r in f.rows])
     lead = v(f"Here is every layer, with what it outputs for one image. The total is {f.total()} parameters "
              f"and {f.total_macs()} multiply-adds per image.",
              f"The table lists every layer with its output for one image; in total the network has {f.total()} "
@@ -147,7 +147,20 @@ def math(f: Facts, v: Voice) -> Block:
     return Block("structure", "structure.math", 3, full, brief, required=True)
 
 
+def walk(f: Facts, v: Voice) -> list[Block]:
+    """Every layer in one line of plain words (conceptual depth)."""
+    items = []
+    for r in f.rows:
+        kind = f.kind_word(r)
+        items.append(v(f"Layer {f.layer(r)}, {kind}: out comes {f.out(r)}.",
+                       f"Layer {f.layer(r)} ({kind}) produces {f.out(r)}.",
+                       f"{f.layer(r)} {kind} → {f.out(r)}"))
+    lead = v("Here is the whole stack, one layer a line:", "The complete sequence of layers is as follows:",
+             "Stack:")
+    return [Block("structure", "structure.walk", 6.05, [("p", lead), ("ul", items)])]
+
+
 def structure_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The structure section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
-    return [makers[d](f, v) for d in depths]
+    return [makers[d](f, v) for d in depths] + (walk(f, v) if "conceptual" in depths else [])

@@ -159,7 +159,7 @@ def loss_worked(f: Facts, v: Voice) -> list[Block]:
 
 
 def backward_line(f: Facts, r: LayerRow) -> str | None:
-    role, L = r.module.role, f"{f.layer(r)} {r.kind}"
+    role, L = r.module.role, f"{f.layer(r)} {f.kind(r)}"
     if role == "linear":
         w = f"{f.attr(r, 'out_features')}x{f.attr(r, 'in_features')}"
         return f"{L}: ∂L/∂W = g xᵀ ({w}), ∂L/∂x = Wᵀ g ({f.attr(r, 'in_features')})"
@@ -184,5 +184,5 @@ def backward_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
              f"Backpropagation visits the layers in reverse order, from layer {f.layer(f.rows[-1])} to layer "
              f"{f.layer(f.rows[0])}; writing g for the gradient arriving at each layer, the steps are:",
              f"Backward, layer {f.layer(f.rows[-1])} → layer {f.layer(f.rows[0])} (g = incoming gradient):")
-    return loss_worked(f, v) + [Block("learning", "learning.backward", 6.8, [("p", lead), ("pre", "\n".join(lines))],
+    return [Block("learning", "learning.backward", 6.8, [("p", lead), ("pre", "\n".join(lines))],
                   [("p", lead), ("pre", "\n".join(lines[:3]))])]
