@@ -69,7 +69,7 @@ def all_blocks(f: Facts, request: Request) -> list[Block]:
         cores = len(request.depth)
         deep = deeper_blocks(f, v, aspect, request.depth)
         blocks += made[:cores] + worked[aspect]() + made[cores:] + deep
-    return blocks + extras.examples(f, v, request) + extras.remember(f, v) + extras.questions(f, v)
+    return blocks + extras.examples(f, v, request) + extras.remember(f, v) + extras.questions(f, v, request.depth)
 
 
 def length_notes(lesson: Lesson, available: int) -> list[str]:

@@ -41,9 +41,10 @@ def design_block(f: Facts, v: Voice) -> list[Block]:
     if len(spatial) < 2 or flat is None or first_linear is None:
         return []
     sizes = " → ".join([f.input()] + [f.out(r) for r in spatial])
-    text = v(f"Follow the shapes through the feature extractor: {sizes}. Flattening gives {f.height(flat)} "
-             f"numbers, and layer {f.layer(first_linear)} was built for exactly {f.attr(first_linear, 'in_features')}"
-             f" inputs. So the input size is fixed: feed a bigger image and that layer no longer fits.",
+    text = v(f"Follow the shapes through the feature extractor and you get {sizes}. Flattening gives you "
+             f"{f.height(flat)} numbers, and layer {f.layer(first_linear)} was built for exactly "
+             f"{f.attr(first_linear, 'in_features')} inputs. So you can't change the input size: feed it a bigger "
+             "image and that layer no longer fits.",
              f"The shapes through the feature extractor are {sizes}. Flattening yields {f.height(flat)} values, "
              f"and layer {f.layer(first_linear)} is constructed for exactly "
              f"{f.attr(first_linear, 'in_features')} inputs; the input size is therefore fixed by the "
@@ -58,8 +59,9 @@ def memory_block(f: Facts, v: Voice) -> list[Block]:
     kib = mark("kib", "", f"{total * 4 / 1024:,.1f}")
     every = mark("acts", "", n(total))
     rows = [[f.layer(r), f.kind(r), mark("acts", r.name, n(acts(r))), f.macs(r)] for r in f.rows]
-    text = v(f"Memory is a different story from parameters. One image makes the layers output {every} values in "
-             f"all, {kib} KiB as {formula('float32')}. Training keeps them for the backward pass, for every image in the batch.",
+    text = v(f"Memory is a different story. When you run one image, the layers output {every} values in all, "
+             f"{kib} KiB as {formula('float32')}. When you train, you keep them all for the backward pass, for "
+             "every image in your batch.",
              f"Memory behaves differently from the parameter count: a single image causes the layers to output "
              f"{every} values in total, {kib} KiB in {formula('float32')}, all of which training retains for the backward pass, "
              "for every image of the batch.",
@@ -79,10 +81,10 @@ def weights_block(f: Facts, v: Voice) -> list[Block]:
         stats = {"fan_in": fan_in, "bound": 1 / np.sqrt(fan_in), "std": w.std(), "min": w.min(), "max": w.max()}
         table.append([f.layer(r)] + [mark("wstat", r.name, f"{k}={s:.3g}" if k != "fan_in" else f"{k}={s}",
                                           f"{s:.3g}" if k != "fan_in" else s) for k, s in stats.items()])
-    text = v("Each layer's weights started uniform between minus and plus one over the square root of its "
-             "fan-in. Here is where they are now:",
-             "The weights of each layer were initialised uniformly within plus or minus the reciprocal square root "
-             "of the fan-in; their present statistics are as follows:",
+    text = v(f"Each layer's weights started out random, drawn from {formula('init')}: the fan-in is how many "
+             "inputs one output reads. Here is where you find them now:",
+             f"The weights of each layer were initialised from {formula('init')}, that is, uniformly within plus or "
+             "minus the reciprocal square root of the fan-in; their present statistics are as follows:",
              f"Init: w ~ {formula('init')}. Now:")
     return [Block("learning", "learning.weights", 6.3, [("p", text), ("table", table)])]
 
@@ -95,8 +97,8 @@ def sparsity_block(f: Facts, v: Voice) -> list[Block]:
         return []
     shares = [mark("zeros", r.name, f"{float((f.trace[r.name].values == 0).mean()):.1%}") for r in relus]
     listed = v.join([f"{s} after layer {f.layer(r)}" for s, r in zip(shares, relus)])
-    text = v(f"How much does ReLU throw away? For this image: {listed}. Those zeros pass no gradient back, so "
-             "each image trains only part of the network.",
+    text = v(f"How much does ReLU throw away? For your image: {listed}. Those zeros pass no gradient back, so "
+             "each image you train on teaches only part of the network.",
              f"The proportion of values set to zero by ReLU for the traced image is {listed}; since these pass no "
              "gradient backwards, each image trains only part of the network.",
              f"Zeros after ReLU (this image): {listed}. Zero → no gradient.")
@@ -136,13 +138,13 @@ def whatif_block(f: Facts, v: Voice, plainly: bool = False) -> list[Block]:
     if not plainly:
         said = v.join([f"padding {p} and stride {s} would give maps {res} pixels wide" for p, s, res in
                        (whatif_parts(f, conv, p, s) for p, s in options)])
-        text = v(f"What if layer {f.layer(conv)} were set up differently? Then {said}. Padding and stride are "
-                 "choices, and the map size follows from them.",
+        text = v(f"What if you set layer {f.layer(conv)} up differently? Then {said}. Padding and stride are "
+                 "your choices, and the map size follows from them.",
                  f"Had layer {f.layer(conv)} been configured differently, the maps would change accordingly: "
                  f"{said}; padding and stride are design choices from which the map size follows.",
                  f"Layer {f.layer(conv)}, other settings: {said}.")
         return [Block("processing", "processing.whatif", 6.5, [("p", text)])]
-    lead = v(f"What if layer {f.layer(conv)} were set up differently? The same formula answers it:",
+    lead = v(f"What if you set layer {f.layer(conv)} up differently? You can answer that with the same formula:",
              f"The output-size formula also answers what layer {f.layer(conv)} would produce with other settings:",
              f"Layer {f.layer(conv)}, other settings:")
     return [Block("processing", "processing.whatif", 6.5, [("p", lead), ("pre", "\n".join(
@@ -156,7 +158,7 @@ def run_blocks(f: Facts, v: Voice) -> list[Block]:
     if len(extra) == 2:
         wd, sched = f.setting("weight_decay"), f.setting("schedule")
         blocks.append(Block("learning", "learning.settings", 6.6, [("p", v(
-            f"Two more settings shaped this run: a weight decay of {wd}, which pulls every weight a little "
+            f"Two more settings shaped your run: a weight decay of {wd}, which pulls every weight a little "
             f"towards zero at each step, and the {sched} schedule for the learning rate.",
             f"Two further settings shaped the run: a weight decay of {wd}, which draws every weight slightly "
             f"towards zero at each step, and the {sched} learning-rate schedule.",
@@ -164,8 +166,8 @@ def run_blocks(f: Facts, v: Voice) -> list[Block]:
     if all(k in last for k in ("train_acc", "val_acc", "seconds")):
         ta, va, sec = f.run_value("train_acc"), f.run_value("val_acc"), f.run_value("seconds")
         blocks.append(Block("learning", "learning.generalisation", 6.7, [("p", v(
-            f"At the end, it got {ta} of its training images right and {va} of the validation images it never "
-            f"trained on. The last epoch took {sec} seconds on this machine.",
+            f"At the end, your model got {ta} of its training images right, and {va} of the validation images "
+            f"you never trained it on. The last epoch took {sec} seconds on your machine.",
             f"After the final epoch the model classified {ta} of the training images and {va} of the held-out "
             f"validation images correctly; that epoch took {sec} seconds on this machine.",
             f"Final: train acc {ta}, val acc {va}; last epoch {sec} s."))]))

@@ -57,12 +57,12 @@ def primer_none(f: Facts, v: Voice) -> list[str]:
 def primer_some(f: Facts, v: Voice) -> list[str]:
     conv = f.first("conv")
     if conv is None:
-        return [v(f"You know neurons and gradient descent. Here they meet a {f.input()} image.",
+        return [v(f"You know neurons and gradient descent. Here you meet them on a {f.input()} image.",
                   f"Neurons and gradient descent are assumed known; here they are applied to a {f.input()} image.",
                   f"Assumed: neurons, gradient descent. Input {f.input()}.")]
     return [v(f"You know neurons and gradient descent. What is new here is the image. A fully connected layer "
               f"from the {f.inp(conv)} input to layer {f.layer(conv)}'s output would need {f.dense(conv)} weights. "
-              "A convolution needs far fewer, because it looks at small patches and reuses its filters.",
+              "With a convolution you need far fewer, because it looks at small patches and reuses its filters.",
               f"Neurons and gradient descent are assumed known; what is new is the structure of images. A fully "
               f"connected layer from the {f.inp(conv)} input to the output of layer {f.layer(conv)} would require "
               f"{f.dense(conv)} weights, and convolution avoids this by looking at small patches and reusing its "
@@ -109,25 +109,25 @@ CONVSCOPE = (
     ("`convscope train` trains this kind of network on your own folder of images.",
      "convscope trains such classifiers with `convscope train`, on named datasets or a folder of images.",
      "`convscope train --data FOLDER`."),
-    ("convscope has the pieces: box overlap, non-maximum suppression and mean average precision in "
+    ("convscope has the pieces you need: box overlap, non-maximum suppression and mean average precision in "
      "`convscope.detection`; a grid detector is being added.",
      "convscope provides the evaluation machinery (box overlap, non-maximum suppression and mean average "
      "precision, in `convscope.detection`), and a grid detector is being added.",
      "`convscope.detection`: box IoU, NMS, mAP; grid detector: in progress."),
-    ("Try `convscope train --model unet --data digit-masks`: a U-Net that labels every pixel of a scene.",
+    ("Try `convscope train --model unet --data digit-masks`: you get a U-Net that labels every pixel of a scene.",
      "convscope includes a U-Net (`convscope train --model unet --data digit-masks`) that labels every pixel "
      "of a scene of digits.",
      "`--model unet --data digit-masks`: U-Net, class per pixel."),
-    ("convscope has no face model. The idea is the same network, trained so that photos of one person land "
-     "close together.",
+    ("convscope has no face model. The idea: you train the same kind of network so that your photos of one "
+     "person land close together.",
      "convscope has no face model; such systems train a network of this kind so that images of the same person "
      "are mapped to nearby vectors.",
      "Not in convscope; same conv stack, metric-learning loss."),
-    ("convscope has no style transfer, but its feature-map pictures show the raw material it works on.",
+    ("convscope has no style transfer, but its feature-map pictures show you the raw material it works on.",
      "convscope does not implement style transfer, although its feature-map pictures show the material on which "
      "the method operates.",
      "Not in convscope; its feature-map pictures = the inputs of the method."),
-    ("Try `convscope train --model locator --data digit-centres`: it regresses the centre of a digit.",
+    ("Try `convscope train --model locator --data digit-centres`: you get a model that finds the centre of a digit.",
      "convscope includes a locator (`convscope train --model locator --data digit-centres`) that regresses "
      "the centre of a digit.",
      "`--model locator --data digit-centres`: (x, y) regression."),
@@ -138,7 +138,7 @@ def examples(f: Facts, v: Voice, request: Request) -> list[Block]:
     if request.examples == "none":
         return []
     items = [f"**{name}**: {v(c, a, t)}" for name, c, a, t in EXAMPLES]
-    lead = v("The same building blocks do much more than this:", "The same building blocks serve many other tasks:",
+    lead = v("You can do much more with the same building blocks:", "The same building blocks serve many other tasks:",
              "Other uses of the same blocks:")
     brief = [("p", lead), ("ul", items)]
     if request.examples == "brief":
@@ -150,26 +150,34 @@ def examples(f: Facts, v: Voice, request: Request) -> list[Block]:
 
 def remember(f: Facts, v: Voice) -> list[Block]:
     conv, _, pool = key_layers(f)
-    items = [v(f"The network learns {f.total()} numbers; nobody writes them by hand.",
+    items = [v(f"The network learns {f.total()} numbers; you never write them by hand.",
                f"All {f.total()} parameters are learned from data.",
                f"{f.total()} params, all learned.")]
     if conv is not None:
-        items.insert(0, v(f"A convolution slides small filters over the image: layer {f.layer(conv)} makes "
+        items.insert(0, v(f"A convolution slides small filters over your image: layer {f.layer(conv)} makes "
                           f"{f.out(conv)}.",
                           f"A convolution applies small shared filters at every position; layer {f.layer(conv)} "
                           f"produces {f.out(conv)}.",
                           f"Conv = shared filters slid over the input; layer {f.layer(conv)} → {f.out(conv)}."))
     if pool is not None:
-        items.insert(1, v(f"Pooling shrinks the maps: layer {f.layer(pool)} gives {f.out(pool)}.",
+        items.insert(1, v(f"Pooling shrinks your maps: layer {f.layer(pool)} gives {f.out(pool)}.",
                           f"Pooling reduces the maps; layer {f.layer(pool)} yields {f.out(pool)}.",
                           f"Pool: layer {f.layer(pool)} → {f.out(pool)}."))
     return [Block("close", "close.remember", 7, [("h3", v("What to remember", "Summary", "Summary")),
                                                  ("ul", items)])]
 
 
-def questions(f: Facts, v: Voice) -> list[Block]:
+def size_question(f: Facts, v: Voice, r) -> tuple[str, str]:
+    return (v(f"Why does layer {f.layer(r)} give {f.out(r)}?", f"Why does layer {f.layer(r)} produce {f.out(r)}?",
+              f"Layer {f.layer(r)} → {f.out(r)}: why?"),
+            v(f"Work it out: {f.arith(r)}.", f"By the output-size formula, {f.arith(r)}.", f"{f.arith(r)}."))
+
+
+def questions(f: Facts, v: Voice, depths: tuple[str, ...] = ("conceptual",)) -> list[Block]:
+    """Questions answered with this model's numbers; those answered by the output-size formula
+    only at technical or math depth."""
     conv, _, pool = key_layers(f)
-    last = f.last_spatial()
+    last, technical = f.last_spatial(), bool({"technical", "math"} & set(depths))
     if conv is None or pool is None or last is None:
         return []
     qa = [(v(f"How many weights does one filter of layer {f.layer(conv)} hold?",
@@ -178,28 +186,18 @@ def questions(f: Facts, v: Voice) -> list[Block]:
            v(f"{f.taps(conv)}: one for each input channel and pixel under it.",
              f"{f.taps(conv)}, one for each input channel and each position of the kernel.",
              f"{f.taps(conv)} (C_in × k_h × k_w).")),
-          (v(f"Why is layer {f.layer(pool)}'s output {f.out(pool)}?",
-             f"Why does layer {f.layer(pool)} produce {f.out(pool)}?",
-             f"Layer {f.layer(pool)} output {f.out(pool)}: why?"),
-           v(f"Because of the output-size formula: {f.arith(pool)}.",
-             f"It follows from the output-size formula, {f.arith(pool)}.",
-             f"{f.arith(pool)}.")),
           (v(f"How much of the image does one value of layer {f.layer(last)} see?",
-             f"What is the receptive field of layer {f.layer(last)}?",
-             f"RF of layer {f.layer(last)}?"),
-           v(f"A patch {f.rf(last)} pixels across.", f"A patch of {f.rf(last)} pixels across.",
-             f"{f.rf(last)} px."))]
-    qa += [(v(f"Why does layer {f.layer(r)} give {f.out(r)}?", f"Why does layer {f.layer(r)} produce {f.out(r)}?",
-              f"Layer {f.layer(r)} → {f.out(r)}: why?"),
-            v(f"Work it out: {f.arith(r)}.", f"By the formula, {f.arith(r)}.", f"{f.arith(r)}."))
-           for r in f.of("conv", "pool") if r.arithmetic and r is not pool][:3]
-    qa += [(v(f"How many parameters does layer {f.layer(r)} have?", f"How many parameters has layer {f.layer(r)}?",
-              f"Params of layer {f.layer(r)}?"),
-            v(f"{f.params(r)}: {f.attr(r, 'out_features')} rows of {f.attr(r, 'in_features')} weights, plus the biases.",
-              f"{f.params(r)}, that is {f.attr(r, 'out_features')} rows of {f.attr(r, 'in_features')} weights "
-              "together with the biases.",
-              f"{f.params(r)} = {f.attr(r, 'out_features')}×{f.attr(r, 'in_features')} + biases."))
-           for r in f.of("linear")[:1]]
+             f"What is the receptive field of layer {f.layer(last)}?", f"RF of layer {f.layer(last)}?"),
+           v(f"A patch {f.rf(last)} pixels across.", f"A patch of {f.rf(last)} pixels across.", f"{f.rf(last)} px."))]
+    if technical:
+        qa += [size_question(f, v, r) for r in f.of("conv", "pool") if r.arithmetic][:4]
+    for r in f.of("linear")[:1]:
+        o, i = f.attr(r, "out_features"), f.attr(r, "in_features")
+        qa.append((v(f"How many parameters does layer {f.layer(r)} have?",
+                     f"How many parameters has layer {f.layer(r)}?", f"Params of layer {f.layer(r)}?"),
+                   v(f"{f.params(r)}: {o} rows of {i} weights, plus the biases.",
+                     f"{f.params(r)}, that is {o} rows of {i} weights together with the biases.",
+                     f"{f.params(r)} = {o}×{i} + biases.")))
     items = [f"{q} *{a}*" for q, a in qa]
     return [Block("close", "close.questions", 8, [("h3", v("Check yourself", "Exercises", "Checks")),
                                                   ("ul", items)])]

@@ -47,9 +47,10 @@ def conceptual_text(f: Facts, v: Voice) -> list[str]:
               f"parameter one computes the direction in which a small change would reduce it.",
               f"Filters: not designed; {f.total()} params, random init. Per image: loss = {what}. Per param: "
               f"direction that lowers the loss."),
-            v(f"That direction is the gradient. Backpropagation gets all of them in one pass, from layer {last} "
-              f"back to layer {first}, using the chain rule. Each number then takes a small step downhill. Repeat "
-              f"that over thousands of images, and the filters turn into detectors of edges, strokes and corners.",
+            v(f"That direction is the gradient. Backpropagation gets you all of them in one pass, from layer {last} "
+              f"back to layer {first}, using the chain rule. Then you move each number a small step downhill. Repeat "
+              f"that over thousands of images, and you'll find the filters turn into detectors of edges, strokes "
+              "and corners.",
               f"This direction is the gradient, and backpropagation obtains all of the gradients in a single "
               f"backward pass, from layer {last} to layer {first}, by repeated application of the chain rule. "
               f"Each parameter is then moved a small step against its gradient; repeated over many thousands of "
@@ -66,7 +67,7 @@ def run_text(f: Facts, v: Voice) -> str | None:
         return None
     what = v("validation accuracy", "accuracy on the validation images", "val acc") if key == "val_acc" else \
         v("validation loss", "loss on the validation images", "val loss")
-    return v(f"This model did exactly that, for {f.run_value('epoch')} epochs. Its {what} went from "
+    return v(f"Your model did exactly that, for {f.run_value('epoch')} epochs. Its {what} went from "
              f"{f.run_value(key, 0)} after the first epoch to {f.run_value(key)} after the last.",
              f"The present model was trained in this way for {f.run_value('epoch')} epochs, during which its "
              f"{what} went from {f.run_value(key, 0)} after the first epoch to {f.run_value(key)} after the last.",
@@ -76,8 +77,8 @@ def run_text(f: Facts, v: Voice) -> str | None:
 
 def conceptual(f: Facts, v: Voice) -> Block:
     texts = conceptual_text(f, v) + [t for t in (run_text(f, v),) if t]
-    brief = v(f"All {f.total()} numbers start random. For each example, backpropagation finds which way each "
-              "should move to lower the loss, and each takes a small step.",
+    brief = v(f"All {f.total()} numbers start random. For each example you show it, backpropagation finds which "
+              "way each should move to lower the loss, and you move each a small step.",
               f"All {f.total()} parameters are initialised at random and repeatedly moved a small step against "
               "the gradient of the loss, which backpropagation computes.",
               f"{f.total()} params: random init, then steps against ∂L/∂θ (backprop).")
@@ -89,7 +90,7 @@ def settings_text(f: Facts, v: Voice) -> str | None:
     if len(keys) < 3:
         return None
     o, lr, b = (f.setting(k) for k in keys)
-    return v(f"This run used {o} with a learning rate of {lr}, on batches of {b} images.",
+    return v(f"Your run used {o} with a learning rate of {lr}, on batches of {b} images.",
              f"The run used the {o} optimiser with a learning rate of {lr} and batches of {b} images.",
              f"Run: {o}, lr {lr}, batch {b}.")
 
@@ -100,16 +101,16 @@ def self_has(f: Facts, key: str) -> bool:
 
 def technical(f: Facts, v: Voice) -> Block:
     conv, pool = f.first("conv"), max_pool(f)
-    texts = [v(f"Training works on batches. The loss is {loss_words(f, v)}, averaged over the batch. One backward "
-               f"pass costs about twice the forward pass, which is {f.total_macs()} multiply-adds per image.",
+    texts = [v(f"You train on batches. The loss is {loss_words(f, v)}, averaged over your batch. Each backward "
+               f"pass costs you about twice the forward pass, which is {f.total_macs()} multiply-adds per image.",
                f"Training proceeds on batches of images, the loss being {loss_words(f, v)}, averaged over the "
                f"batch; a backward pass costs roughly twice the forward pass of {f.total_macs()} multiply-adds "
                "per image.",
                f"Batches; loss = {loss_words(f, v)}, batch mean. Backward ≈ twice forward ({f.total_macs()} "
                "multiply-adds/image).")]
     if conv is not None:
-        texts.append(v(f"Through layer {f.layer(conv)}, a filter's gradient adds up input patches, each weighted "
-                       "by how much the loss cares about the output there. The gradient for the input slides the "
+        texts.append(v(f"To get a filter's gradient in layer {f.layer(conv)}, you add up input patches, each weighted "
+                       "by how much the loss cares about the output there. For the input's gradient, you slide the "
                        "filters back over the output's gradient.",
                        f"In a convolution such as layer {f.layer(conv)}, the gradient of a filter is the sum of "
                        "the input patches, each weighted by the gradient of the output at that position, while "
@@ -118,7 +119,7 @@ def technical(f: Facts, v: Voice) -> Block:
                        "slid over the output gradient."))
     if pool is not None:
         texts.append(v(f"Max pooling in layer {f.layer(pool)} sends the gradient back only to the winner of each "
-                       "window. The others get nothing.",
+                       "window. The others get nothing, so you only update what won.",
                        f"Max pooling, as in layer {f.layer(pool)}, routes the gradient of each window entirely to "
                        "the element that was the maximum, the others receiving none.",
                        f"Max pool (layer {f.layer(pool)}): gradient → argmax of each window only."))
@@ -136,25 +137,25 @@ def math(f: Facts, v: Voice) -> Block:
     conv, pool = f.first("conv"), max_pool(f)
     loss = [formula("mse")] if f.task == "positions" else [formula("softmax"), formula("cross_entropy"),
                                                            formula("ce_grad")]
-    lead = v("Here is the loss and its gradient at the output:",
+    lead = v("Here is the loss you minimise, and its gradient at the output:",
              "The loss and its gradient with respect to the output scores z are",
              "Loss, output gradient:")
     pieces = [("p", lead), ("pre", "\n".join(loss))]
     brief = list(pieces)
     if conv is not None:
         s = f.attr(conv, "stride", short=True)
-        pieces += [("p", v(f"For layer {f.layer(conv)}, with g the gradient arriving at its output:",
+        pieces += [("p", v(f"For layer {f.layer(conv)}, with g the gradient you get at its output:",
                            f"For layer {f.layer(conv)}, writing g for the gradient of the loss with respect to its "
                            "output,",
                            f"Layer {f.layer(conv)}, g = ∂L/∂y:")),
                    ("pre", f"∂L/∂w[o, c, u, v] = Σ_(i, j < {f.height(conv)}) g[o, i, j] · x_pad[c, {s}·i + u, "
                            f"{s}·j + v]\n∂L/∂b[o] = Σ_(i, j) g[o, i, j]\n{formula('relu_grad')}")]
     if pool is not None:
-        pieces += [("p", v(f"Max pooling in layer {f.layer(pool)} passes g to the winner of each window:",
+        pieces += [("p", v(f"In layer {f.layer(pool)}, max pooling, you pass g to the winner of each window:",
                            f"Max pooling in layer {f.layer(pool)} passes g to the maximum of each window:",
                            f"Layer {f.layer(pool)}, max pool:")),
                    ("pre", formula("maxpool_grad"))]
-    pieces += [("p", v("Each number then steps downhill:", "Each parameter is then updated by", "Update:")),
+    pieces += [("p", v("Then you move each number a step downhill:", "Each parameter is then updated by", "Update:")),
                ("pre", formula("sgd"))]
     return Block("learning", "learning.math", 3, pieces, brief, required=True)
 
@@ -165,8 +166,8 @@ def history(f: Facts, v: Voice) -> list[Block]:
     if not f.metrics or "epoch" not in f.final() or not keys:
         return []
     rows = [[f.run_value("epoch", i)] + [f.run_value(k, i) for k in keys] for i in range(len(f.metrics))]
-    lead = v("Here is the run, epoch by epoch. Watch the validation numbers: when they stop improving while "
-             "the training ones still do, the model has started to memorise.",
+    lead = v("Here is your run, epoch by epoch. Watch the validation numbers: when they stop improving while "
+             "the training ones still do, you know the model has started to memorise.",
              "The course of the run, epoch by epoch, is given below; a widening gap between the training and "
              "validation figures would indicate overfitting.",
              "Per epoch (train/val gap ↑ ⇒ overfitting):")
@@ -182,8 +183,8 @@ def story(f: Facts, v: Voice) -> list[Block]:
     best = min(range(len(records)), key=lambda i: records[i]["val_loss"])
     e1, em, el, eb = (f.run_value("epoch", i) for i in (0, mid, -1, best))
     a1, am, al = (f.run_value(key, i) for i in (0, mid, -1))
-    text = v(f"How did it go? After epoch {e1}, {a1} of the validation images were right. By epoch {em}, {am}. "
-             f"At the end, epoch {el}, {al}. The validation loss was lowest at epoch {eb}. Most of the learning "
+    text = v(f"How did your run go? After epoch {e1}, {a1} of the validation images were right. By epoch {em}, {am}. "
+             f"At the end, epoch {el}, {al}. You got the lowest validation loss at epoch {eb}. Most of the learning "
              "happens early; the rest is polish.",
              f"The course of training is typical: the validation accuracy was {a1} after epoch {e1}, {am} after "
              f"epoch {em} and {al} after the final epoch, {el}, the validation loss reaching its minimum at epoch "

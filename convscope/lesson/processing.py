@@ -40,8 +40,8 @@ def conv_intro(f: Facts, v: Voice, c: LayerRow) -> str:
     m = c.module
     L, k, co, ci = f.layer(c), f.attr(c, "kernel_size"), f.attr(c, "out_channels"), f.attr(c, "in_channels")
     return v(f"Start with layer {L}, a convolution. It holds {co} small filters of {k} pixels. Each one slides "
-             f"across your {ci}-channel input. At every stop it multiplies its {f.taps(c)} weights by the values "
-             f"under it and adds them up. That gives one number. One filter, slid everywhere, gives one feature "
+             f"across your {ci}-channel input. At every stop, you multiply its {f.taps(c)} weights by the values "
+             f"under it and add them up. That gives you one number. One filter, slid everywhere, gives one feature "
              f"map: a picture of where its pattern shows up. So your {f.inp(c)} input turns into {f.out(c)}.",
              f"The central operation is convolution. Layer {L} holds {co} filters of size {k}, each of which is "
              f"moved across the {ci}-channel input; at every position the {f.taps(c)} weights of the filter are "
@@ -55,7 +55,7 @@ def conv_intro(f: Facts, v: Voice, c: LayerRow) -> str:
 
 def conv_brief(f: Facts, v: Voice, c: LayerRow) -> str:
     L, co, k = f.layer(c), f.attr(c, "out_channels"), f.attr(c, "kernel_size")
-    return v(f"Layer {L} slides {co} filters of {k} over the image. Each makes one feature map: "
+    return v(f"Layer {L} slides {co} filters of {k} over your image. Each makes one feature map: "
              f"{f.inp(c)} becomes {f.out(c)}.",
              f"Layer {L} moves {co} filters of size {k} across the input, each producing one feature map, "
              f"so that {f.inp(c)} becomes {f.out(c)}.",
@@ -64,7 +64,7 @@ def conv_brief(f: Facts, v: Voice, c: LayerRow) -> str:
 
 def pool_brief(f: Facts, v: Voice, p: LayerRow) -> str:
     L, k = f.layer(p), f.attr(p, "kernel_size")
-    return v(f"Layer {L} pools each {k} window into one number: {f.inp(p)} shrinks to {f.out(p)}.",
+    return v(f"Layer {L} pools each {k} window of your maps into one number: {f.inp(p)} shrinks to {f.out(p)}.",
              f"Layer {L} summarises each {k} window by one value, reducing {f.inp(p)} to {f.out(p)}.",
              f"Layer {L}: pool {k}; {f.inp(p)} → {f.out(p)}.")
 
@@ -72,14 +72,14 @@ def pool_brief(f: Facts, v: Voice, p: LayerRow) -> str:
 def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
     p, s = f.attr(c, "padding", short=True), f.attr(c, "stride", short=True)
     if c.output_shape[2] == c.input_shape[2]:
-        return v(f"Notice the size did not change. That is the padding: a border of {p} zeros, so the filter "
-                 f"can sit on the edge pixels too. The stride is {s}: the filter moves that many pixels per step.",
+        return v(f"Notice that your maps kept their size. That is the padding: a border of {p} zeros, so the filter "
+                 f"can sit on your edge pixels too. The stride is {s}: the filter moves that many pixels per step.",
                  f"The spatial size is preserved because the input is padded with a border of {p} zeros, which "
                  f"allows the filter to be placed on the edge pixels as well; with a stride of {s}, the filter "
                  f"advances that many pixels between positions.",
                  f"padding {p}, stride {s} → spatial size kept.")
-    return v(f"The maps come out smaller than the input. With padding {p} and stride {s}, the filter has fewer "
-             f"places to stand than there are pixels.",
+    return v(f"Your maps come out smaller than the input. With padding {p} and stride {s}, you have fewer "
+             f"places to put the filter than there are pixels.",
              f"The maps are smaller than the input, since with a padding of {p} and a stride of {s} the filter "
              f"fits into fewer positions than there are pixels.",
              f"padding {p}, stride {s} → fewer positions than pixels → smaller maps.")
@@ -88,7 +88,7 @@ def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
 def relu_text(f: Facts, v: Voice, a: LayerRow) -> str:
     L, rule = f.layer(a), formula("relu") if a.kind == "ReLU" else f.kind(a)
     return v(f"Next, layer {L} applies {f.kind(a)}, {rule}. Negative values become zero; the rest pass through. "
-             f"That bend is what lets the layers after it learn more than one straight-line rule.",
+             f"Without that bend, you would get one straight-line rule however many layers you stacked.",
              f"Layer {L} then applies the {f.kind(a)} non-linearity, {rule}, which sets negative responses to "
              f"zero and passes positive ones unchanged; without such a non-linearity the stacked layers would "
              f"reduce to a single linear map.",
@@ -99,8 +99,8 @@ def pool_text(f: Facts, v: Voice, p: LayerRow) -> str:
     L, k, s = f.layer(p), f.attr(p, "kernel_size"), f.attr(p, "stride", short=True)
     c, a, t = _POOL_WORDS.get(p.kind, ("summarises", "summarises", p.kind))
     return v(f"Then layer {L} pools. It {c} of each {k} window, stepping {s} pixels at a time. The maps "
-             f"shrink from {f.inp(p)} to {f.out(p)}. Nothing here is learned. It just summarises, so a pattern "
-             f"that moves by a pixel often gives the same answer.",
+             f"shrink from {f.inp(p)} to {f.out(p)}. Nothing here is learned. It just summarises, so if your pattern "
+             f"moves by a pixel, you often get the same answer.",
              f"Layer {L} performs pooling: it {a} of each {k} window, with a stride of {s}, so that the maps are "
              f"reduced from {f.inp(p)} to {f.out(p)}. The operation has no parameters; by summarising each "
              f"neighbourhood it also makes the output less sensitive to small shifts of the input.",
@@ -126,8 +126,8 @@ def grow_text(f: Facts, v: Voice) -> str | None:
     if up is None:
         return None
     L = f.layer(up)
-    return v(f"Then the network goes the other way. Layer {L} makes the maps bigger again: {f.inp(up)} becomes "
-             f"{f.out(up)}. That is how it gets back to one answer per pixel.",
+    return v(f"Then the network goes the other way. Layer {L} makes your maps bigger again: {f.inp(up)} becomes "
+             f"{f.out(up)}. That is how you get back to one answer per pixel.",
              f"The network subsequently enlarges the maps again: layer {L} takes {f.inp(up)} to {f.out(up)}, "
              f"which is how an answer for every pixel is eventually recovered.",
              f"Layer {L}, {f.kind_word(up)}: {f.inp(up)} → {f.out(up)} (maps grow back).")
@@ -177,9 +177,9 @@ def spatial_table(f: Facts) -> tuple:
 def technical_text(f: Facts, v: Voice, c: LayerRow) -> str:
     L, last = f.layer(c), f.last_spatial()
     rf = formula("rf")
-    return v(f"Each output size follows one formula per axis, {formula('out_size')}. For layer {L} that reads "
-             f"{f.arith(c)}. The receptive field grows at every window, {rf}. By layer {f.layer(last)} one value "
-             f"sees {f.rf(last)} pixels, and neighbouring values sit {f.jump(last)} pixels apart.",
+    return v(f"You get every output size from one formula per axis, {formula('out_size')}. For layer {L} that "
+             f"reads {f.arith(c)}. The receptive field grows at every window, {rf}. By layer {f.layer(last)}, each "
+             f"value you look at sees {f.rf(last)} pixels, and neighbouring values sit {f.jump(last)} pixels apart.",
              f"The output size along each axis is given by {formula('out_size')}; for layer {L} this is "
              f"{f.arith(c)}. The receptive field grows with every window according to {rf}, so that at layer "
              f"{f.layer(last)} each value depends on {f.rf(last)} input pixels, neighbouring values being "
@@ -197,7 +197,7 @@ def technical(f: Facts, v: Voice) -> Block:
                  f"No windowed layer; input {f.input()} seen whole by every layer.")
         return Block("processing", "processing.technical", 2, [("p", text)], required=True)
     text = technical_text(f, v, anchor)
-    brief = v(f"Layer {f.layer(anchor)}'s output size: {f.arith(anchor)}.",
+    brief = v(f"You get layer {f.layer(anchor)}'s output size from {f.arith(anchor)}.",
               f"The output size of layer {f.layer(anchor)} is {f.arith(anchor)}.",
               f"Layer {f.layer(anchor)}: {f.arith(anchor)}.")
     return Block("processing", "processing.technical", 2, [("p", text), spatial_table(f)], [("p", brief)],
@@ -228,19 +228,20 @@ def math(f: Facts, v: Voice) -> Block:
                  "No conv → no cross-correlation; see the linear equations below.")
         return Block("processing", "processing.math", 3, [("p", text)], required=True)
     L = f.layer(conv)
-    lead = v(f"Here is layer {L} written out. Filter o at position (i, j) computes this sum. Strictly, it is a "
-             "cross-correlation: the filter is not flipped.",
+    lead = v(f"Here is layer {L} written out, so you can see the sum that filter o computes at position (i, j). "
+             "Strictly, it is a cross-correlation: you don't flip the filter.",
              f"Formally, layer {L} computes a cross-correlation (the filter is not flipped): for filter o and "
              "output position (i, j),",
              f"Layer {L}, cross-correlation (no flip):")
     pieces = [("p", lead), ("pre", conv_equation(f, conv)),
-              ("p", v(f"The size comes from {formula('out_size')}: {f.arith(conv)}.",
+              ("p", v(f"You get the size from {formula('out_size')}: {f.arith(conv)}.",
                       f"The output size follows from {formula('out_size')}, which gives {f.arith(conv)}.",
                       f"{formula('out_size')}: {f.arith(conv)}."))]
     brief = list(pieces)
     if pool is not None:
         P = f.layer(pool)
-        pieces += [("p", v(f"Pooling in layer {P} is a window too, with a reduction instead of a weighted sum:",
+        pieces += [("p", v(f"You'll notice that pooling in layer {P} is a window too, with a reduction instead of a "
+                           "weighted sum:",
                            f"The pooling of layer {P} uses the same windows with a reduction in place of the "
                            "weighted sum:",
                            f"Layer {P}, pool:")), ("pre", pool_equation(f, pool))]
@@ -260,8 +261,8 @@ def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
                  f"of the layer below; it maps {f.inp(r)} to {f.out(r)}, and each of its values depends on a patch "
                  f"{f.rf(r)} pixels across.",
                  f"Layer {L}, conv: {co} × {k} over {ci} maps; {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
-    return v(f"Layer {L} ({kind}) turns {f.inp(r)} into {f.out(r)}. Each value sees a patch {f.rf(r)} pixels "
-             "across.",
+    return v(f"In layer {L} ({kind}), you go from {f.inp(r)} to {f.out(r)}. Each value you get sees a patch "
+             f"{f.rf(r)} pixels across.",
              f"Layer {L}, of type {kind}, maps {f.inp(r)} to {f.out(r)}; each of its values depends on a patch "
              f"{f.rf(r)} pixels across.",
              f"Layer {L}, {kind}: {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
@@ -272,14 +273,14 @@ def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:
     size = (v(f" Its size: {f.arith(r)}.", f" Its output size is {f.arith(r)}.", f" Size: {f.arith(r)}.")
             if r.arithmetic else "")
     kind = f.kind_word(r)
-    head = v(f"Layer {f.layer(r)} ({kind}, {f.inp(r)} → {f.out(r)}). ", f"Layer {f.layer(r)} ({kind}) maps "
+    head = v(f"In layer {f.layer(r)} ({kind}) you go from {f.inp(r)} to {f.out(r)}. ", f"Layer {f.layer(r)} ({kind}) maps "
              f"{f.inp(r)} to {f.out(r)}. ", f"Layer {f.layer(r)}, {kind}: {f.inp(r)} → {f.out(r)}. ") if named else ""
     if not r.params:
-        return head + v(f"Nothing to learn here; neighbouring values sit {f.jump(r)} pixels apart.{size}",
+        return head + v(f"Nothing for you to train here; neighbouring values sit {f.jump(r)} pixels apart.{size}",
                         f"It has no parameters; neighbouring outputs are {f.jump(r)} input pixels apart.{size}",
                         f"No params; jump {f.jump(r)} px.{size}")
-    return head + v(f"It has {f.params(r)} parameters and costs {f.macs(r)} multiply-adds per image, with "
-                    f"neighbouring values {f.jump(r)} pixels apart.{size}",
+    return head + v(f"It gives you {f.params(r)} parameters to train and costs you {f.macs(r)} multiply-adds per "
+                    f"image, with neighbouring values {f.jump(r)} pixels apart.{size}",
                     f"It has {f.params(r)} parameters and requires {f.macs(r)} multiply-adds per image; "
                     f"neighbouring outputs are {f.jump(r)} input pixels apart.{size}",
                     f"Params {f.params(r)}; multiply-adds {f.macs(r)}; jump {f.jump(r)} px.{size}")

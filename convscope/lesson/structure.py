@@ -25,7 +25,8 @@ def counts_text(f: Facts, v: Voice) -> str:
     parts = [(f.count(role), word) for role, word in (("conv", "convolution"), ("pool", "pooling"),
                                                        ("linear", "fully connected")) if f.of(role)]
     listed = v.join([f"{c} {word}" for c, word in parts])
-    return v(f"{f.name()} is a stack of {f.count('all')} layers: {listed}, with activations in between.",
+    return v(f"The network you are looking at, {f.name()}, is a stack of {f.count('all')} layers: {listed}, with "
+             "activations in between.",
              f"The network {f.name()} consists of {f.count('all')} layers, namely {listed}, separated by "
              "activation functions.",
              f"{f.name()}: {f.count('all')} layers; {listed} (+ activations).")
@@ -49,11 +50,11 @@ def flow_text(f: Facts, v: Voice) -> str:
 
 def params_text(f: Facts, v: Voice) -> str:
     if not f.of("linear"):
-        return v(f"In all it learns {f.total()} numbers.",
+        return v(f"In all, it has {f.total()} numbers for you to train.",
                  f"In total the network has {f.total()} trainable parameters.",
                  f"Parameters: {f.total()}.")
-    return v(f"In all it learns {f.total()} numbers, and {f.share('linear')} of them sit in the fully "
-             "connected layers.",
+    return v(f"In all, it has {f.total()} numbers for you to train, and {f.share('linear')} of them sit in the "
+             "fully connected layers.",
              f"In total the network has {f.total()} trainable parameters, of which {f.share('linear')} belong "
              "to the fully connected layers.",
              f"Parameters: {f.total()}; fully connected: {f.share('linear')}.")
@@ -67,8 +68,8 @@ def conceptual(f: Facts, v: Voice) -> Block:
 
 def sharing_text(f: Facts, v: Voice, c: LayerRow) -> str:
     L, w, d = f.layer(c), f.weights(c), f.dense(c)
-    return v(f"Why convolution? Layer {L} needs just {w} weights, because each filter is reused at every "
-             f"position. A fully connected layer with the same input and output would need {d}.",
+    return v(f"Why convolution? For layer {L} you need just {w} weights, because you reuse each filter at every "
+             f"position. With a fully connected layer of the same input and output, you would need {d}.",
              f"The economy of convolution is considerable: because each filter is shared across all positions, "
              f"layer {L} requires only {w} weights, whereas a fully connected layer with the same input and "
              f"output would require {d}.",
@@ -78,17 +79,18 @@ def sharing_text(f: Facts, v: Voice, c: LayerRow) -> str:
 def technical(f: Facts, v: Voice) -> Block:
     header = ["layer", "type", "output", "parameters", "RF"]
     table = ("table", [header] + [[f.layer(r), f.kind(r), f.out(r), f.params(r), f.rf(r)] for r in f.rows])
-    lead = v(f"Here is every layer, with what it outputs for one image. The total is {f.total()} parameters "
-             f"and {f.total_macs()} multiply-adds per image.",
+    lead = v(f"Here is every layer, with what it outputs when you feed it one image. You get {f.total()} "
+             f"parameters and {f.total_macs()} multiply-adds per image.",
              f"The table lists every layer with its output for one image; in total the network has {f.total()} "
              f"parameters and performs {f.total_macs()} multiply-adds per image.",
              f"Layers (per image). Total: {f.total()} params, {f.total_macs()} multiply-adds.")
     conv = f.first("conv")
     full = [("p", lead), table] + ([("p", sharing_text(f, v, conv))] if conv is not None else [])
     if conv is not None and f.of("linear"):
-        full.append(("p", v(f"Parameters and work sit in different places. The convolutions hold only "
-                            f"{f.share('conv')} of the parameters but do {f.macshare('conv')} of the multiply-adds; "
-                            f"the fully connected layers hold {f.share('linear')} and do {f.macshare('linear')}.",
+        full.append(("p", v(f"You might expect the layers with the most parameters to do the most work. They "
+                            f"don't. The convolutions hold only {f.share('conv')} of the parameters but do "
+                            f"{f.macshare('conv')} of the multiply-adds. The fully connected layers hold "
+                            f"{f.share('linear')} and do {f.macshare('linear')}.",
                             f"Parameters and computation are distributed very differently: the convolutions hold "
                             f"{f.share('conv')} of the parameters yet perform {f.macshare('conv')} of the "
                             f"multiply-adds, whereas the fully connected layers hold {f.share('linear')} and "
@@ -132,15 +134,15 @@ def rf_rows(f: Facts) -> list[tuple[LayerRow, LayerRow]]:
 
 def math(f: Facts, v: Voice) -> Block:
     lines = [e for e in (param_equation(f, r) for r in f.rows) if e]
-    lead = v(f"Counting parameters is simple arithmetic. A convolution has {formula('conv_params')} of them, a "
-             f"fully connected layer {formula('linear_params')}. For this model:",
+    lead = v(f"You can count the parameters yourself. A convolution has {formula('conv_params')} of them, a "
+             f"fully connected layer {formula('linear_params')}. For your model:",
              f"The parameter counts follow from the shapes: a convolution has {formula('conv_params')} "
              f"parameters and a fully connected layer {formula('linear_params')}. For this model:",
              f"Params: conv {formula('conv_params')}; linear {formula('linear_params')}.")
     full = [("p", lead), ("pre", "\n".join(lines))] if lines else [("p", lead)]
     windowed = rf_rows(f)
     if windowed:
-        full += [("p", v(f"The receptive field follows {formula('rf')}. Layer by layer:",
+        full += [("p", v(f"You can track the receptive field the same way, with {formula('rf')}. Layer by layer:",
                          f"The receptive field obeys {formula('rf')}; layer by layer,",
                          f"RF: {formula('rf')}:")), ("pre", "\n".join(rf_equation(f, r, b) for r, b in windowed))]
     brief = [("p", lead), ("pre", "\n".join(lines[:2]))] if lines else [("p", lead)]
@@ -155,12 +157,31 @@ def walk(f: Facts, v: Voice) -> list[Block]:
         items.append(v(f"Layer {f.layer(r)}, {kind}: out comes {f.out(r)}.",
                        f"Layer {f.layer(r)} ({kind}) produces {f.out(r)}.",
                        f"{f.layer(r)} {kind} → {f.out(r)}"))
-    lead = v("Here is the whole stack, one layer a line:", "The complete sequence of layers is as follows:",
+    lead = v("Here is the whole stack you are reading about, one layer a line:", "The complete sequence of layers is as follows:",
              "Stack:")
     return [Block("structure", "structure.walk", 6.05, [("p", lead), ("ul", items)])]
+
+
+def fields(f: Facts, v: Voice) -> list[Block]:
+    """How far each stage sees, in plain words (conceptual depth)."""
+    conv, last = f.first("conv"), f.last_spatial()
+    if conv is None or last is None or conv is last:
+        return []
+    return [Block("structure", "structure.fields", 6.02, [("p", v(
+        f"Why stack layers at all? Because each one sees further. A value of layer {f.layer(conv)} sees a patch "
+        f"{f.rf(conv)} pixels across, so it can only notice a stroke or an edge. By layer {f.layer(last)}, one "
+        f"value sees {f.rf(last)} pixels across your {f.input()} image, enough to notice whole parts of a shape. "
+        "You build big patterns out of small ones.",
+        f"Layers are stacked because each one enlarges the region of the image that its outputs depend on. A value "
+        f"of layer {f.layer(conv)} depends on a patch {f.rf(conv)} pixels across and can therefore register only "
+        f"an edge or a stroke, whereas a value of layer {f.layer(last)} depends on {f.rf(last)} pixels across the "
+        f"{f.input()} input, enough to register entire parts of a shape; large patterns are thus composed of "
+        "small ones.",
+        f"Why depth: RF grows. Layer {f.layer(conv)}: {f.rf(conv)} px (edges). Layer {f.layer(last)}: "
+        f"{f.rf(last)} px of {f.input()} (parts). Big patterns = compositions of small ones."))])]
 
 
 def structure_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The structure section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
-    return [makers[d](f, v) for d in depths] + (walk(f, v) if "conceptual" in depths else [])
+    return [makers[d](f, v) for d in depths] + (walk(f, v) + fields(f, v) if "conceptual" in depths else [])

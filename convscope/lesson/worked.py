@@ -69,7 +69,7 @@ def conv_cell(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     ch, y, x = (cell_fact(f, conv, where, f"cell.{i}", found) for i in range(3))
     s, b, val = (cell_fact(f, conv, where, k, found) for k in ("sum", "bias", "value"))
     top, left = (cell_fact(f, conv, where, f"window_origin.{i}", found) for i in range(2))
-    text = v(f"Let's do one by hand, with the real image. Take map {ch} of layer {f.layer(conv)}, row {y}, "
+    text = v(f"Let's do one by hand, with your real image. Take map {ch} of layer {f.layer(conv)}, row {y}, "
              f"column {x}: its brightest spot. The filter sits on the patch whose top-left corner is row {top}, "
              f"column {left}. Its {f.taps(conv)} products add up to {s}. Add the bias, {b}, and you get {val}.",
              f"A worked example with the traced image: for map {ch} of layer {f.layer(conv)} at row {y}, column "
@@ -79,7 +79,7 @@ def conv_cell(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
              f"∑ of {f.taps(conv)} products = {s}; + bias {b} = {val}.")
     pieces = [("p", text)]
     if "math" in depths or "technical" in depths:
-        pieces += [("p", v("Here are the products, weight times pixel, for the first input channel:",
+        pieces += [("p", v("Here are the products you just added, weight times pixel, for the first input channel:",
                            "The products of weight and pixel value, for the first input channel, are:",
                            "Products w·x, first input channel:")),
                    ("pre", grid_text(f, conv, where, found))]
@@ -93,8 +93,8 @@ def softmax_worked(f: Facts, v: Voice) -> list[Block]:
     logits = f.trace.output.data[0]
     order = [int(k) for k in np.argsort(-probs)[:3]]
     rows = [[f.class_name(k), mark("logit", k, f"{logits[k]:.3f}"), f.pred(k, probs[k])] for k in order]
-    text = v("Here are the three biggest scores for the image, and what softmax makes of them. A gap of a few "
-             "points in score becomes a huge gap in probability.",
+    text = v("Here are the three biggest scores for your image, and what softmax makes of them. You'll see a "
+             "gap of a few points in score become a huge gap in probability.",
              "The three largest scores for the traced image, with their softmax probabilities, are given below; "
              "the exponential turns moderate differences between scores into large differences in probability.",
              "Top scores → softmax (exp amplifies gaps):")
@@ -111,7 +111,7 @@ def pool_cell(f: Facts, v: Voice) -> list[Block]:
     ch, y, x = (cell_fact(f, pool, where, f"cell.{i}", found) for i in range(3))
     kept, top, left = (cell_fact(f, pool, where, k, found) for k in ("result", "window_origin.0", "window_origin.1"))
     size = f.attr(pool, "kernel_size")
-    text = v(f"Pooling, by hand: map {ch} of layer {f.layer(pool)} at row {y}, column {x} looks at the {size} window "
+    text = v(f"Now you do pooling by hand: map {ch} of layer {f.layer(pool)} at row {y}, column {x} looks at the {size} window "
              f"whose top-left corner is row {top}, column {left} of the map below, and keeps its largest value, {kept}.",
              f"Likewise for pooling: the value of map {ch} of layer {f.layer(pool)} at row {y}, column {x} is the "
              f"maximum, {kept}, of the {size} window whose top-left corner lies at row {top}, column {left} of the "
@@ -133,8 +133,8 @@ def linear_cell(f: Facts, v: Voice) -> list[Block]:
               cell_fact(f, last, where, f"contributions.{i}.product", found))
              for i in range(min(3, len(found["contributions"])))]
     listed = v.join([f"input {i} ({p})" for i, p in parts])
-    text = v(f"Where does the winning score come from? Class {f.class_name(k)} scores {value}: the bias, {bias}, "
-             f"plus {count} products of input and weight. The biggest come from {listed}.",
+    text = v(f"Where does the winning score come from? You can trace it. Class {f.class_name(k)} scores {value}: "
+             f"the bias, {bias}, plus {count} products of input and weight. The biggest come from {listed}.",
              f"The winning score of class {f.class_name(k)}, {value}, is the bias {bias} plus the sum of {count} "
              f"products of input and weight, the largest of which come from {listed}.",
              f"Score of class {f.class_name(k)} = {value} = bias {bias} + ∑ of {count} products; largest: {listed}.")
@@ -150,8 +150,8 @@ def loss_worked(f: Facts, v: Voice) -> list[Block]:
     grads = [(f.class_name(j), mark("grad", f"{k}:{j}", f"{float(probs[j]) - (j == k):.3g}")) for j in
              [int(i) for i in np.argsort(-probs)[:3]]]
     listed = v.join([f"{g} for class {c}" for c, g in grads])
-    text = v(f"Say this image really is a {f.class_name(k)}. Then its loss is {loss}. The gradient at the scores "
-             f"is {listed}: push the right class up, the others down.",
+    text = v(f"Say your image really is a {f.class_name(k)}. Then you get a loss of {loss}. The gradient at the "
+             f"scores is {listed}: you push the right class up and the others down.",
              f"Were the label of this image {f.class_name(k)}, its loss would be {loss}, and the gradient with "
              f"respect to the scores would be {listed}, raising the correct class and lowering the others.",
              f"If label = {f.class_name(k)}: L = {loss}; ∂L/∂z = {listed}.")
@@ -180,7 +180,7 @@ def backward_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
         return []
     lines = [line for line in (backward_line(f, r) for r in reversed(f.rows)) if line]
     lead = v(f"Backpropagation walks the layers in reverse, from layer {f.layer(f.rows[-1])} to layer "
-             f"{f.layer(f.rows[0])}. With g the gradient arriving at each layer, this is what each one does:",
+             f"{f.layer(f.rows[0])}. With g the gradient arriving at each layer, this is what you compute there:",
              f"Backpropagation visits the layers in reverse order, from layer {f.layer(f.rows[-1])} to layer "
              f"{f.layer(f.rows[0])}; writing g for the gradient arriving at each layer, the steps are:",
              f"Backward, layer {f.layer(f.rows[-1])} → layer {f.layer(f.rows[0])} (g = incoming gradient):")
