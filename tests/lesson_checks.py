@@ -110,6 +110,11 @@ def check_cell(lesson, layer, value, shown):
     return number == text == shown
 
 
+def values(row):
+    """How many numbers a layer outputs per image."""
+    return int(np.prod(row.output_shape[1:]))
+
+
 def model_fact(kind, layer, value, rows, model):
     """True/False for a number about the model itself, None when ``kind`` is not one of those."""
     row = rows.get(layer)
@@ -123,7 +128,7 @@ def model_fact(kind, layer, value, rows, model):
               "macs": lambda: f"{row.mult_adds if row else sum(r.mult_adds for r in every):,}",
               "taps": lambda: f"{row.weights // row.module.out_channels:,}", "layer": lambda: layer,
               "total": lambda: f"{total:,}", "model": lambda: type(model).__name__,
-              "acts": lambda: f"{int(np.prod(row.output_shape[1:])) if row else sum(int(np.prod(r.output_shape[1:])) for r in every):,}",
+              "acts": lambda: f"{values(row) if row else sum(values(r) for r in every):,}",
               "kib": lambda: f"{sum(int(np.prod(r.output_shape[1:])) for r in every) * 4 / 1024:,.1f}"}
     if kind in simple:
         return value == simple[kind]()

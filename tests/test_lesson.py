@@ -91,8 +91,8 @@ def test_background_decides_what_is_defined_first():
 def test_examples_none_brief_full():
     for kind, count in (("none", 0), ("brief", 6), ("full", 6)):
         page = to_markdown(lesson(minutes=30, examples=kind))
-        found = re.findall(r"\*\*(Classification|Detection|Segmentation|Face recognition|Style transfer|Regression)\*\*",
-                           page)
+        names = "Classification|Detection|Segmentation|Face recognition|Style transfer|Regression"
+        found = re.findall(rf"\*\*({names})\*\*", page)
         assert len(found) == count, kind
     full = to_markdown(lesson(minutes=30, examples="full"))
     assert "--model unet --data digit-masks" in full and "--model locator --data digit-centres" in full

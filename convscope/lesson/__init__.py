@@ -15,7 +15,7 @@ curve); :mod:`convscope.viz.lesson` draws them and embeds them in the HTML.
 >>> lesson = build_lesson(lenet5(rng=np.random.default_rng(0)), (1, 28, 28),
 ...                       Request(minutes=3, aspects=("processing",), depth=("conceptual",)))
 >>> lesson.sections(), 480 <= lesson.words <= 720
-(['intro', 'background', 'processing', 'examples'], True)
+(['intro', 'background', 'processing', 'examples', 'close'], True)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from . import extras
 from .deeper import deeper_blocks
 from .facts import Facts, plain
 from .learning import learning_blocks
-from .plan import (ASPECTS, BACKGROUNDS, DEPTHS, EXAMPLES, WORDS_PER_MINUTE, Block, Lesson, Request, fit)
+from .plan import ASPECTS, BACKGROUNDS, DEPTHS, EXAMPLES, WORDS_PER_MINUTE, Block, Lesson, Request, fit
 from .predictions import prediction_blocks
 from .processing import processing_blocks
 from .render import to_html, to_markdown

@@ -14,7 +14,7 @@ share of a layer's output values that are 0 for the traced image) and ``whatif``
 >>> from convscope.lesson.facts import Facts, plain
 >>> from convscope.lesson.writing import Voice
 >>> model = lenet5(rng=np.random.default_rng(0))
->>> b = whatif_block(Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28)), Voice("technical"))
+>>> b = whatif_block(Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28)), Voice("technical"), plainly=True)
 >>> plain(b[0].full[1][1]).splitlines()[0]
 'padding 0, stride 1: (28 + 2*0 - 5)/1 + 1 = 24'
 """
@@ -63,9 +63,10 @@ def memory_block(f: Facts, v: Voice) -> list[Block]:
              f"{kib} KiB as {formula('float32')}. When you train, you keep them all for the backward pass, for "
              "every image in your batch.",
              f"Memory behaves differently from the parameter count: a single image causes the layers to output "
-             f"{every} values in total, {kib} KiB in {formula('float32')}, all of which training retains for the backward pass, "
-             "for every image of the batch.",
-             f"Activations/image: {every} values = {kib} KiB ({formula('float32')}); kept for backward, × batch size.")
+             f"{every} values in total, {kib} KiB in {formula('float32')}, all of which training retains for the "
+             "backward pass, for every image of the batch.",
+             f"Activations/image: {every} values = {kib} KiB ({formula('float32')}); kept for backward, "
+             "× batch size.")
     table = ("table", [["layer", "type", "values out", "multiply-adds"]] + rows)
     return [Block("structure", "structure.memory", 6.2, [("p", text), table], [("p", text)])]
 
@@ -110,7 +111,8 @@ def whatif_line(f: Facts, r: LayerRow, padding: int, stride: int) -> str:
     out = (h + 2 * padding - k) // stride + 1
     p, s = (mark("whatif", r.name, f"padding={padding},stride={stride}:{name}", x)
             for name, x in (("p", padding), ("s", stride)))
-    hh, kk = (mark("whatif", r.name, f"padding={padding},stride={stride}:{name}", x) for name, x in (("h", h), ("k", k)))
+    hh, kk = (mark("whatif", r.name, f"padding={padding},stride={stride}:{name}", x)
+              for name, x in (("h", h), ("k", k)))
     res = mark("whatif", r.name, f"padding={padding},stride={stride}:out", out)
     text = f"({hh} + {formula('two')}*{p} - {kk})/{s}"
     text = f"floor({text})" if (h + 2 * padding - k) % stride else text

@@ -7,7 +7,8 @@ convolution and pooling, and what the filters become; with a run folder, what th
 >>> from convscope.lesson.facts import Facts, plain
 >>> from convscope.lesson.writing import Voice
 >>> model = lenet5(rng=np.random.default_rng(0))
->>> b = learning_blocks(Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28)), Voice("conversational"), ("conceptual",))
+>>> f = Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28))
+>>> b = learning_blocks(f, Voice("conversational"), ("conceptual",))
 >>> "61,706" in plain(b[0].full[0][1])
 True
 """

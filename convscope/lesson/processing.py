@@ -7,7 +7,8 @@ and padding, ReLU and pooling, told with the first such layers of the model in h
 >>> from convscope.lesson.facts import Facts, plain
 >>> from convscope.lesson.writing import Voice
 >>> model = lenet5(rng=np.random.default_rng(0))
->>> blocks = processing_blocks(Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28)), Voice("academic"), ("conceptual",))
+>>> f = Facts(model, summarize(model, (1, 28, 28)), (1, 28, 28))
+>>> blocks = processing_blocks(f, Voice("academic"), ("conceptual",))
 >>> "6 filters of size 5x5" in plain(blocks[0].full[0][1])
 True
 """
@@ -273,8 +274,9 @@ def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:
     size = (v(f" Its size: {f.arith(r)}.", f" Its output size is {f.arith(r)}.", f" Size: {f.arith(r)}.")
             if r.arithmetic else "")
     kind = f.kind_word(r)
-    head = v(f"In layer {f.layer(r)} ({kind}) you go from {f.inp(r)} to {f.out(r)}. ", f"Layer {f.layer(r)} ({kind}) maps "
-             f"{f.inp(r)} to {f.out(r)}. ", f"Layer {f.layer(r)}, {kind}: {f.inp(r)} → {f.out(r)}. ") if named else ""
+    head = v(f"In layer {f.layer(r)} ({kind}) you go from {f.inp(r)} to {f.out(r)}. ",
+             f"Layer {f.layer(r)} ({kind}) maps {f.inp(r)} to {f.out(r)}. ",
+             f"Layer {f.layer(r)}, {kind}: {f.inp(r)} → {f.out(r)}. ") if named else ""
     if not r.params:
         return head + v(f"Nothing for you to train here; neighbouring values sit {f.jump(r)} pixels apart.{size}",
                         f"It has no parameters; neighbouring outputs are {f.jump(r)} input pixels apart.{size}",

@@ -28,7 +28,8 @@ from .plan import Lesson, Piece
 STYLE = """body{font-family:Georgia,serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222;line-height:1.5}
 h1,h2,h3{font-family:sans-serif}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.9em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
 figure{margin:1em 0;text-align:center}figure img{max-width:100%;image-rendering:pixelated}
 figcaption{font-size:.85em;color:#555}.note{color:#a33}.meta{color:#666;font-size:.9em}"""
 
@@ -54,7 +55,7 @@ def to_markdown(lesson: Lesson) -> str:
     parts = [f"# {plain(lesson.title)}"] + [f"> {note}" for note in lesson.notes]
     for section in lesson.sections():
         parts.append(f"## {lesson.headings[section]}")
-        parts += [md_piece(p) for b in lesson.blocks if b.section == section for p in b.chosen]
+        parts += [md_piece(p) for b in lesson.blocks if b.section == section for p in (b.chosen or b.full)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -100,7 +101,7 @@ def to_html(lesson: Lesson, pictures: Mapping[str, tuple[str, str]] | None = Non
     for section in lesson.sections():
         inner = []
         for b in (b for b in lesson.blocks if b.section == section):
-            inner.append(f'<div class="block" data-key="{b.key}">' + "".join(html_piece(p) for p in b.chosen))
+            inner.append(f'<div class="block" data-key="{b.key}">' + "".join(html_piece(p) for p in (b.chosen or b.full)))
             for name in b.pictures:
                 if name in pictures and name not in shown:
                     shown.add(name)

@@ -157,8 +157,8 @@ def walk(f: Facts, v: Voice) -> list[Block]:
         items.append(v(f"Layer {f.layer(r)}, {kind}: out comes {f.out(r)}.",
                        f"Layer {f.layer(r)} ({kind}) produces {f.out(r)}.",
                        f"{f.layer(r)} {kind} → {f.out(r)}"))
-    lead = v("Here is the whole stack you are reading about, one layer a line:", "The complete sequence of layers is as follows:",
-             "Stack:")
+    lead = v("Here is the whole stack you are reading about, one layer a line:",
+             "The complete sequence of layers is as follows:", "Stack:")
     return [Block("structure", "structure.walk", 6.05, [("p", lead), ("ul", items)])]
 
 

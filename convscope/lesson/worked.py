@@ -111,8 +111,9 @@ def pool_cell(f: Facts, v: Voice) -> list[Block]:
     ch, y, x = (cell_fact(f, pool, where, f"cell.{i}", found) for i in range(3))
     kept, top, left = (cell_fact(f, pool, where, k, found) for k in ("result", "window_origin.0", "window_origin.1"))
     size = f.attr(pool, "kernel_size")
-    text = v(f"Now you do pooling by hand: map {ch} of layer {f.layer(pool)} at row {y}, column {x} looks at the {size} window "
-             f"whose top-left corner is row {top}, column {left} of the map below, and keeps its largest value, {kept}.",
+    text = v(f"Now you do pooling by hand: map {ch} of layer {f.layer(pool)} at row {y}, column {x} looks at the "
+             f"{size} window whose top-left corner is row {top}, column {left} of the map below, and keeps its "
+             f"largest value, {kept}.",
              f"Likewise for pooling: the value of map {ch} of layer {f.layer(pool)} at row {y}, column {x} is the "
              f"maximum, {kept}, of the {size} window whose top-left corner lies at row {top}, column {left} of the "
              "map below.",
