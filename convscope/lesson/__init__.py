@@ -36,6 +36,7 @@ from . import extras
 from .deeper import deeper_blocks
 from .facts import Facts, plain
 from .learning import learning_blocks
+from .more import more_blocks
 from .plan import ASPECTS, BACKGROUNDS, DEPTHS, EXAMPLES, WORDS_PER_MINUTE, Block, Lesson, Request, fit
 from .predictions import prediction_blocks
 from .processing import processing_blocks
@@ -67,7 +68,7 @@ def all_blocks(f: Facts, request: Request) -> list[Block]:
     for aspect in request.aspects:
         made = SECTION_MAKERS[aspect](f, v, request.depth)
         cores = len(request.depth)
-        deep = deeper_blocks(f, v, aspect, request.depth)
+        deep = deeper_blocks(f, v, aspect, request.depth) + more_blocks(f, v, aspect, request.depth)
         blocks += made[:cores] + worked[aspect]() + made[cores:] + deep
     return blocks + extras.examples(f, v, request) + extras.remember(f, v) + extras.questions(f, v, request.depth)
 

@@ -74,6 +74,13 @@ FORMULAS = {
     "init": "U(±1/√fan_in)",
     "half": "0.5",
     "mse": "L = mean((z - t)²)",
+    "batch_loss": "L = (1/N) Σ_n -log p[n, y_n]",
+    "softmax_jacobian": "∂p_i/∂z_j = p_i·([i = j] - p_j)",
+    "adamw": ("m ← β₁·m + (1 - β₁)·g,   v ← β₂·v + (1 - β₂)·g²\n"
+              "w ← w - η·(m̂ / (√v̂ + ε) + λ·w)        (β₁ = 0.9, β₂ = 0.999, ε = 1e-8; m̂, v̂ bias-corrected)"),
+    "adam": ("g ← g + λ·w,   m ← β₁·m + (1 - β₁)·g,   v ← β₂·v + (1 - β₂)·g²\n"
+             "w ← w - η·m̂ / (√v̂ + ε)        (β₁ = 0.9, β₂ = 0.999, ε = 1e-8; m̂, v̂ bias-corrected)"),
+    "sgd_momentum": "g ← g + λ·w,   b ← μ·b + g,   w ← w - η·(g + μ·b)        (Nesterov momentum μ)",
 }
 
 

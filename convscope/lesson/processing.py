@@ -282,10 +282,19 @@ def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:
                         f"It has no parameters; neighbouring outputs are {f.jump(r)} input pixels apart.{size}",
                         f"No params; jump {f.jump(r)} px.{size}")
     return head + v(f"It gives you {f.params(r)} parameters to train and costs you {f.macs(r)} multiply-adds per "
-                    f"image, with neighbouring values {f.jump(r)} pixels apart.{size}",
+                    f"image, with neighbouring values {f.jump(r)} pixels apart.{size}{dense(f, v, r)}",
                     f"It has {f.params(r)} parameters and requires {f.macs(r)} multiply-adds per image; "
-                    f"neighbouring outputs are {f.jump(r)} input pixels apart.{size}",
-                    f"Params {f.params(r)}; multiply-adds {f.macs(r)}; jump {f.jump(r)} px.{size}")
+                    f"neighbouring outputs are {f.jump(r)} input pixels apart.{size}{dense(f, v, r)}",
+                    f"Params {f.params(r)}; multiply-adds {f.macs(r)}; jump {f.jump(r)} px.{size}{dense(f, v, r)}")
+
+
+def dense(f: Facts, v: Voice, r: LayerRow) -> str:
+    """A conv layer's weights against a dense layer of the same shapes ("" for other layers)."""
+    if r.dense_weights is None:
+        return ""
+    return v(f" A dense layer in its place would need {f.dense(r)} weights, not {f.weights(r)}.",
+             f" A fully connected layer in its place would require {f.dense(r)} weights instead of {f.weights(r)}.",
+             f" Dense equivalent: {f.dense(r)} vs {f.weights(r)} weights.")
 
 
 def detail_pieces(f: Facts, v: Voice, r: LayerRow, depths: Sequence[str]) -> list:
