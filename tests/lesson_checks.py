@@ -166,7 +166,8 @@ def check_fact(fact, lesson, model, rows, request, *, class_names=None, metrics=
         return found if kind != "whatif" else shown == str(whatif(rows[layer], value))
     probs = lesson.trace.probabilities()[0] if lesson.trace is not None else None
     if kind == "input":
-        return value == dims(request["input_shape"])
+        shape = request["input_shape"]
+        return value == (dims(shape) if layer == "" else str(shape["chw".index(layer)]))
     if kind == "classes":
         return value == (str(list(rows.values())[-1].output_shape[1]) if layer == "" else
                          (class_names[int(layer)] if class_names else layer))

@@ -63,7 +63,7 @@ def all_blocks(f: Facts, request: Request) -> list[Block]:
     v = Voice(request.tone)
     blocks = [extras.intro(f, v, request)] + extras.background(f, v, request)
     worked = {"processing": lambda: conv_cell(f, v, request.depth), "predictions": lambda: softmax_worked(f, v),
-              "learning": lambda: loss_worked(f, v) + backward_blocks(f, v, request.depth),
+              "learning": lambda: loss_worked(f, v, request.depth) + backward_blocks(f, v, request.depth),
               "structure": list}
     for aspect in request.aspects:
         made = SECTION_MAKERS[aspect](f, v, request.depth)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from .facts import Facts, mark
 from .plan import WORDS_PER_MINUTE, Block, Request
 from .processing import key_layers
-from .writing import Voice
+from .writing import Voice, plural
 
 ASPECT_WORDS = {"structure": "how it is built", "processing": "how it processes an image",
                 "learning": "how it learns", "predictions": "how it makes a prediction"}
@@ -37,8 +37,10 @@ def intro(f: Facts, v: Voice, request: Request) -> Block:
 
 
 def primer_none(f: Facts, v: Voice) -> list[str]:
-    return [v(f"First, three words you will need. To a computer, your image is a grid of numbers: {f.input()} "
-              "of them, one per pixel and colour channel, dark to bright. A neuron takes some numbers, multiplies "
+    c, h, w = (f.input(a) for a in range(3))
+    return [v(f"First, three words you will need. To a computer, your image is a grid of numbers: {h} rows of "
+              f"{w}, in {c} colour {plural(f.input_shape[0], 'channel')}, one number per pixel, dark to bright "
+              f"({f.input()} in all). A neuron takes some numbers, multiplies "
               "each by a weight, adds them up and bends the result. A weight is just a number that says how much "
               "one input counts.",
               f"Three notions are required. To a computer an image is an array of numbers, here {f.input()}, one "
@@ -198,6 +200,6 @@ def questions(f: Facts, v: Voice, depths: tuple[str, ...] = ("conceptual",)) -> 
                    v(f"{f.params(r)}: {o} rows of {i} weights, plus the biases.",
                      f"{f.params(r)}, that is {o} rows of {i} weights together with the biases.",
                      f"{f.params(r)} = {o}×{i} + biases.")))
-    items = [f"{q} *{a}*" for q, a in qa]
+    items = [f"{q} — {a}" for q, a in qa]
     return [Block("close", "close.questions", 8, [("h3", v("Check yourself", "Exercises", "Checks")),
                                                   ("ul", items)])]

@@ -25,7 +25,7 @@ count      ``role=n``: layers of a role ("all": every row)  the rows
 share      ``linear=96.0%``: parameters held by a role      the rows
 macshare   ``conv=86.9%``: multiply-adds done by a role     the rows
 model      the model's class name                           ``type(model).__name__``
-input      the input shape                                  the request
+input      the input shape (layer c, h or w: one size)      the request
 classes    the number of outputs per image / a class name   the last row / the class names
 run        ``key@epoch=value`` from metrics.jsonl           the run folder
 config     a setting of run.json (layer: its key)           the run folder
@@ -223,8 +223,11 @@ class Facts:
     def total_macs(self) -> str:
         return mark("macs", "", n(sum(r.mult_adds for r in self.rows)))
 
-    def input(self) -> str:
-        return mark("input", "", dims(self.input_shape))
+    def input(self, axis: int | None = None) -> str:
+        """The input shape, or one of its sizes: axis 0 channels, 1 height, 2 width."""
+        if axis is None:
+            return mark("input", "", dims(self.input_shape))
+        return mark("input", "chw"[axis], self.input_shape[axis])
 
     def count(self, role: str) -> str:
         return mark("count", "", f"{role}={len(self.of(role) if role != 'all' else self.rows)}",

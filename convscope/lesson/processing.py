@@ -74,7 +74,8 @@ def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
     p, s = f.attr(c, "padding", short=True), f.attr(c, "stride", short=True)
     if c.output_shape[2] == c.input_shape[2]:
         return v(f"Notice that your maps kept their size. That is the padding: a border of {p} zeros, so the filter "
-                 f"can sit on your edge pixels too. The stride is {s}: the filter moves that many pixels per step.",
+                 f"can sit on your edge pixels too. The stride is {s}: the filter moves {s} "
+                 f"{plural(c.module.stride[0], 'pixel')} per step.",
                  f"The spatial size is preserved because the input is padded with a border of {p} zeros, which "
                  f"allows the filter to be placed on the edge pixels as well; with a stride of {s}, the filter "
                  f"advances that many pixels between positions.",
@@ -220,7 +221,9 @@ def pool_equation(f: Facts, p: LayerRow) -> str:
     return f"y[c, i, j] = {reduce}_(u, v < {k}) x[c, {s}·i + u, {s}·j + v]"
 
 
-def math(f: Facts, v: Voice) -> Block:
+def math(f: Facts, v: Voice, depths: Sequence[str] = ("math",)) -> Block:
+    """The cross-correlation and pooling of the first such layers; the output-size formula
+    again only when the technical block (which states it) is not there."""
     conv, _, pool = key_layers(f)
     if conv is None:
         text = v("No convolution here, so no sliding sum: see the fully connected equations below.",
@@ -234,10 +237,11 @@ def math(f: Facts, v: Voice) -> Block:
              f"Formally, layer {L} computes a cross-correlation (the filter is not flipped): for filter o and "
              "output position (i, j),",
              f"Layer {L}, cross-correlation (no flip):")
-    pieces = [("p", lead), ("pre", conv_equation(f, conv)),
-              ("p", v(f"You get the size from {formula('out_size')}: {f.arith(conv)}.",
-                      f"The output size follows from {formula('out_size')}, which gives {f.arith(conv)}.",
-                      f"{formula('out_size')}: {f.arith(conv)}."))]
+    pieces = [("p", lead), ("pre", conv_equation(f, conv))]
+    if "technical" not in depths:
+        pieces.append(("p", v(f"You get the size from {formula('out_size')}: {f.arith(conv)}.",
+                              f"The output size follows from {formula('out_size')}, which gives {f.arith(conv)}.",
+                              f"{formula('out_size')}: {f.arith(conv)}.")))
     brief = list(pieces)
     if pool is not None:
         P = f.layer(pool)
@@ -262,6 +266,16 @@ def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
                  f"of the layer below; it maps {f.inp(r)} to {f.out(r)}, and each of its values depends on a patch "
                  f"{f.rf(r)} pixels across.",
                  f"Layer {L}, conv: {co} × {k} over {ci} maps; {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
+    if r.module.role == "activation":
+        return v(f"Layer {L} applies {f.kind(r)} again, to all {f.out(r)} values.",
+                 f"Layer {L} applies {f.kind(r)} once more, elementwise, to its {f.out(r)} values.",
+                 f"Layer {L}: {f.kind(r)}, elementwise on {f.out(r)}.")
+    if r.module.role == "pool":
+        return v(f"Layer {L} pools again: {f.inp(r)} shrinks to {f.out(r)}, and each value now sees a patch "
+                 f"{f.rf(r)} pixels across.",
+                 f"Layer {L} pools once more, reducing {f.inp(r)} to {f.out(r)}, so that each value depends on a "
+                 f"patch {f.rf(r)} pixels across.",
+                 f"Layer {L}, pool: {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
     return v(f"In layer {L} ({kind}), you go from {f.inp(r)} to {f.out(r)}. Each value you get sees a patch "
              f"{f.rf(r)} pixels across.",
              f"Layer {L}, of type {kind}, maps {f.inp(r)} to {f.out(r)}; each of its values depends on a patch "
@@ -274,6 +288,10 @@ def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:
     size = (v(f" Its size: {f.arith(r)}.", f" Its output size is {f.arith(r)}.", f" Size: {f.arith(r)}.")
             if r.arithmetic else "")
     kind = f.kind_word(r)
+    if r.module.role == "activation":
+        return v(f"Layer {f.layer(r)} applies {f.kind(r)} to all {f.out(r)} values; no parameters.",
+                 f"Layer {f.layer(r)} applies {f.kind(r)} elementwise to its {f.out(r)} values, without parameters.",
+                 f"Layer {f.layer(r)}: {f.kind(r)} on {f.out(r)}; no params.")
     head = v(f"In layer {f.layer(r)} ({kind}) you go from {f.inp(r)} to {f.out(r)}. ",
              f"Layer {f.layer(r)} ({kind}) maps {f.inp(r)} to {f.out(r)}. ",
              f"Layer {f.layer(r)}, {kind}: {f.inp(r)} → {f.out(r)}. ") if named else ""
@@ -323,6 +341,6 @@ def details(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
 def processing_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The processing section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
-    blocks = [makers[d](f, v) for d in depths]
+    blocks = [makers[d](f, v, depths) if d == "math" else makers[d](f, v) for d in depths]
     blocks[0].pictures = pictures(f)
     return blocks + details(f, v, depths)

@@ -40,7 +40,7 @@ def flow_text(f: Facts, v: Voice) -> str:
                  f"{f.input()} → {f.out(out)}.")
     return v(f"Your {f.input()} image goes in. The first part finds patterns: the maps get smaller while "
              f"their number grows, down to {f.out(last)} at layer {f.layer(last)}. The last part turns those "
-             f"into the answer, {f.out(out)}.",
+             f"into the answer: {f.out(out)} numbers.",
              f"The {f.input()} input first passes through a feature extractor, in which the maps become "
              f"smaller while their number grows, reaching {f.out(last)} at layer {f.layer(last)}; the remaining "
              f"layers turn these features into the output of {f.out(out)}.",
@@ -50,11 +50,11 @@ def flow_text(f: Facts, v: Voice) -> str:
 
 def params_text(f: Facts, v: Voice) -> str:
     if not f.of("linear"):
-        return v(f"In all, it has {f.total()} numbers for you to train.",
+        return v(f"In all, it learns {f.total()} numbers.",
                  f"In total the network has {f.total()} trainable parameters.",
                  f"Parameters: {f.total()}.")
-    return v(f"In all, it has {f.total()} numbers for you to train, and {f.share('linear')} of them sit in the "
-             "fully connected layers.",
+    return v(f"In all, it learns {f.total()} numbers. You'll find {f.share('linear')} of them in the fully "
+             "connected layers.",
              f"In total the network has {f.total()} trainable parameters, of which {f.share('linear')} belong "
              "to the fully connected layers.",
              f"Parameters: {f.total()}; fully connected: {f.share('linear')}.")
@@ -154,9 +154,9 @@ def walk(f: Facts, v: Voice) -> list[Block]:
     items = []
     for r in f.rows:
         kind = f.kind_word(r)
-        items.append(v(f"Layer {f.layer(r)}, {kind}: out comes {f.out(r)}.",
-                       f"Layer {f.layer(r)} ({kind}) produces {f.out(r)}.",
-                       f"{f.layer(r)} {kind} → {f.out(r)}"))
+        items.append(v(f"Layer {f.layer(r)}, {kind} ({f.kind(r)}): {f.out(r)} out.",
+                       f"Layer {f.layer(r)} ({kind}, {f.kind(r)}) produces {f.out(r)}.",
+                       f"{f.layer(r)} {kind} ({f.kind(r)}) → {f.out(r)}"))
     lead = v("Here is the whole stack you are reading about, one layer a line:",
              "The complete sequence of layers is as follows:", "Stack:")
     return [Block("structure", "structure.walk", 6.05, [("p", lead), ("ul", items)])]

@@ -28,6 +28,8 @@ from .facts import Facts, dims, formula, mark
 from .plan import Block
 from .writing import Voice
 
+DEPTHS_ALL = ("conceptual", "technical", "math")
+
 
 def brightest(f: Facts, row: LayerRow) -> tuple[int, int, int]:
     """(channel, y, x) of the largest value of a layer's output for the traced image."""
@@ -142,7 +144,8 @@ def linear_cell(f: Facts, v: Voice) -> list[Block]:
     return [Block("predictions", "predictions.worked-linear", 5.65, [("p", text)])]
 
 
-def loss_worked(f: Facts, v: Voice) -> list[Block]:
+def loss_worked(f: Facts, v: Voice, depths: Sequence[str] = DEPTHS_ALL) -> list[Block]:
+    """The loss of the traced image for its predicted class; the gradient's numbers at technical or math depth."""
     probs = f.probabilities()
     if probs is None:
         return []
@@ -151,6 +154,15 @@ def loss_worked(f: Facts, v: Voice) -> list[Block]:
     grads = [(f.class_name(j), mark("grad", f"{k}:{j}", f"{float(probs[j]) - (j == k):.3g}")) for j in
              [int(i) for i in np.argsort(-probs)[:3]]]
     listed = v.join([f"{g} for class {c}" for c, g in grads])
+    if not {"technical", "math"} & set(depths):
+        text = v(f"Say your image really is a {f.class_name(k)}. Then you get a loss of {loss}: the network gave "
+                 "the right class nearly all its probability, so this image has little left to teach it. The "
+                 "gradient pushes the right score up and the others down, each by the probability it got wrong.",
+                 f"Were the label of this image {f.class_name(k)}, its loss would be {loss}: nearly all the "
+                 "probability already lies on the correct class, so that the image has little left to teach; the "
+                 "gradient raises the correct score and lowers each other one by the probability it received.",
+                 f"If label = {f.class_name(k)}: L = {loss}. Gradient: correct score ↑, others ↓ by their p.")
+        return [Block("learning", "learning.worked", 5.7, [("p", text)])]
     text = v(f"Say your image really is a {f.class_name(k)}. Then you get a loss of {loss}. The gradient at the "
              f"scores is {listed}: you push the right class up and the others down.",
              f"Were the label of this image {f.class_name(k)}, its loss would be {loss}, and the gradient with "
