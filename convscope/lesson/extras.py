@@ -28,11 +28,14 @@ def intro(f: Facts, v: Voice, request: Request) -> Block:
     minutes = mark("minutes", "", f"{request.minutes:g}")
     wpm = mark("wpm", "", WORDS_PER_MINUTE)
     topics = v.join([ASPECT_WORDS[a] for a in request.aspects])
+    gives = v(f"{f.classes()} scores for every pixel", f"{f.classes()} scores for every pixel",
+              f"{f.classes()} scores/pixel") if f.task == "segmentation" else v(
+        f"{f.classes()} numbers", f"{f.classes()} outputs", f"{f.classes()} outputs")
     text = v(f"This is a {minutes}-minute read ({wpm} words a minute) about {f.name()}, the network in front "
-             f"of you. It takes a {f.input()} image and gives back {f.classes()} numbers. You will see {topics}.",
+             f"of you. It takes a {f.input()} image and gives back {gives}. You will see {topics}.",
              f"This lesson, of about {minutes} minutes at {wpm} words per minute, concerns the network "
-             f"{f.name()}, which maps a {f.input()} image to {f.classes()} outputs. It treats {topics}.",
-             f"{f.name()}: {f.input()} → {f.classes()} outputs. Covers: {topics}. ≈ {minutes} min @ {wpm} wpm.")
+             f"{f.name()}, which maps a {f.input()} image to {gives}. It treats {topics}.",
+             f"{f.name()}: {f.input()} → {gives}. Covers: {topics}. ≈ {minutes} min @ {wpm} wpm.")
     return Block("intro", "intro", 0, [("p", text)], required=True)
 
 
@@ -94,8 +97,8 @@ def notation(f: Facts, v: Voice) -> str:
 
 
 EXAMPLES = (  # (name, conversational, academic, technical), then the longer paragraph in three tones
-    ("Classification", "name what is in an image, as this network does", "assign an image to one of a set of "
-     "classes, as the present network does", "image → one class"),
+    ("Classification", "name what is in an image", "assign an image to one of a set of classes",
+     "image → one class"),
     ("Detection", "draw a box around each object and name it", "locate each object by a bounding box and "
      "classify it", "image → boxes + classes"),
     ("Segmentation", "colour every pixel by what it belongs to", "assign a class to every pixel", "image → class "
@@ -139,14 +142,15 @@ CONVSCOPE = (
 def examples(f: Facts, v: Voice, request: Request) -> list[Block]:
     if request.examples == "none":
         return []
-    items = [f"**{name}**: {v(c, a, t)}" for name, c, a, t in EXAMPLES]
+    ours = {"classification": "Classification", "segmentation": "Segmentation", "positions": "Regression"}[f.task]
+    this = v(", as this network does", ", as the present network does", " (this network)")
+    items = [f"**{name}**: {v(c, a, t)}{this if name == ours else ''}" for name, c, a, t in EXAMPLES]
     lead = v("You can do much more with the same building blocks:", "The same building blocks serve many other tasks:",
              "Other uses of the same blocks:")
     brief = [("p", lead), ("ul", items)]
     if request.examples == "brief":
         return [Block("examples", "examples", 5, brief, required=True)]
-    full = [("p", lead)] + [("p", f"**{name}**: {v(c, a, t)}. {v(*more)}")
-                            for (name, c, a, t), more in zip(EXAMPLES, CONVSCOPE)]
+    full = [("p", lead)] + [("p", f"{item}. {v(*more)}") for item, more in zip(items, CONVSCOPE)]
     return [Block("examples", "examples", 5, full, brief, required=True)]
 
 

@@ -73,10 +73,12 @@ def pool_brief(f: Facts, v: Voice, p: LayerRow) -> str:
 def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
     p, s = f.attr(c, "padding", short=True), f.attr(c, "stride", short=True)
     if c.output_shape[2] == c.input_shape[2]:
-        return v(f"Notice that your maps kept their size. That is the padding: a border of {p} zeros, so the filter "
-                 f"can sit on your edge pixels too. The stride is {s}: the filter moves {s} "
+        pad = c.module.padding
+        border = f"{p} {plural(pad[0], 'zero')}" if isinstance(pad, tuple) else f"zeros ('{p}' padding)"
+        return v(f"Notice that your maps kept their size. That is the padding: a border of {border}, so the "
+                 f"filter can sit on your edge pixels too. The stride is {s}: the filter moves {s} "
                  f"{plural(c.module.stride[0], 'pixel')} per step.",
-                 f"The spatial size is preserved because the input is padded with a border of {p} zeros, which "
+                 f"The spatial size is preserved because the input is padded with a border of {border}, which "
                  f"allows the filter to be placed on the edge pixels as well; with a stride of {s}, the filter "
                  f"advances that many pixels between positions.",
                  f"padding {p}, stride {s} → spatial size kept.")

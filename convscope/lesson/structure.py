@@ -23,7 +23,9 @@ from .writing import Voice
 
 def counts_text(f: Facts, v: Voice) -> str:
     parts = [(f.count(role), word) for role, word in (("conv", "convolution"), ("pool", "pooling"),
-                                                       ("linear", "fully connected")) if f.of(role)]
+                                                       ("conv_transpose", "transposed convolution"),
+                                                       ("upsample", "upsampling"), ("linear", "fully connected"),
+                                                       ("normalization", "batch normalisation")) if f.of(role)]
     listed = v.join([f"{c} {word}" for c, word in parts])
     return v(f"The network you are looking at, {f.name()}, is a stack of {f.count('all')} layers: {listed}, with "
              "activations in between.",
@@ -43,7 +45,7 @@ def flow_text(f: Facts, v: Voice) -> str:
              f"into the answer: {f.out(out)} numbers.",
              f"The {f.input()} input first passes through a feature extractor, in which the maps become "
              f"smaller while their number grows, reaching {f.out(last)} at layer {f.layer(last)}; the remaining "
-             f"layers turn these features into the output of {f.out(out)}.",
+             f"layers turn these features into the output, {f.out(out)} values.",
              f"{f.input()} → feature extractor (maps shrink, channels grow) → {f.out(last)} at layer "
              f"{f.layer(last)} → head → {f.out(out)}.")
 
