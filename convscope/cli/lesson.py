@@ -47,7 +47,7 @@ def run_folder(spec: str) -> Path | None:
 
 @reports_errors
 def run_lesson(args: argparse.Namespace) -> int:
-    from ..lesson import Request, build_lesson, read_run, to_markdown
+    from ..lesson import WORDS_PER_MINUTE, Request, build_lesson, read_run, to_markdown
     suffix = Path(args.out).suffix.lower() if args.out else ".md"
     if suffix not in (".html", ".md"):
         raise InspectError(f"--out must end in .html or .md, got {args.out}")
@@ -56,26 +56,29 @@ def run_lesson(args: argparse.Namespace) -> int:
     model, meta = load(args.model, args.input_shape)
     folder = run_folder(args.model) if Path(args.model).exists() else None
     config, metrics = read_run(folder) if folder is not None else ({}, [])
-    x, note = lesson_image(args, meta) if suffix == ".html" or args.image else (None, "")
+    x, note = lesson_image(args, meta)  # its trace gives the worked examples, in Markdown too
     task = (meta.get("task") or {}).get("kind", "classification")
     lesson = build_lesson(model, meta["input_shape"], request, task=task, class_names=meta.get("class_names"),
                           config=config, metrics=metrics, image=x, input_note=note)
     if not args.out:
         print(to_markdown(lesson), end="")
         return 0
-    if suffix == ".html":
-        from ..viz.lesson import lesson_html
-        mean, std = norm_stats(meta)
-        text = lesson_html(lesson, model, metrics, mean, std, meta.get("class_names"))
-    else:
-        text = to_markdown(lesson)
+    text = html_text(lesson, model, meta, metrics) if suffix == ".html" else to_markdown(lesson)
     from ..viz import render
     print(write_into(args.out, lambda: render.write_text(args.out, text)))
-    print(f"{lesson.words} words: about {lesson.words / 200:.1f} minutes at 200 words a minute "
+    rate = WORDS_PER_MINUTE
+    print(f"{lesson.words} words: about {lesson.words / rate:.1f} minutes at {rate} words a minute "
           f"(asked for {request.minutes:g})" + (f"; image: {note}" if note else ""))
     for line in lesson.notes:
         print(f"note: {line}")
     return 0
+
+
+def html_text(lesson, model, meta: dict, metrics: list) -> str:
+    """The lesson as HTML with the model's pictures."""
+    from ..viz.lesson import lesson_html
+    mean, std = norm_stats(meta)
+    return lesson_html(lesson, model, metrics, mean, std, meta.get("class_names"))
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:

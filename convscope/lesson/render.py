@@ -101,7 +101,8 @@ def to_html(lesson: Lesson, pictures: Mapping[str, tuple[str, str]] | None = Non
     for section in lesson.sections():
         inner = []
         for b in (b for b in lesson.blocks if b.section == section):
-            inner.append(f'<div class="block" data-key="{b.key}">' + "".join(html_piece(p) for p in (b.chosen or b.full)))
+            pieces = "".join(html_piece(p) for p in (b.chosen or b.full))
+            inner.append(f'<div class="block" data-key="{b.key}">{pieces}')
             for name in b.pictures:
                 if name in pictures and name not in shown:
                     shown.add(name)
