@@ -15,7 +15,7 @@ from convscope.tensor import Tensor
 
 SHOWN_IS_VALUE = {"in", "out", "h", "params", "weights", "dense", "rf", "jump", "arith", "macs", "taps", "layer",
                   "total", "model", "input", "pred", "logit", "loss", "run", "config", "acts", "kib", "minutes", "wpm",
-                  "kind"}
+                  "kind", "w"}
 
 
 class LessonPage(HTMLParser):
@@ -74,6 +74,9 @@ def probability(p):
 
 
 def attribute_ok(module, name, shown):
+    if name.endswith("]"):  # one axis of a pair: kernel_size[0]
+        name, axis = name[:-1].split("[")
+        return shown == str(getattr(module, name)[int(axis)])
     value = getattr(module, name)
     if isinstance(value, tuple):
         return shown == dims(value) or (len(set(value)) == 1 and shown == str(value[0]))
@@ -122,6 +125,7 @@ def model_fact(kind, layer, value, rows, model):
     every = list(rows.values())
     simple = {"in": lambda: dims(row.input_shape[1:]), "out": lambda: dims(row.output_shape[1:]),
               "h": lambda: str(row.output_shape[2] if len(row.output_shape) == 4 else row.output_shape[1]),
+              "w": lambda: str(row.output_shape[3]),
               "params": lambda: f"{row.params:,}", "weights": lambda: f"{row.weights:,}",
               "dense": lambda: f"{row.dense_weights:,}", "rf": lambda: field(row.receptive_field),
               "jump": lambda: field(row.jump), "arith": lambda: row.arithmetic, "kind": lambda: row.kind,

@@ -72,7 +72,7 @@ def test_math_uses_this_models_numbers():
     written = text(lesson(minutes=30, depth=("math",)))
     assert "o < 6,  c < 1,  u, v < 5,  i, j < 28" in written  # the first convolution's own ranges
     assert "16·(6·5·5) + 16 = 2,416" in written and "120·400 + 120 = 48,120" in written
-    assert "y[c, i, j] = max_(u, v < 2) x[c, 2·i + u, 2·j + v]" in written
+    assert "y[c, i, j] = max_(u, v) x[c, 2·i + u, 2·j + v],   u, v < 2,  i, j < 14" in written
 
 
 # ----- background and examples -------------------------------------------------------------

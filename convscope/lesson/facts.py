@@ -11,12 +11,13 @@ kind       value                                            checked against
 =========  ===============================================  ==========================
 in, out    a layer's input / output shape, ``6x28x28``      the summary row's shapes
 h          the output's height (its length for a vector)    the output shape
+w          the output maps' width                           the output shape
 params     a layer's parameters, ``2,416``                  ``row.params``
 weights    a conv layer's weights; dense: the dense layer   ``row.weights``, ``row.dense_weights``
 rf, jump   receptive field / jump, ``14`` or ``5x3``        ``row.receptive_field``, ``row.jump``
 arith      the output-size arithmetic                       ``row.arithmetic``
 macs       multiply-adds per image                          ``row.mult_adds``
-attr       ``name=value`` of a layer's attribute            ``getattr(row.module, name)``
+attr       ``name=value`` (``name[i]=``: one axis)          ``getattr(row.module, name)``
 taps       weights per filter                               ``row.weights // out_channels``
 layer      a layer's name                                   a row's name
 kind       a layer's class name, ``Conv2d``                 the row's kind
@@ -74,6 +75,9 @@ FORMULAS = {
     "init": "U(±1/√fan_in)",
     "half": "0.5",
     "mse": "L = mean((z - t)²)",
+    "leaky": "x if x > 0, else a·x",
+    "sigmoid": "1/(1 + e^-x), between 0 and 1",
+    "tanh": "tanh(x), between -1 and 1",
     "batch_loss": "L = (1/N) Σ_n -log p[n, y_n]",
     "softmax_jacobian": "∂p_i/∂z_j = p_i·([i = j] - p_j)",
     "adamw": ("m ← β₁·m + (1 - β₁)·g,   v ← β₂·v + (1 - β₂)·g²\n"
@@ -213,6 +217,15 @@ class Facts:
         square = isinstance(value, tuple) and len(set(value)) == 1
         shown = attr_text(value[0] if short and square else value)
         return mark("attr", row.name, f"{name}={shown}", shown)
+
+    def axis(self, row: LayerRow, name: str, axis: int) -> str:
+        """One axis of a pair attribute, e.g. the kernel's height."""
+        value = getattr(row.module, name)[axis]
+        return mark("attr", row.name, f"{name}[{axis}]={value}", value)
+
+    def width(self, row: LayerRow) -> str:
+        """The output maps' width."""
+        return mark("w", row.name, row.output_shape[3])
 
     def taps(self, row: LayerRow) -> str:
         return mark("taps", row.name, n(row.weights // row.module.out_channels))

@@ -40,6 +40,8 @@ def loss_words(f: Facts, v: Voice) -> str:
 def conceptual_text(f: Facts, v: Voice) -> list[str]:
     first, last = f.layer(f.rows[0]), f.layer(f.rows[-1])
     what = loss_words(f, v)
+    if not f.of("conv"):
+        return mlp_text(f, v, what, first, last)
     return [v(f"So where do the filters come from? Nobody writes them. All {f.total()} numbers start out random. "
               f"You show the network an image with its right answer. The loss measures {what}. Then, for every "
               f"one of those numbers, you ask: which way should it move to make the loss smaller?",
@@ -58,6 +60,20 @@ def conceptual_text(f: Facts, v: Voice) -> list[str]:
               f"images, this process turns the filters into detectors of edges, strokes and corners.",
               f"Direction = gradient. Backprop: one backward pass, layer {last} → layer {first}, chain rule. "
               f"Step each param against its gradient; repeat over many images → filters ≈ edge/stroke detectors.")]
+
+
+def mlp_text(f: Facts, v: Voice, what: str, first: str, last: str) -> list[str]:
+    """How a network without convolutions learns: the same loop, weights instead of filters."""
+    return [v(f"So where do the weights come from? Nobody writes them. All {f.total()} numbers start out random. "
+              f"You show the network an image with its right answer, and the loss measures {what}. Backpropagation "
+              f"then tells you, from layer {last} back to layer {first}, which way each number should move, and "
+              "you move each a small step.",
+              f"The weights are not designed by hand: all {f.total()} parameters are initialised at random and "
+              f"adjusted from examples, the loss measuring {what}; backpropagation, from layer {last} back to "
+              f"layer {first}, gives the direction in which each parameter should move, and each is moved a small "
+              "step.",
+              f"{f.total()} params, random init; loss = {what}; backprop layer {last} → layer {first}; step "
+              "against the gradient.")]
 
 
 def run_text(f: Facts, v: Voice) -> str | None:

@@ -89,13 +89,23 @@ def padding_text(f: Facts, v: Voice, c: LayerRow) -> str:
              f"padding {p}, stride {s} → fewer positions than pixels → smaller maps.")
 
 
+_BENDS = {"ReLU": ("relu", "Negative values become zero; the rest pass through.",
+                    "which sets negative responses to zero and passes positive ones unchanged"),
+          "LeakyReLU": ("leaky", "Negative values shrink; the rest pass through.",
+                        "which scales negative responses down and passes positive ones unchanged"),
+          "Sigmoid": ("sigmoid", "Every value is squeezed into that range.", "which squeezes every response into "
+                      "that interval"),
+          "Tanh": ("tanh", "Every value is squeezed into that range.", "which squeezes every response into that "
+                   "interval")}
+
+
 def relu_text(f: Facts, v: Voice, a: LayerRow) -> str:
-    L, rule = f.layer(a), formula("relu") if a.kind == "ReLU" else f.kind(a)
-    return v(f"Next, layer {L} applies {f.kind(a)}, {rule}. Negative values become zero; the rest pass through. "
+    key, plain_words, academic_words = _BENDS.get(a.kind, (None, "It bends every value.", "applied elementwise"))
+    L, rule = f.layer(a), formula(key) if key else f.kind(a)
+    return v(f"Next, layer {L} applies {f.kind(a)}, {rule}. {plain_words} "
              f"Without that bend, you would get one straight-line rule however many layers you stacked.",
-             f"Layer {L} then applies the {f.kind(a)} non-linearity, {rule}, which sets negative responses to "
-             f"zero and passes positive ones unchanged; without such a non-linearity the stacked layers would "
-             f"reduce to a single linear map.",
+             f"Layer {L} then applies the {f.kind(a)} non-linearity, {rule}, {academic_words}; without such a "
+             "non-linearity the stacked layers would reduce to a single linear map.",
              f"Layer {L}: {f.kind(a)}, y = {rule}, elementwise. Without it: stack of linear maps = one linear map.")
 
 
@@ -130,6 +140,11 @@ def grow_text(f: Facts, v: Voice) -> str | None:
     if up is None:
         return None
     L = f.layer(up)
+    if f.task != "segmentation":
+        return v(f"Then the network goes the other way. Layer {L} makes your maps bigger again: {f.inp(up)} "
+                 f"becomes {f.out(up)}.",
+                 f"The network subsequently enlarges the maps again: layer {L} takes {f.inp(up)} to {f.out(up)}.",
+                 f"Layer {L}, {f.kind_word(up)}: {f.inp(up)} → {f.out(up)} (maps grow).")
     return v(f"Then the network goes the other way. Layer {L} makes your maps bigger again: {f.inp(up)} becomes "
              f"{f.out(up)}. That is how you get back to one answer per pixel.",
              f"The network subsequently enlarges the maps again: layer {L} takes {f.inp(up)} to {f.out(up)}, "
@@ -209,18 +224,32 @@ def technical(f: Facts, v: Voice) -> Block:
 
 
 # ----- math ---------------------------------------------------------------------------
+def strides(f: Facts, r: LayerRow) -> tuple[str, str]:
+    if len(set(r.module.stride)) == 1:
+        return (f.attr(r, "stride", short=True),) * 2
+    return f.axis(r, "stride", 0), f.axis(r, "stride", 1)
+
+
+def ranges(f: Facts, r: LayerRow) -> str:
+    """``u, v < 5,  i, j < 28`` (per axis when the window or the map is not square)."""
+    k = (f"u, v < {f.attr(r, 'kernel_size', short=True)}" if len(set(r.module.kernel_size)) == 1 else
+         f"u < {f.axis(r, 'kernel_size', 0)},  v < {f.axis(r, 'kernel_size', 1)}")
+    out = f"i, j < {f.height(r)}" if r.output_shape[2] == r.output_shape[3] else \
+        f"i < {f.height(r)},  j < {f.width(r)}"
+    return f"{k},  {out}"
+
+
 def conv_equation(f: Facts, c: LayerRow) -> str:
-    s, k = f.attr(c, "stride", short=True), f.attr(c, "kernel_size", short=True)
+    sh, sw = strides(f, c)
     bias = "b[o] + " if c.module.bias is not None else ""
-    return (f"y[o, i, j] = {bias}Σ_c Σ_u Σ_v w[o, c, u, v] · x_pad[c, {s}·i + u, {s}·j + v]\n"
-            f"o < {f.attr(c, 'out_channels')},  c < {f.attr(c, 'in_channels')},  u, v < {k},  "
-            f"i, j < {f.height(c)}")
+    return (f"y[o, i, j] = {bias}Σ_c Σ_u Σ_v w[o, c, u, v] · x_pad[c, {sh}·i + u, {sw}·j + v]\n"
+            f"o < {f.attr(c, 'out_channels')},  c < {f.attr(c, 'in_channels')},  {ranges(f, c)}")
 
 
 def pool_equation(f: Facts, p: LayerRow) -> str:
-    s, k = f.attr(p, "stride", short=True), f.attr(p, "kernel_size", short=True)
-    reduce = {"MaxPool2d": "max", "AvgPool2d": "mean"}.get(p.kind, p.kind)
-    return f"y[c, i, j] = {reduce}_(u, v < {k}) x[c, {s}·i + u, {s}·j + v]"
+    sh, sw = strides(f, p)
+    reduce = {"MaxPool2d": "max", "AvgPool2d": "mean", "LPPool2d": "Lp-norm"}.get(p.kind, f.kind(p))
+    return f"y[c, i, j] = {reduce}_(u, v) x[c, {sh}·i + u, {sw}·j + v],   {ranges(f, p)}"
 
 
 def math(f: Facts, v: Voice, depths: Sequence[str] = ("math",)) -> Block:

@@ -37,7 +37,7 @@ def counts_text(f: Facts, v: Voice) -> str:
 def flow_text(f: Facts, v: Voice) -> str:
     last, out = f.last_spatial(), f.rows[-1]
     if last is None or last is out:
-        return v(f"Your {f.input()} image goes in, and {f.out(out)} comes out.",
+        return v(f"Your {f.input()} image goes in, and {f.out(out)} numbers come out.",
                  f"It maps a {f.input()} input to an output of {f.out(out)}.",
                  f"{f.input()} → {f.out(out)}.")
     return v(f"Your {f.input()} image goes in. The first part finds patterns: the maps get smaller while "
