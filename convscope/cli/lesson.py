@@ -29,12 +29,12 @@ def lesson_image(args: argparse.Namespace, meta: dict) -> tuple[object, str]:
         x, notes = load_image(args.image, meta)
         return x, f"{args.image} ({'; '.join(notes)})" if notes else str(args.image)
     if not meta.get("dataset"):
-        return None, "no image: the model names no dataset (pass --image)"
+        return None, "none (the model names no dataset to take one from; pass --image)"
     from .inspect import validation_sample
     try:
         x, notes = validation_sample(meta, args.index, args.data_dir)
     except (InspectError, OSError, ValueError, ImportError) as error:
-        return None, f"no image: {error}"
+        return None, f"none ({error})"
     return x, "; ".join(notes)
 
 

@@ -20,8 +20,13 @@ most kept first, is:
 2     each selected aspect's technical account (shapes, parameters)
 3     each selected aspect's equations (math depth)
 4     the primer for a reader with some machine learning
-5     the examples (real-world uses)
-6     the details of each layer, earlier and larger layers first
+5     the examples (real-world uses); then (5.5-5.7) the worked examples with the
+      traced image's numbers: one convolution output, one pooling window, the
+      softmax of the scores, the winning score's sum, the loss
+6     the layer-by-layer details, earlier layers first, and the further material
+      (the stack in one list, why depth, the design in numbers, memory, the cost
+      of each layer, ReLU's zeros, other paddings and strides, the weights, the
+      run's settings, course and schedule, the backward pass layer by layer)
 7     "what to remember"
 8     "check yourself": questions answered with this model's numbers
 ====  ==========================================================================
