@@ -22,10 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import inspect as inspect_commands
     from . import interop as interop_commands
+    from . import lesson as lesson_commands
     from . import serve as serve_commands
     from . import train as train_commands
     train_commands.add_parsers(subparsers)
     inspect_commands.add_parsers(subparsers)  # they import matplotlib only when they run
+    lesson_commands.add_parsers(subparsers)
     serve_commands.add_parsers(subparsers)  # it imports the web server only when it runs
     interop_commands.add_parsers(subparsers)  # onnx is imported only by export, when it runs
     return parser
