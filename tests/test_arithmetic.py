@@ -351,3 +351,76 @@ def test_bad_requests_say_what_was_asked_and_what_exists(args, kwargs, error, me
     t = trace(lenet5(rng=RNG(0)), np.zeros((1, 1, 28, 28), np.float32))
     with pytest.raises(error, match=message):
         cell(t, *args, **kwargs)
+
+
+# ----- layers that make maps larger -------------------------------------------------------------------
+def naive_transposed_terms(x, weight, groups, stride, padding, dilation, c_out, y, x_out):
+    """Scatter every input value times every tap (a loop over all of them) and keep those landing on the cell."""
+    c_in, h, w = x.shape
+    per_in, per_out = c_in // groups, weight.shape[1]
+    group, local = divmod(c_out, per_out)
+    found = {}
+    for c in range(group * per_in, (group + 1) * per_in):
+        for i in range(h):
+            for j in range(w):
+                for ky in range(weight.shape[2]):
+                    for kx in range(weight.shape[3]):
+                        if (i * stride[0] - padding[0] + ky * dilation[0], j * stride[1] - padding[1] + kx * dilation[1]) \
+                                == (y, x_out):
+                            found[(c, i, j, ky, kx)] = float(x[c, i, j]) * float(weight[c, local, ky, kx])
+    return found
+
+
+def random_transposed_configs(count, seed=3):
+    rng, configs = RNG(seed), []
+    for _ in range(count):
+        groups, stride = int(rng.integers(1, 3)), (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        dilation = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        config = dict(in_channels=2 * groups, out_channels=groups * int(rng.integers(1, 3)),
+                      kernel_size=(int(rng.integers(1, 5)), int(rng.integers(1, 5))), stride=stride,
+                      padding=(int(rng.integers(0, 3)), int(rng.integers(0, 3))), groups=groups, dilation=dilation,
+                      output_padding=(int(rng.integers(0, stride[0])), int(rng.integers(0, stride[1]))),
+                      bias=bool(rng.integers(2)))
+        configs.append(pytest.param(config, id="_".join(f"{k[:2]}{v}" for k, v in config.items() if k != "bias")))
+    return configs
+
+
+@pytest.mark.parametrize("config", random_transposed_configs(8))
+def test_transposed_cell_sums_what_lands_on_it(config):
+    model, t = traced([nn.ConvTranspose2d(**config)], (2, config["in_channels"], 5, 4), dtype=np.float64)
+    m, layer = model[0], t.layers[0]
+    for c, y, x in some_cells(layer.output_shape[1:], RNG(2)):
+        got = cell(t, "0", c, y, x, index=1, top=1000)
+        assert got["kind"] == "transposed"
+        expected = naive_transposed_terms(layer.input.data[1], m.weight.data, m.groups, m.stride, m.padding,
+                                          m.dilation, c, y, x)
+        shown = {(*term["source"], *term["tap"]): term["product"] for term in got["terms"]}
+        assert shown.keys() == expected.keys() and got["terms_count"] == len(expected)
+        assert all(shown[k] == pytest.approx(v, abs=1e-12) for k, v in expected.items())
+        assert got["sum"] + got["bias"] == pytest.approx(got["value"], abs=1e-10)
+    few = cell(t, "0", 0, 0, 0, top=1)
+    assert len(few["terms"]) == min(1, few["terms_count"])
+    assert few["sum"] - few["rest"] == pytest.approx(sum(term["product"] for term in few["terms"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("options", [dict(scale_factor=2, mode="nearest"), dict(size=(7, 9), mode="nearest"),
+                                     dict(scale_factor=2, mode="bilinear"), dict(size=(9, 7), mode="bilinear"),
+                                     dict(scale_factor=1.5, mode="bilinear", align_corners=True)],
+                         ids=["nearest_x2", "nearest_size", "bilinear_x2", "bilinear_size", "bilinear_corners"])
+def test_upsample_cell_reads_its_inputs_with_weights_adding_to_one(options):
+    model, t = traced([nn.Upsample(**options)], (1, 2, 4, 5), dtype=np.float64)
+    layer = t.layers[0]
+    for c, y, x in some_cells(layer.output_shape[1:], RNG(4)):
+        got = cell(t, "0", c, y, x)
+        assert got["kind"] == "upsample" and got["sum"] == pytest.approx(got["value"], abs=1e-12)
+        assert sum(term["weight"] for term in got["terms"]) == pytest.approx(1.0, abs=1e-12)
+        assert len(got["terms"]) == 1 if options["mode"] == "nearest" else 1 <= len(got["terms"]) <= 4
+        for term in got["terms"]:
+            assert term["input"] == layer.input.data[(0, *term["source"])]
+
+
+def test_every_layer_of_the_unet_has_its_arithmetic():
+    from convscope.models import UNet
+    t = trace(UNet(1, 3, width=2, depth=2, rng=RNG(0)), RNG(1).standard_normal((1, 1, 8, 8)).astype(np.float32))
+    kinds = {cell(t, row["name"], 0, 1, 1)["kind"] for row in layer_cells(t) if row["clickable"]}
+    assert "transposed" in kinds and "other" not in kinds

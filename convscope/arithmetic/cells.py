@@ -10,7 +10,7 @@ import numpy as np
 from .. import nn
 from ..explain import own_words
 from ..trace import Layer, Trace
-from . import windowed
+from . import resizing, windowed
 from .locate import CellError, field_box, find, input_name, number, of_input, position, producer, whole
 
 
@@ -149,7 +149,8 @@ def then(t: Trace, layer: Layer, pos: tuple) -> dict | None:
 _CELLS = {nn.Conv2d: ("conv", windowed.conv), nn.MaxPool2d: ("pool", windowed.max_pool),
           nn.AvgPool2d: ("pool", windowed.avg_pool), nn.LPPool2d: ("pool", windowed.lp_pool),
           nn.AdaptiveAvgPool2d: ("pool", windowed.adaptive_pool), nn.Linear: ("linear", linear),
-          nn.BatchNorm2d: ("batchnorm", batchnorm), nn.Softmax: ("softmax", softmax), nn.Flatten: ("other", flatten)}
+          nn.BatchNorm2d: ("batchnorm", batchnorm), nn.Softmax: ("softmax", softmax), nn.Flatten: ("other", flatten),
+          nn.ConvTranspose2d: ("transposed", resizing.transposed), nn.Upsample: ("upsample", resizing.upsample)}
 _CELLS.update({kind: ("activation", activation) for kind in _ACTIVATIONS})
 
 
@@ -174,7 +175,7 @@ def cell(t: Trace, layer: str, channel: int, y: int | None = None, x: int | None
         top (int): how many of a linear unit's largest contributions to list. Default 10.
 
     Returns a dict. Every kind has ``layer``, ``module`` (class name), ``kind`` ("conv", "pool",
-    "linear", "activation", "batchnorm", "softmax" or "other"), ``index``, ``cell`` ([channel, y, x]
+    "linear", "activation", "batchnorm", "softmax", "transposed", "upsample" or "other"), ``index``, ``cell`` ([channel, y, x]
     or [unit]), ``value`` (the layer's own output), ``text`` (one sentence), ``field`` (see
     :func:`~convscope.arithmetic.locate.field_box`: an inclusive box in input pixels, or None when
     the cell sees the whole input or is not spatial) and ``input_layer`` (the layer whose output
@@ -197,6 +198,11 @@ def cell(t: Trace, layer: str, channel: int, y: int | None = None, x: int | None
     * activation: function, formula, input (and negative_slope for LeakyReLU).
     * batchnorm: channel, x, mean, var, eps, std, normalized, gamma, beta.
     * softmax: dim, position and the :func:`softmax_pieces` of the values along ``dim``.
+    * transposed (ConvTranspose2d): filter, group, terms (the ``top`` largest |input*weight| of
+      the inputs that land on the cell: source [c, i, j], tap [ky, kx], input, weight, product),
+      terms_count, sum (all products), rest (those not shown), bias; value = sum + bias.
+    * upsample: mode, align_corners, terms (each value read: source [c, i, j], input, weight,
+      product), sum; value = sum (weights add up to 1).
     * other: the value and a sentence (a Flatten adds ``source``, the input's [c, y, x]).
 
     Raises :class:`~convscope.arithmetic.locate.UnknownLayer` (a KeyError) for a name not in
@@ -209,8 +215,8 @@ def cell(t: Trace, layer: str, channel: int, y: int | None = None, x: int | None
     if top < 0:
         raise CellError(f"top must be >= 0, got {top}")
     kind, explain = explainer(found)
-    if kind == "linear":
-        explain = functools.partial(linear, top=top)
+    if kind in ("linear", "transposed"):
+        explain = functools.partial(linear if kind == "linear" else resizing.transposed, top=top)
     spatial = len(pos) == 4 and t.input.ndim == 4
     result = {"layer": found.name, "module": type(found.module).__name__, "kind": kind, "index": pos[0],
               "cell": list(pos[1:]), "value": float(found.values[pos]), "input_layer": input_name(t, found),

@@ -98,6 +98,25 @@ const ARITHMETIC = {
     return html + `</table><p class="eq" data-sum="${a.sum}" data-bias="${a.bias}">shown ${fmt(a.sum - a.rest)} + the other inputs ${fmt(a.rest)} ` +
       `= sum ${fmt(a.sum)}<br>+ bias ${fmt(a.bias)}<br>= <b>${fmt(a.sum + a.bias)}</b></p>`;
   },
+  transposed(a) {  // a transposed convolution: the inputs whose filter taps land on this cell
+    let html = "<table><caption>inputs landing here, times the filter tap they land with</caption>" +
+      "<tr><td>input (c, y, x)</td><td>value</td><td>tap (ky, kx)</td><td>weight</td><td>product</td></tr>";
+    for (const t of a.terms) {
+      html += `<tr><td>(${t.source.join(", ")})</td><td>${fmt(t.input)}</td><td>(${t.tap.join(", ")})</td>` +
+        `<td>${fmt(t.weight)}</td><td>${fmt(t.product)}</td></tr>`;
+    }
+    const others = a.terms_count - a.terms.length;
+    return html + `</table><p class="eq" data-sum="${a.sum}" data-bias="${a.bias}">shown ${fmt(a.sum - a.rest)}` +
+      (others ? ` + the other ${others} ${fmt(a.rest)}` : "") + ` = sum ${fmt(a.sum)}<br>+ bias ${fmt(a.bias)}<br>= <b>${fmt(a.sum + a.bias)}</b></p>`;
+  },
+  upsample(a) {  // nearest: one value copied; bilinear: up to 4 values blended
+    let html = `<table><caption>${escapeHtml(a.mode)}: the input values read</caption>` +
+      "<tr><td>input (c, y, x)</td><td>value</td><td>weight</td><td>product</td></tr>";
+    for (const t of a.terms) {
+      html += `<tr><td>(${t.source.join(", ")})</td><td>${fmt(t.input)}</td><td>${fmt(t.weight)}</td><td>${fmt(t.product)}</td></tr>`;
+    }
+    return html + `</table><p class="eq" data-sum="${a.sum}">sum = <b>${fmt(a.sum)}</b></p>`;
+  },
   activation(a) { return `<p class="eq">${escapeHtml(a.function)}: ${escapeHtml(a.formula)} with x = ${fmt(a.input)} → <b>${fmt(a.value)}</b></p>`; },
   softmax(a) { return softmaxHtml(a, null); },
   batchnorm(a) {
