@@ -365,8 +365,9 @@ def naive_transposed_terms(x, weight, groups, stride, padding, dilation, c_out, 
             for j in range(w):
                 for ky in range(weight.shape[2]):
                     for kx in range(weight.shape[3]):
-                        if (i * stride[0] - padding[0] + ky * dilation[0], j * stride[1] - padding[1] + kx * dilation[1]) \
-                                == (y, x_out):
+                        row = i * stride[0] - padding[0] + ky * dilation[0]
+                        col = j * stride[1] - padding[1] + kx * dilation[1]
+                        if (row, col) == (y, x_out):
                             found[(c, i, j, ky, kx)] = float(x[c, i, j]) * float(weight[c, local, ky, kx])
     return found
 

@@ -175,7 +175,8 @@ def cell(t: Trace, layer: str, channel: int, y: int | None = None, x: int | None
         top (int): how many of a linear unit's largest contributions to list. Default 10.
 
     Returns a dict. Every kind has ``layer``, ``module`` (class name), ``kind`` ("conv", "pool",
-    "linear", "activation", "batchnorm", "softmax", "transposed", "upsample" or "other"), ``index``, ``cell`` ([channel, y, x]
+    "linear", "activation", "batchnorm", "softmax", "transposed", "upsample" or "other"),
+    ``index``, ``cell`` ([channel, y, x]
     or [unit]), ``value`` (the layer's own output), ``text`` (one sentence), ``field`` (see
     :func:`~convscope.arithmetic.locate.field_box`: an inclusive box in input pixels, or None when
     the cell sees the whole input or is not spatial) and ``input_layer`` (the layer whose output

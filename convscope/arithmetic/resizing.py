@@ -50,7 +50,8 @@ def transposed(t: Trace, layer: Layer, pos: tuple, top: int = 10) -> dict:
     text = (f"{len(terms)} input values of {of_input(t, layer)} land on this cell ({len(rows)} row and {len(cols)} "
             f"column positions on each of {per_group_in} channels), each times the filter tap it lands with; "
             f"their products add up to {number(total)}"
-            f"{f' plus bias {number(bias)}' if m.bias is not None else ', no bias'} = {number(float(layer.values[pos]))}.")
+            f"{f' plus bias {number(bias)}' if m.bias is not None else ', no bias'} = "
+            f"{number(float(layer.values[pos]))}.")
     return {"filter": out_c, "group": group, "terms": [terms[k] for k in shown], "terms_count": len(terms),
             "sum": total, "rest": rest, "bias": bias, "text": text}
 
