@@ -106,6 +106,7 @@ FORMULAS = {
     "box_decode": "centre = (j + dx, i + dy)·stride,   size = (e^(log w), e^(log h))·stride,   box = centre ± size/2",
     "nms": "NMS, per class, best first: drop a box whose IoU with a kept box > t",
     "iou": "IoU(A, B) = area(A ∩ B) / area(A ∪ B)",
+    "map50": "mAP@0.5",
 }
 
 

@@ -194,7 +194,8 @@ def history(f: Facts, v: Voice) -> list[Block]:
              "The course of the run, epoch by epoch, is given below; a widening gap between the training and "
              "validation figures would indicate overfitting.",
              "Per epoch (train/val gap ↑ ⇒ overfitting):")
-    return [Block("learning", "learning.history", 6.9, [("p", lead), ("table", [["epoch"] + keys] + rows)])]
+    header = [k.replace("map50", formula("map50")) for k in keys]  # no bare digit in the text
+    return [Block("learning", "learning.history", 6.9, [("p", lead), ("table", [["epoch"] + header] + rows)])]
 
 
 def story(f: Facts, v: Voice) -> list[Block]:
