@@ -95,8 +95,8 @@ def loss_words(v: Voice) -> str:
     L1 = formula("l1")
     return v(f"how far its class maps are from a soft bump at each object's centre, and how far its box "
              f"numbers are from the true box (their {L1} error)",
-             f"the focal loss of the class heatmaps against Gaussian bumps at the objects' centres, plus the {L1} "
-             "error of the box offsets and log sizes at those centres",
+             f"the disagreement of the class heatmaps with Gaussian bumps at the objects' centres (a focal loss), "
+             f"plus the {L1} error of the box offsets and log sizes at those centres",
              f"focal loss (heatmaps vs Gaussian bumps) + {L1} (offsets, log sizes at centres)")
 
 
