@@ -11,6 +11,7 @@ import numpy as np
 
 from convscope import nn
 from convscope.arithmetic import cell
+from convscope.tasks import Detection
 from convscope.tensor import Tensor
 
 SHOWN_IS_VALUE = {"in", "out", "h", "params", "weights", "dense", "rf", "jump", "arith", "macs", "taps", "layer",
@@ -113,6 +114,60 @@ def check_cell(lesson, layer, value, shown):
     return number == text == shown
 
 
+def grid_fact(value, rows, request):
+    """A grid detector's K, 4, cells, stride or grid size, from the last layer's output (N, K + 4, Gh, Gw)."""
+    key, shown = value.split("=")
+    channels, gh, gw = list(rows.values())[-1].output_shape[1:]
+    expected = {"classes": channels - 4, "boxes": 4, "cells": gh * gw, "size": f"{gh}x{gw}",
+                "stride": f"{request['input_shape'][1] / gh:g}"}
+    return shown == str(expected[key])
+
+
+def decode_fact(value):
+    """The decoding settings: a Detection task's defaults, and the 8 neighbours of a 3x3 window."""
+    key, shown = value.split("=")
+    task = Detection(1, (8, 8))
+    expected = {"neighbours": 3 * 3 - 1, "score_threshold": task.score_threshold, "nms_iou": task.nms_iou,
+                "max_detections": task.max_detections}[key]
+    return shown == (f"{expected:g}" if isinstance(expected, float) else str(expected))
+
+
+def highest_peak(output):
+    """(class, row, col) of the highest heatmap value no lower than its 8 neighbours, by loops."""
+    heat = 1 / (1 + np.exp(-np.asarray(output[:-4], np.float64)))
+    k, h, w = heat.shape
+    best, where = -1.0, None
+    for c in range(k):
+        for i in range(h):
+            for j in range(w):
+                around = heat[c, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+                if heat[c, i, j] >= around.max() and heat[c, i, j] > best:
+                    best, where = heat[c, i, j], (c, i, j)
+    return where, heat
+
+
+def detection_fact(lesson, value, shown, request):
+    """The traced image's detections: their count, and the highest peak read off the output by hand."""
+    key, number = value.split("=", 1)
+    output = np.asarray(lesson.trace.output.data[0], np.float64)
+    _, height, width = request["input_shape"]
+    found = Detection(output.shape[0] - 4, (height, width)).detections(output[None])[0]
+    if key == "count":
+        return number == shown == str(len(found["scores"]))
+    (c, i, j), heat = highest_peak(output)
+    stride = height / output.shape[1]
+    dx, dy, log_w, log_h = output[-4:, i, j]
+    cx, cy = (j + dx) * stride, (i + dy) * stride
+    half_w, half_h = np.exp(log_w) * stride / 2, np.exp(log_h) * stride / 2
+    box = [min(max(v, 0), side) for v, side in ((cx - half_w, width), (cy - half_h, height), (cx + half_w, width),
+                                                 (cy + half_h, height))]
+    expected = {"top:row": str(i), "top:col": str(j), "top:logit": f"{output[c, i, j]:.3g}",
+                "top:score": f"{heat[c, i, j]:.3g}", "top:dx": f"{dx:.3g}", "top:dy": f"{dy:.3g}",
+                "top:logw": f"{log_w:.3g}", "top:logh": f"{log_h:.3g}",
+                "top:box": ", ".join(f"{v:.1f}" for v in box)}[key]
+    return number == shown == expected and int(found["labels"][0]) == c
+
+
 def values(row):
     """How many numbers a layer outputs per image."""
     return int(np.prod(row.output_shape[1:]))
@@ -201,4 +256,10 @@ def check_fact(fact, lesson, model, rows, request, *, class_names=None, metrics=
         return value == f"{float((lesson.trace[layer].values == 0).mean()):.1%}"
     if kind == "cell":
         return check_cell(lesson, layer, value, shown)
+    if kind == "grid":
+        return value.split("=")[1] == shown and grid_fact(value, rows, request)
+    if kind == "decode":
+        return value.split("=")[1] == shown and decode_fact(value)
+    if kind == "det":
+        return detection_fact(lesson, value, shown, request)
     raise AssertionError(f"a fact of unknown kind {kind!r}: {fact}")

@@ -96,7 +96,7 @@ def test_examples_none_brief_full():
         assert len(found) == count, kind
     full = to_markdown(lesson(minutes=30, examples="full"))
     assert "--model unet --data digit-masks" in full and "--model locator --data digit-centres" in full
-    assert "grid detector is being added" in full
+    assert "--model detector --data digit-scenes" in full and "being added" not in full
     brief = to_markdown(lesson(minutes=30, examples="brief"))
     assert "digit-masks" not in brief
 

@@ -13,7 +13,7 @@ from lesson_checks import LessonPage, check_fact
 
 from convscope import nn
 from convscope.lesson import DEPTHS, Request, build_lesson, to_html
-from convscope.models import Locator, SmallResNet, SmallVGG, UNet, lenet5
+from convscope.models import Detector, Locator, SmallResNet, SmallVGG, UNet, lenet5
 from convscope.summary import summarize
 
 METRICS = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5 + 0.04 * e, "val_loss": 1.2 / e,
@@ -43,7 +43,8 @@ def models():
             "random": (*random_model(3), "classification"),
             "mixed": (mixed_model(rng), (3, 16, 16), "classification"),
             "mlp": (nn.Sequential(nn.Flatten(), nn.Linear(784, 32, rng=rng), nn.Sigmoid(), nn.Linear(32, 10, rng=rng)),
-                    (1, 28, 28), "classification")}
+                    (1, 28, 28), "classification"),
+            "detector": (Detector(width=8, rng=rng), (1, 64, 64), "detection")}
 
 
 def mixed_model(rng):
@@ -107,3 +108,21 @@ def test_the_lenet_numbers_a_reader_expects():
     assert values[("out", "0")] == "6x28x28" and values[("params", "3")] == "2,416"
     assert values[("rf", "5")] == "16" and values[("total", "")] == "61,706"
     assert values[("arith", "2")] == "(28 + 2*0 - 2)/2 + 1 = 14"
+
+
+def test_the_detector_numbers_a_reader_expects():
+    lesson, page = lesson_page("detector", "technical")
+    values = {(k, v.split("=")[0]): v.split("=")[-1] for k, _, v, _ in page.facts if k in ("grid", "decode")}
+    assert values[("grid", "classes")] == "10" and values[("grid", "boxes")] == "4"
+    assert values[("grid", "size")] == "16x16" and values[("grid", "stride")] == "4"
+    assert values[("grid", "cells")] == "256" and values[("decode", "nms_iou")] == "0.5"
+    assert values[("decode", "score_threshold")] == "0.05"
+    model, shape, _ = MODELS["detector"]
+    rows = {r.name: r for r in summarize(model, shape)}
+    request = {"input_shape": shape, "minutes": 120}
+    for kind, key in (("grid", "classes=11"), ("grid", "stride=2"), ("decode", "nms_iou=0.45")):
+        assert not check_fact((kind, "", key, key.split("=")[1]), lesson, model, rows, request)
+    top = next(f for f in page.facts if f[0] == "det" and f[2].startswith("top:score="))
+    wrong = f"{float(top[3]) + 0.01:.3g}"
+    assert check_fact(top, lesson, model, rows, request)
+    assert not check_fact(("det", "", f"top:score={wrong}", wrong), lesson, model, rows, request)

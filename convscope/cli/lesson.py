@@ -57,7 +57,7 @@ def run_lesson(args: argparse.Namespace) -> int:
     folder = run_folder(args.model) if Path(args.model).exists() else None
     config, metrics = read_run(folder) if folder is not None else ({}, [])
     x, note = lesson_image(args, meta)  # its trace gives the worked examples, in Markdown too
-    task = (meta.get("task") or {}).get("kind", "classification")
+    task = meta.get("task") or "classification"  # the task's config: a detector's decoding settings too
     lesson = build_lesson(model, meta["input_shape"], request, task=task, class_names=meta.get("class_names"),
                           config=config, metrics=metrics, image=x, input_note=note)
     if not args.out:

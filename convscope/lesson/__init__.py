@@ -32,7 +32,7 @@ from ..nn import Module
 from ..summary import rows_of
 from ..tensor import Tensor
 from ..trace import trace
-from . import extras
+from . import detect, extras
 from .deeper import deeper_blocks
 from .facts import Facts, plain
 from .learning import learning_blocks
@@ -62,7 +62,8 @@ def all_blocks(f: Facts, request: Request) -> list[Block]:
     at the selected depths with their layer details, examples, the close."""
     v = Voice(request.tone)
     blocks = [extras.intro(f, v, request)] + extras.background(f, v, request)
-    worked = {"processing": lambda: conv_cell(f, v, request.depth), "predictions": lambda: softmax_worked(f, v),
+    worked = {"processing": lambda: conv_cell(f, v, request.depth),
+              "predictions": lambda: softmax_worked(f, v) + detect.worked(f, v),
               "learning": lambda: loss_worked(f, v, request.depth) + backward_blocks(f, v, request.depth),
               "structure": list}
     for aspect in request.aspects:
@@ -87,13 +88,14 @@ def length_notes(lesson: Lesson, available: int) -> list[str]:
 
 
 def build_lesson(model: Module, input_shape: Sequence[int], request: Request | None = None, *,
-                 task: str = "classification", class_names: Sequence[str] | None = None,
+                 task: str | Mapping[str, Any] = "classification", class_names: Sequence[str] | None = None,
                  config: Mapping[str, Any] | None = None, metrics: Sequence[Mapping[str, Any]] = (),
                  image: np.ndarray | None = None, input_note: str = "") -> Lesson:
     """A :class:`Lesson` about ``model`` on (C, H, W) inputs, for ``request``.
 
     Args:
-        task: "classification", "segmentation" or "positions" (a model file's task kind).
+        task: "classification", "segmentation", "positions" or "detection" (a model file's task
+            kind), or the model file's task config (``{"kind": "detection", "nms_iou": 0.5, ...}``).
         class_names, config, metrics: the model's class names, run.json and the records of
             metrics.jsonl (a run folder's; see :func:`read_run`).
         image: one normalised input (1, C, H, W): its trace gives the prediction the text
@@ -106,15 +108,18 @@ def build_lesson(model: Module, input_shape: Sequence[int], request: Request | N
     else:
         x = np.zeros((1,) + input_shape, np.float32)
         traced = trace(model, Tensor(x), keep_outputs=False)
-    f = Facts(model, rows_of(traced), input_shape, task, class_names, dict(config or {}), list(metrics),
-              traced if image is not None else None, input_note)
+    settings = dict(task) if isinstance(task, Mapping) else {"kind": task}
+    f = Facts(model, rows_of(traced), input_shape, str(settings.get("kind", "classification")), class_names,
+              dict(config or {}), list(metrics), traced if image is not None else None, input_note, settings)
     blocks = all_blocks(f, request)
     v = Voice(request.tone)
     headings = {s: v(*words) for s, words in HEADINGS.items()}
+    if f.task == "detection":
+        headings["predictions"] = v(*detect.HEADING)
     title = v(f"{f.name()}, explained", f"On the network {f.name()}", f"{f.name()}: notes")
     head_words = len(plain(title).split()) + sum(len(h.split()) for h in headings.values()) // 2
     kept = fit(blocks, max(request.words - head_words, 0))
-    lesson = Lesson(title, request, kept, headings, trace=f.trace)
+    lesson = Lesson(title, request, kept, headings, trace=f.trace, found=detect.found(f))
     lesson.notes = length_notes(lesson, sum(b.words for b in fit(blocks, 10 ** 9)))
     return lesson
 

@@ -165,6 +165,16 @@ def run_blocks(f: Facts, v: Voice) -> list[Block]:
             f"Two further settings shaped the run: a weight decay of {wd}, which draws every weight slightly "
             f"towards zero at each step, and the {sched} learning-rate schedule.",
             f"Weight decay {wd} (w shrinks each step); lr schedule: {sched}."))]))
+    if all(k in last for k in ("train_map50", "val_map50", "seconds")):
+        tm, vm, sec, m = f.run_value("train_map50"), f.run_value("val_map50"), f.run_value("seconds"), \
+            formula("map50")
+        blocks.append(Block("learning", "learning.generalisation", 6.7, [("p", v(
+            f"At the end, your model's {m} was {tm} on its training scenes and {vm} on the validation scenes you "
+            f"never trained it on. The last epoch took {sec} seconds on your machine.",
+            f"After the final epoch the model's {m} (mean average precision at an IoU of one half) was {tm} on the "
+            f"training scenes and {vm} on the held-out validation scenes; that epoch took {sec} seconds on this "
+            "machine.",
+            f"Final: train {m} {tm}, val {m} {vm}; last epoch {sec} s."))]))
     if all(k in last for k in ("train_acc", "val_acc", "seconds")):
         ta, va, sec = f.run_value("train_acc"), f.run_value("val_acc"), f.run_value("seconds")
         blocks.append(Block("learning", "learning.generalisation", 6.7, [("p", v(

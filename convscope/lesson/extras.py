@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+from . import detect
 from .facts import Facts, mark
 from .plan import WORDS_PER_MINUTE, Block, Request
 from .processing import key_layers
@@ -31,6 +32,7 @@ def intro(f: Facts, v: Voice, request: Request) -> Block:
     gives = v(f"{f.classes()} scores for every pixel", f"{f.classes()} scores for every pixel",
               f"{f.classes()} scores/pixel") if f.task == "segmentation" else v(
         f"{f.classes()} numbers", f"{f.classes()} outputs", f"{f.classes()} outputs")
+    gives = detect.gives(f, v) if f.task == "detection" else gives
     text = v(f"This is a {minutes}-minute read ({wpm} words a minute) about {f.name()}, the network in front "
              f"of you. It takes a {f.input()} image and gives back {gives}. You will see {topics}.",
              f"This lesson, of about {minutes} minutes at {wpm} words per minute, concerns the network "
@@ -110,15 +112,17 @@ EXAMPLES = (  # (name, conversational, academic, technical), then the longer par
     ("Regression", "give a number, such as where something is", "predict continuous quantities, such as a "
      "position", "image → real numbers"),
 )
+TASK_EXAMPLES = {"classification": "Classification", "detection": "Detection", "segmentation": "Segmentation",
+                 "positions": "Regression"}  # the example each task kind is
 CONVSCOPE = (
     ("`convscope train` trains this kind of network on your own folder of images.",
      "convscope trains such classifiers with `convscope train`, on named datasets or a folder of images.",
      "`convscope train --data FOLDER`."),
-    ("convscope has the pieces you need: box overlap, non-maximum suppression and mean average precision in "
-     "`convscope.detection`; a grid detector is being added.",
-     "convscope provides the evaluation machinery (box overlap, non-maximum suppression and mean average "
-     "precision, in `convscope.detection`), and a grid detector is being added.",
-     "`convscope.detection`: box IoU, NMS, mAP; grid detector: in progress."),
+    ("Try `convscope train --model detector --data digit-scenes`: you get a grid detector that boxes and names "
+     "every digit of a scene, scored by mean average precision.",
+     "convscope includes a CenterNet-style grid detector (`convscope train --model detector --data "
+     "digit-scenes`) that locates and classifies every digit of a scene, evaluated by mean average precision.",
+     "`--model detector --data digit-scenes`: grid detector, boxes + classes, mAP."),
     ("Try `convscope train --model unet --data digit-masks`: you get a U-Net that labels every pixel of a scene.",
      "convscope includes a U-Net (`convscope train --model unet --data digit-masks`) that labels every pixel "
      "of a scene of digits.",
@@ -142,7 +146,7 @@ CONVSCOPE = (
 def examples(f: Facts, v: Voice, request: Request) -> list[Block]:
     if request.examples == "none":
         return []
-    ours = {"classification": "Classification", "segmentation": "Segmentation", "positions": "Regression"}[f.task]
+    ours = TASK_EXAMPLES[f.task]
     this = v(", as this network does", ", as the present network does", " (this network)")
     items = [f"**{name}**: {v(c, a, t)}{this if name == ours else ''}" for name, c, a, t in EXAMPLES]
     lead = v("You can do much more with the same building blocks:", "The same building blocks serve many other tasks:",

@@ -33,6 +33,12 @@ config     a setting of run.json (layer: its key)           the run folder
 pred       ``class=probability`` for the traced image       the trace
 formula    a fixed formula, a key of ``FORMULAS``           ``FORMULAS``
 minutes    the minutes asked for; wpm: the rate             the request
+grid       a detector's ``classes=``, ``boxes=``, ``cells=``,   the last row and the input
+           ``size=``, ``stride=`` (see :mod:`.detect`)
+decode     a detector's ``score_threshold=``, ``nms_iou=``,  the task's settings
+           ``max_detections=``, ``neighbours=8``
+det        ``count=`` / ``top:KEY=`` of the traced image's   decoding the trace again
+           boxes and highest peak
 =========  ===============================================  ==========================
 
 >>> text = "maps of " + mark("out", "0", "6x28x28")
@@ -68,6 +74,7 @@ FORMULAS = {
     "ce_grad": "∂L/∂z_k = p_k - [k = y]",
     "sgd": "w ← w - η · ∂L/∂w",
     "maxpool_grad": "∂L/∂x = g at the window's argmax, 0 elsewhere",
+    "l1": "L1",
     "l2": "L2",
     "one": "1",
     "two": "2",
@@ -85,6 +92,21 @@ FORMULAS = {
     "adam": ("g ← g + λ·w,   m ← β₁·m + (1 - β₁)·g,   v ← β₂·v + (1 - β₂)·g²\n"
              "w ← w - η·m̂ / (√v̂ + ε)        (β₁ = 0.9, β₂ = 0.999, ε = 1e-8; m̂, v̂ bias-corrected)"),
     "sgd_momentum": "g ← g + λ·w,   b ← μ·b + g,   w ← w - η·(g + μ·b)        (Nesterov momentum μ)",
+    # the grid detector (CenterNet): y is the heatmap target, d a cell's box numbers, d* their targets
+    "heat_sigmoid": "p[k, i, j] = σ(z[k, i, j]) = 1/(1 + e^-z)",
+    "bump": "y[k, i, j] = exp(-((j - c_x)²/(2σ_x²) + (i - c_y)²/(2σ_y²))),  σ = 0.54·(box size)/6",
+    "focal": ("L_heat = -Σ_(k, i, j) { (1 - p)^α · log p                if y = 1\n"
+              "                      { (1 - y)^β · p^α · log(1 - p)     otherwise        (α = 2, β = 4)"),
+    "l1_box": "L_box = Σ_(centre cells) Σ_(d in dx, dy, log w, log h) |d - d*|",
+    "det_loss": "L = (L_heat + L_box) / (number of objects)",
+    "focal_grad": ("∂L_heat/∂z = (1 - p)^α · (α·p·log p - (1 - p))               if y = 1\n"
+                   "           = (1 - y)^β · p^α · (p - α·(1 - p)·log(1 - p))    otherwise"),
+    "l1_grad": "∂L_box/∂d = sign(d - d*) at the centre cells, 0 elsewhere",
+    "peak": "peak: p[k, i, j] ≥ each of its 8 neighbours (a 3x3 max pool)",
+    "box_decode": "centre = (j + dx, i + dy)·stride,   size = (e^(log w), e^(log h))·stride,   box = centre ± size/2",
+    "nms": "NMS, per class, best first: drop a box whose IoU with a kept box > t",
+    "iou": "IoU(A, B) = area(A ∩ B) / area(A ∪ B)",
+    "map50": "mAP@0.5",
 }
 
 
@@ -151,7 +173,8 @@ class Facts:
     """The model, its summary rows and what else is known: the run's config and metrics,
     the class names, and (optionally) a trace of one real image.
 
-    ``task`` is "classification", "segmentation" or "positions".
+    ``task`` is "classification", "segmentation", "positions" or "detection";
+    ``task_settings`` the model file's task config (a detector's decoding thresholds).
     """
 
     model: Module
@@ -163,6 +186,7 @@ class Facts:
     metrics: Sequence[Mapping[str, Any]] = ()
     trace: Any = None  # a convscope.trace.Trace of one image, or None
     input_note: str = ""
+    task_settings: Mapping[str, Any] = field(default_factory=dict)
 
     # ----- marked numbers of the model -----
     def name(self) -> str:

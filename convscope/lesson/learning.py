@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import detect
 from .facts import Facts, formula
 from .plan import Block
 from .writing import Voice
@@ -28,6 +29,8 @@ def loss_words(f: Facts, v: Voice) -> str:
         return v("how far the predicted position is from the true one",
                  "the squared distance between the predicted and the true position",
                  "squared position error")
+    if f.task == "detection":
+        return detect.loss_words(v)
     if f.task == "segmentation":
         return v("how little probability it gave the right class, pixel by pixel",
                  "the cross-entropy of the predicted class probabilities, averaged over the pixels",
@@ -118,12 +121,14 @@ def self_has(f: Facts, key: str) -> bool:
 
 def technical(f: Facts, v: Voice) -> Block:
     conv, pool = f.first("conv"), max_pool(f)
-    texts = [v(f"You train on batches. The loss is {loss_words(f, v)}, averaged over your batch. Each backward "
+    mean = v("added up over your batch and divided by its objects", "summed over the batch and divided by the "
+             "number of its objects", "batch sum / objects") if f.task == "detection" else \
+        v("averaged over your batch", "averaged over the batch", "batch mean")
+    texts = [v(f"You train on batches. The loss is {loss_words(f, v)}, {mean}. Each backward "
                f"pass costs you about twice the forward pass, which is {f.total_macs()} multiply-adds per image.",
-               f"Training proceeds on batches of images, the loss being {loss_words(f, v)}, averaged over the "
-               f"batch; a backward pass costs roughly twice the forward pass of {f.total_macs()} multiply-adds "
-               "per image.",
-               f"Batches; loss = {loss_words(f, v)}, batch mean. Backward ≈ twice forward ({f.total_macs()} "
+               f"Training proceeds on batches of images, the loss being {loss_words(f, v)}, {mean}; a backward "
+               f"pass costs roughly twice the forward pass of {f.total_macs()} multiply-adds per image.",
+               f"Batches; loss = {loss_words(f, v)}, {mean}. Backward ≈ twice forward ({f.total_macs()} "
                "multiply-adds/image).")]
     if conv is not None:
         texts.append(v(f"To get a filter's gradient in layer {f.layer(conv)}, you add up input patches, each weighted "
@@ -152,8 +157,8 @@ def max_pool(f: Facts):
 
 def math(f: Facts, v: Voice) -> Block:
     conv, pool = f.first("conv"), max_pool(f)
-    loss = [formula("mse")] if f.task == "positions" else [formula("softmax"), formula("cross_entropy"),
-                                                           formula("ce_grad")]
+    loss = {"positions": [formula("mse")], "detection": detect.loss_formulas()}.get(
+        f.task, [formula("softmax"), formula("cross_entropy"), formula("ce_grad")])
     lead = v("Here is the loss you minimise, and its gradient at the output:",
              "The loss and its gradient with respect to the output scores z are",
              "Loss, output gradient:")
@@ -179,7 +184,8 @@ def math(f: Facts, v: Voice) -> Block:
 
 def history(f: Facts, v: Voice) -> list[Block]:
     """The run's epochs as a table (a low-priority block; only with a run folder)."""
-    keys = [k for k in ("train_loss", "val_loss", "train_acc", "val_acc", "val_mpe") if k in f.final()]
+    keys = [k for k in ("train_loss", "val_loss", "train_acc", "val_acc", "val_mpe", "train_map50", "val_map50")
+            if k in f.final()]
     if not f.metrics or "epoch" not in f.final() or not keys:
         return []
     rows = [[f.run_value("epoch", i)] + [f.run_value(k, i) for k in keys] for i in range(len(f.metrics))]
@@ -188,7 +194,8 @@ def history(f: Facts, v: Voice) -> list[Block]:
              "The course of the run, epoch by epoch, is given below; a widening gap between the training and "
              "validation figures would indicate overfitting.",
              "Per epoch (train/val gap ↑ ⇒ overfitting):")
-    return [Block("learning", "learning.history", 6.9, [("p", lead), ("table", [["epoch"] + keys] + rows)])]
+    header = [k.replace("map50", formula("map50")) for k in keys]  # no bare digit in the text
+    return [Block("learning", "learning.history", 6.9, [("p", lead), ("table", [["epoch"] + header] + rows)])]
 
 
 def story(f: Facts, v: Voice) -> list[Block]:
@@ -217,4 +224,5 @@ def learning_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     conv = f.first("conv")
     blocks[0].pictures = ((f"filters:{conv.name}",) if conv is not None else ()) + (("curve",) if f.metrics else ())
     deep = history(f, v) if "technical" in depths or "math" in depths else []
-    return blocks + (story(f, v) if "conceptual" in depths else []) + deep
+    targets = [detect.targets_block(f, v)] if f.task == "detection" else []
+    return blocks + targets + (story(f, v) if "conceptual" in depths else []) + deep

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..summary import LayerRow
+from . import detect
 from .facts import Facts, formula
 from .plan import Block
 from .writing import Voice
@@ -53,6 +54,13 @@ def batch_block(f: Facts, v: Voice) -> list[Block]:
     """The loss over a batch and the Jacobian of softmax behind the output gradient."""
     if f.task == "positions":
         return []
+    if f.task == "detection":
+        lead = v("Over a batch, you add up the losses of all its images and divide by the number of objects in it. "
+                 "The gradient at a heatmap logit z, and at a box number d, is:",
+                 "Over a batch the losses of all images are summed and divided by the number of objects; the "
+                 "gradients at a heatmap logit z and at a box quantity d are",
+                 "Batch: Σ over images / number of objects; output gradients:")
+        return [Block("learning", "learning.batch", 6.85, [("p", lead), ("pre", "\n".join(detect.batch_lines()))])]
     size = f.setting("batch_size") if f.config.get("batch_size") is not None else "N"
     where = v(f", and your run used N = {size}", f", N being {size} in this run", f"; N = {size}") \
         if size != "N" else ""

@@ -106,7 +106,7 @@ class Block:
     """One unit of a lesson: a ``section``, a unique ``key``, a ``priority`` (0 most
     important), the ``full`` pieces, optional ``brief`` ones, the ``pictures`` it wants
     shown after it (names a picture maker understands: "filters:0", "features:1", "pooling",
-    "curve", "prediction"), and whether it is ``required``."""
+    "curve", "prediction", "boxes"), and whether it is ``required``."""
 
     section: str
     key: str
@@ -148,8 +148,8 @@ def fit(blocks: Sequence[Block], budget: int) -> list[Block]:
 @dataclass
 class Lesson:
     """A written lesson: its title, the request, the kept blocks (in document order) with
-    their section headings, notes for the reader (e.g. the selection was short) and the
-    trace of its image (None without one)."""
+    their section headings, notes for the reader (e.g. the selection was short), the
+    trace of its image (None without one) and, for a detector, what it found there."""
 
     title: str
     request: Request
@@ -157,6 +157,7 @@ class Lesson:
     headings: dict[str, str]
     notes: list[str] = field(default_factory=list)
     trace: object = None  # the convscope.trace.Trace of the lesson's image, if it has one
+    found: dict | None = None  # a detector's boxes, scores and labels for that image
 
     @property
     def words(self) -> int:

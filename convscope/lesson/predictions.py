@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import detect
 from .facts import Facts, formula
 from .plan import Block
 from .writing import Voice
@@ -40,6 +41,8 @@ def head_text(f: Facts, v: Voice) -> str:
 
 def softmax_text(f: Facts, v: Voice) -> str:
     last = f.layer(f.rows[-1])
+    if f.task == "detection":
+        return detect.output_text(f, v)
     if f.task == "positions":
         return v(f"Layer {last} gives {f.classes()} numbers: the x and y of the centre, as fractions of the "
                  "canvas. There is no softmax here. The numbers are your answer.",
@@ -58,6 +61,8 @@ def softmax_text(f: Facts, v: Voice) -> str:
 
 
 def image_text(f: Facts, v: Voice) -> str | None:
+    if f.task == "detection":
+        return detect.image_text(f, v)
     probs = f.probabilities()
     if probs is None or len(probs) < 2:
         return None
@@ -81,11 +86,12 @@ def technical(f: Facts, v: Voice) -> Block:
     rows = f.of("linear", "flatten") or [f.rows[-1]]
     table = ("table", [["layer", "type", "input → output", "parameters"]]
              + [[f.layer(r), f.kind(r), f"{f.inp(r)} → {f.out(r)}", f.params(r)] for r in rows])
-    lead = v(f"You call the scores before softmax logits. Here is the head of the network, which gives you "
-             f"{f.classes()} of them at the end:",
-             f"The scores before the softmax are known as logits; the head of the network, which ends in "
-             f"{f.classes()} of them, is as follows:",
-             f"Head → {f.classes()} logits:")
+    lead = detect.channels_lead(f, v) if f.task == "detection" else v(
+        f"You call the scores before softmax logits. Here is the head of the network, which gives you "
+        f"{f.classes()} of them at the end:",
+        f"The scores before the softmax are known as logits; the head of the network, which ends in "
+        f"{f.classes()} of them, is as follows:",
+        f"Head → {f.classes()} logits:")
     return Block("predictions", "predictions.technical", 2, [("p", lead), table], [("p", lead)], required=True)
 
 
@@ -95,7 +101,8 @@ def math(f: Facts, v: Voice) -> Block:
     lead = v("You can write each fully connected layer as one matrix product plus a bias:",
              "Each fully connected layer computes an affine map:",
              "Linear layers:")
-    out = [formula("mse")] if f.task == "positions" else [formula("softmax"), f"k < {f.classes()}"]
+    out = {"positions": lambda: [formula("mse")], "detection": lambda: detect.decode_math(f, v)}.get(
+        f.task, lambda: [formula("softmax"), f"k < {f.classes()}"])()
     pieces = ([("p", lead), ("pre", "\n".join(lines))] if lines else []) + [
         ("p", v("And you get the output:", "The output is then", "Output:")), ("pre", "\n".join(out))]
     return Block("predictions", "predictions.math", 3, pieces, pieces[-2:], required=True)
@@ -143,5 +150,6 @@ def prediction_blocks(f: Facts, v: Voice, depths: Sequence[str]) -> list[Block]:
     """The predictions section's blocks for the selected ``depths``."""
     makers = {"conceptual": conceptual, "technical": technical, "math": math}
     blocks = [makers[d](f, v) for d in depths]
-    blocks[0].pictures = ("prediction",) if f.trace is not None and f.task == "classification" else ()
+    blocks[0].pictures = {"classification": ("prediction",), "detection": ("boxes",)}.get(f.task, ()) \
+        if f.trace is not None else ()
     return blocks + (funnel(f, v) if "conceptual" in depths else []) + details(f, v, depths)

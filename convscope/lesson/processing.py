@@ -296,7 +296,8 @@ def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
                  f"Layer {L} is a further convolution, with {co} filters of size {k}, each combining all {ci} maps "
                  f"of the layer below; it maps {f.inp(r)} to {f.out(r)}, and each of its values depends on a patch "
                  f"{f.rf(r)} pixels across.",
-                 f"Layer {L}, conv: {co} × {k} over {ci} maps; {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
+                 f"Layer {L}, conv: {co} × {k} over {ci} maps; {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.") + \
+            dilation_text(f, v, r)
     if r.module.role == "activation":
         return v(f"Layer {L} applies {f.kind(r)} again, to all {f.out(r)} values.",
                  f"Layer {L} applies {f.kind(r)} once more, elementwise, to its {f.out(r)} values.",
@@ -312,6 +313,18 @@ def detail_text(f: Facts, v: Voice, r: LayerRow) -> str:
              f"Layer {L}, of type {kind}, maps {f.inp(r)} to {f.out(r)}; each of its values depends on a patch "
              f"{f.rf(r)} pixels across.",
              f"Layer {L}, {kind}: {f.inp(r)} → {f.out(r)}; RF {f.rf(r)} px.")
+
+
+def dilation_text(f: Facts, v: Voice, r: LayerRow) -> str:
+    """A dilated convolution's wider view ("" for an undilated one)."""
+    if getattr(r.module, "dilation", (1, 1)) == (1, 1):
+        return ""
+    d = f.attr(r, "dilation", short=True)
+    return v(f" Its filter is dilated by {d}: its taps sit {d} pixels apart, so it sees wider with no extra weights, "
+             "and your maps keep their size.",
+             f" Its filter is dilated by {d}, its taps lying {d} pixels apart, which widens its view without "
+             "further weights or any loss of resolution.",
+             f" Dilation {d}: taps {d} px apart → wider view, same weights, same map size.")
 
 
 def detail_numbers(f: Facts, v: Voice, r: LayerRow, named: bool) -> str:

@@ -3,9 +3,10 @@
 A :class:`~convscope.lesson.plan.Lesson` names its pictures (``Lesson.pictures()``):
 ``input`` (the traced image), ``filters:LAYER`` (a conv layer's weights), ``features:LAYER``
 (that layer's maps for the traced image), ``pooling`` (max, average and L2 pooling of one of
-its maps), ``prediction`` (the most probable classes) and ``curve`` (loss and accuracy per
-epoch from the run's metrics). :func:`lesson_pictures` draws those it can: the ones of an
-image need the lesson to have been built with one; the curve needs a run's metrics.
+its maps), ``prediction`` (the most probable classes), ``boxes`` (a detector's boxes drawn
+on the image) and ``curve`` (loss and accuracy per epoch from the run's metrics).
+:func:`lesson_pictures` draws those it can: the ones of an image need the lesson to have been
+built with one; the curve needs a run's metrics.
 """
 
 from __future__ import annotations
@@ -17,12 +18,28 @@ import numpy as np
 
 from ..lesson import Lesson, to_html
 from ..nn import Module
-from . import gallery, render
+from . import boxes, gallery, grids, render
 
 CAPTIONS = {"input": "The image the lesson follows through the network",
             "prediction": "What the network says about that image: its most probable classes",
             "curve": "Loss and accuracy after every epoch of this run (train and validation)",
-            "pooling": "One feature map pooled three ways: max, average and L2"}
+            "pooling": "One feature map pooled three ways: max, average and L2",
+            "boxes": "The boxes the network finds on that image, with class and score (those scoring 0.3 or "
+                     "more; when none does, its three best)"}
+STRONG = 0.3  # a box this sure is drawn; below it, only the best few (an untrained detector's boxes are weak)
+
+
+def boxes_image(lesson: Lesson, mean: Sequence[float] | None, std: Sequence[float] | None,
+                class_names: Sequence[str] | None) -> np.ndarray | None:
+    """The traced image with the detector's boxes on it (None when the lesson found none)."""
+    found = lesson.found
+    if found is None or not len(found["scores"]):
+        return None
+    strong = found["scores"] >= STRONG
+    keep = strong if strong.any() else np.arange(len(found["scores"])) < 3
+    image = grids.to_uint8(grids.image_rgb(lesson.trace.input.data[0], mean, std))
+    return boxes.draw_boxes(image, found["boxes"][keep], found["labels"][keep], found["scores"][keep],
+                            class_names)
 
 
 def filters_image(model: Module, layer: str) -> np.ndarray:
@@ -51,11 +68,14 @@ def picture(name: str, lesson: Lesson, model: Module, metrics: Sequence[Mapping[
     if kind == "pooling":
         (_, image), = gallery.pooling_picture(t)
         return image, CAPTIONS["pooling"]
+    if kind == "boxes":
+        image = boxes_image(lesson, mean, std, class_names)
+        return None if image is None else (image, CAPTIONS["boxes"])
     if kind == "prediction":
         (_, image), = gallery.prediction_picture(t, None, class_names, k=5)
         return image, CAPTIONS["prediction"]
     raise ValueError(f"unknown lesson picture {name!r}; expected input, filters:LAYER, features:LAYER, pooling, "
-                     "prediction or curve")
+                     "prediction, boxes or curve")
 
 
 def lesson_pictures(lesson: Lesson, model: Module, metrics: Sequence[Mapping[str, Any]] = (),
