@@ -23,7 +23,7 @@ non-maximum suppression within each class (IoU > ``nms_iou``) removes what is le
 
 >>> boxes, classes = np.array([[[4, 8, 12, 24]]]), np.array([[3]])
 >>> heat, regression, mask = encode(boxes, classes, num_classes=5, grid=(8, 8), stride=4)
->>> heat.shape, np.argwhere(heat[0] == 1).tolist(), regression[0, :, 4, 2].round(3).tolist()
+>>> heat.shape, np.argwhere(heat[0] == 1).tolist(), regression[0, :, 4, 2].astype(float).round(3).tolist()
 ((1, 5, 8, 8), [[3, 4, 2]], [0.0, 0.0, 0.693, 1.386])
 """
 
