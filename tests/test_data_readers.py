@@ -213,7 +213,7 @@ def test_npz_nchw_kept(tmp_path):
 def test_npz_object_array_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, x=np.zeros((2, 4, 4), np.uint8), y=np.array([0, {"a": 1}], dtype=object))
-    with pytest.raises(ValueError, match=r"evil.npz: array 'y' holds Python objects \(object\), which cannot be read without pickle"):
+    with pytest.raises(ValueError, match=r"evil.npz: array 'y' holds Python objects .* cannot be read without pickle"):
         read_npz(path)
 
 
