@@ -349,14 +349,49 @@ def checkpoint_progress(path: str | os.PathLike) -> dict[str, Any]:
     return read_safetensors(path, CHECKPOINT_FORMAT)[1].get("progress", {})
 
 
+def _like(saved: Any, live: Any) -> bool:
+    """Whether a hyper-parameter read from JSON has the kind of the live optimizer's value."""
+    if isinstance(live, tuple):
+        return isinstance(saved, list) and len(saved) == len(live)
+    if isinstance(live, bool) or live is None:
+        return type(saved) is type(live)
+    return isinstance(saved, (int, float)) and not isinstance(saved, bool)
+
+
+def _check_resumable(path, arrays, header, optimizer, rngs) -> None:
+    """Refuse a checkpoint whose hyper-parameters, random states or arrays cannot be restored."""
+    bad = [name for name, array in arrays.items() if array.dtype.kind == "f" and not np.all(np.isfinite(array))]
+    if bad:
+        raise ModelFileError(f"{path}: {', '.join(bad[:3])} hold NaN or infinite values; not a state to resume")
+    hyper = header["optimizer"]["hyper"]
+    for name in optimizer.hyper_names:
+        live, saved = getattr(optimizer, name), hyper.get(name)
+        if name not in hyper or not _like(saved, live):
+            raise ModelFileError(f"{path}: optimizer hyper-parameter {name!r} is {shown(saved)}, expected a value "
+                                 f"like this run's {live!r}")
+    for name, generator in (rngs or {}).items():
+        if name not in header["rngs"]:
+            raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
+        try:
+            type(generator.bit_generator)().state = header["rngs"][name]
+        except (ValueError, TypeError, KeyError, OverflowError) as error:
+            raise ModelFileError(f"{path}: random state {name!r} cannot be restored "
+                                 f"({type(error).__name__}: {error})") from None
+
+
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
                     rngs: Mapping[str, np.random.Generator] | None = None) -> dict[str, Any]:
-    """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``."""
+    """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``.
+
+    Everything is checked before anything is restored: the header against the schema, the
+    optimizer's type and hyper-parameters against the live one's, every random state by
+    setting it on a scratch generator, and every array for NaN or infinite values."""
     arrays, header = read_safetensors(path, CHECKPOINT_FORMAT)
     saved_type = header["optimizer"]["type"]
     if saved_type != type(optimizer).__name__:
         raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, "
                              f"this run uses {type(optimizer).__name__}")
+    _check_resumable(path, arrays, header, optimizer, rngs)
     try:
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         optimizer.load_state_dict({**header["optimizer"],
@@ -366,8 +401,6 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
     if scheduler is not None and header.get("scheduler"):
         scheduler.load_state_dict(header["scheduler"])
     for name, generator in (rngs or {}).items():
-        if name not in header["rngs"]:
-            raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
         generator.bit_generator.state = header["rngs"][name]
     return header["progress"]
 

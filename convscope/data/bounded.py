@@ -7,6 +7,7 @@ declared and what is accepted, before they read the payload or build an array:
 
     MAX_ARRAY_BYTES   2 GiB   one array from a file (EMNIST's largest image file is 0.55 GB)
     MAX_IMAGE_PIXELS  16.8 M  one image (4096 x 4096), checked from its header before decoding
+    MAX_IMAGE_BYTES   256 MiB one image file (read whole before it is decoded)
     MAX_CLASSES       10,000  class labels 0..9999 (a label of 10^9 is a corrupt file, not
                               a billion classes to name)
     MAX_NPZ_MEMBERS   64      arrays in one .npz archive
@@ -29,6 +30,7 @@ import numpy as np
 
 MAX_ARRAY_BYTES = 2 * 2**30
 MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_IMAGE_BYTES = 256 * 2**20
 MAX_CLASSES = 10_000
 MAX_NPZ_MEMBERS = 64
 NPY_MAGIC = b"\x93NUMPY"
@@ -81,25 +83,26 @@ def open_regular(path: str | os.PathLike, expected: str = "a data file") -> Bina
     return os.fdopen(fd, "rb")
 
 
-def check_bytes(path: object, what: str, nbytes: int, limit: int = MAX_ARRAY_BYTES) -> None:
-    """Refuse ``what`` of ``path`` when it declares more than ``limit`` bytes (before reading it)."""
+def check_bytes(path: object, what: str, nbytes: int, limit: int | None = None) -> None:
+    """Refuse ``what`` of ``path`` when it declares more than ``limit`` bytes (default
+    MAX_ARRAY_BYTES, read when called), before any of it is read."""
+    limit = MAX_ARRAY_BYTES if limit is None else limit
     if nbytes > limit:
         raise ValueError(f"{path}: {what} declares {nbytes:,} bytes, more than the {limit:,} bytes "
                          f"convscope reads from one file (bounded to stop corrupt or hostile files)")
 
 
 def read_exactly(stream: BinaryIO, nbytes: int) -> bytearray:
-    """Up to ``nbytes`` from ``stream``, read in bounded pieces (shorter only at its end)."""
-    buffer, view, filled = bytearray(nbytes), None, 0
-    view = memoryview(buffer)
-    while filled < nbytes:
-        piece = stream.read(min(CHUNK_BYTES, nbytes - filled))
+    """Up to ``nbytes`` from ``stream``, read in bounded pieces (shorter only at its end).
+
+    Memory grows with what the stream really holds, not with what a header declared: a
+    100-byte file claiming 2 GB costs 100 bytes."""
+    buffer = bytearray()
+    while len(buffer) < nbytes:
+        piece = stream.read(min(CHUNK_BYTES, nbytes - len(buffer)))
         if not piece:
             break
-        view[filled:filled + len(piece)] = piece
-        filled += len(piece)
-    view.release()
-    del buffer[filled:]
+        buffer += piece
     return buffer
 
 
@@ -180,7 +183,7 @@ class NpzArchive:
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ValueError(f"{where} is compressed with zip method {info.compress_type}; expected stored (0) "
                              "or deflate (8), as numpy.savez and savez_compressed write")
-        check_bytes(self.path, f"array {name!r}", info.file_size, MAX_ARRAY_BYTES + 2**16)
+        check_bytes(self.path, f"array {name!r}", info.file_size, MAX_ARRAY_BYTES + 2**16)  # + its .npy header
         try:
             with self._zip.open(info) as member:
                 return _read_npy(member, info.file_size, where)
@@ -203,6 +206,8 @@ def _read_npy(member: BinaryIO, size: int, where: str) -> np.ndarray:
     if dtype.hasobject:
         raise ValueError(f"{where} holds Python objects ({dtype}), which cannot be read without pickle; "
                          "expected a plain numeric array")
+    if dtype.itemsize == 0:
+        raise ValueError(f"{where}: corrupt header: dtype {dtype} has no size")
     nbytes = math.prod(shape) * dtype.itemsize
     check_bytes(where, f"a shape of {shape} {dtype}, which", nbytes)
     held = size - member.tell()

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from .bounded import MAX_IMAGE_PIXELS, open_regular
+from .bounded import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_bytes, open_regular, read_exactly
 
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I;16S")
 
@@ -33,7 +33,7 @@ def open_image(source: str | os.PathLike | bytes, name: object = None):
     from PIL import Image
 
     name = name or (source if not isinstance(source, bytes) else "the image")
-    stream = io.BytesIO(source) if isinstance(source, bytes) else open_regular(source, "an image file")
+    stream = io.BytesIO(source if isinstance(source, bytes) else _file_bytes(source))
     try:
         with stream, Image.open(stream) as image:
             width, height = image.size
@@ -46,10 +46,21 @@ def open_image(source: str | os.PathLike | bytes, name: object = None):
         if str(error).startswith(str(name)):
             raise
         raise ValueError(f"{name}: not a readable image ({type(error).__name__}: {error})") from None
+    except MemoryError:
+        raise  # not a damaged file: a limit above is missing (the fuzz suite looks for this)
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many kinds on damaged data
         if isinstance(error, Image.DecompressionBombError):
             raise ValueError(f"{name}: too large to open safely ({error})") from None
         raise ValueError(f"{name}: not a readable image ({type(error).__name__}: {error})") from None
+
+
+def _file_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of an image file, at most MAX_IMAGE_BYTES. Pillow reads from memory: a chunk
+    declaring 2 GB then costs what the file holds (a file's read(n) reserves n bytes first)."""
+    with open_regular(path, "an image file") as f:
+        size = os.fstat(f.fileno()).st_size
+        check_bytes(path, "the image file", size, MAX_IMAGE_BYTES)
+        return bytes(read_exactly(f, size))
 
 
 def is_sixteen_bit(image) -> bool:
