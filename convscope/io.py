@@ -261,16 +261,25 @@ def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
 
 def _expected_output(header: Mapping[str, Any]) -> tuple[int, int | None]:
     """(ndim, classes) the model's output must have for its task; None where any will do."""
+    kind, names = _task_kind(header), header.get("class_names")
+    if kind == "positions":
+        return 2, 2
+    if kind == "segmentation":
+        return 4, len(names) if names else None
+    return (2, len(names)) if names else (None, None)  # a classifier without classes: any scores
+
+
+def _task_kind(header: Mapping[str, Any]) -> str:
     task = header.get("task") or "classification"
-    kind = task if isinstance(task, str) else task.get("kind")
-    names = header.get("class_names")
-    if not names:  # a model saved from Python without classes (a feature extractor...): any scores
-        return None, None
-    return (4 if kind == "segmentation" else 2), (len(names) if kind != "positions" else None)
+    return task if isinstance(task, str) else task.get("kind")
 
 
 def _check_zoo_fit(model: Module, header: Mapping[str, Any], path: object) -> None:
-    channels, names = header["input_shape"][0], header.get("class_names")
+    """A zoo model's input channels, class count and task kind against the file's."""
+    channels, names, name = header["input_shape"][0], header.get("class_names"), header["architecture"]["name"]
+    kind, expected = _task_kind(header), models.ZOO_TASKS.get(name, "classification")
+    if kind != expected:
+        raise ModelFileError(f"{path}: the file says task {kind!r}, but {name} is a {expected} model")
     if getattr(model, "in_channels", channels) != channels:
         raise ModelFileError(f"{path}: the model takes {model.in_channels}-channel images, the file's input_shape "
                              f"says {header['input_shape']}")

@@ -208,6 +208,10 @@ def check_model_header(header: Any, where: object) -> Mapping[str, Any]:
     for field, (expected, test) in MODEL_FIELDS.items():
         value = header.get(field)
         _require(value is None or test(value), where, field, expected, value)
+    _check_task(header, where)
+    if header.get("preprocess") == "digit" and header.get("input_shape") not in (None, [1, 28, 28]):
+        raise ModelFileError(f"{where}: field 'preprocess' is 'digit' (images made 1x28x28), but 'input_shape' is "
+                             f"{header['input_shape']}")
     channels = (header.get("input_shape") or [None])[0]
     for field in ("mean", "std"):
         values = header.get(field)
@@ -215,6 +219,18 @@ def check_model_header(header: Any, where: object) -> Mapping[str, Any]:
             raise ModelFileError(f"{where}: field {field!r} has {len(values)} values, expected one per input "
                                  f"channel ({channels})")
     return header
+
+
+def _check_task(header: Mapping[str, Any], where: object) -> None:
+    """The task entry must build its Task (its arguments of the right types and ranges)."""
+    from .tasks import task_from_config
+
+    names = header.get("class_names")
+    try:
+        task_from_config(header.get("task"), len(names) if names else None)
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{where}: field 'task' is {shown(header.get('task'))}, which does not describe a task: "
+                             f"{error}") from None
 
 
 def _progress(value: Any) -> bool:

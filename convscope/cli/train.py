@@ -169,8 +169,24 @@ def format_evaluation(result, class_names):
     return "\n".join(lines)
 
 
+def load_usable(path):
+    """(model, meta) of a model file that can take images: its input shape recorded, and mean
+    and std one per channel (0 and 1 where the file has none)."""
+    model, meta = load_model(path)
+    if not meta.get("input_shape"):
+        raise ValueError(f"{path}: records no input shape [C, H, W] (saved without one), so images cannot be "
+                         "prepared for it; save it with input_shape=...")
+    channels, stats = meta["input_shape"][0], {}
+    for key, default in (("mean", 0.0), ("std", 1.0)):
+        values = list(meta.get(key) or [default])
+        stats[key] = values * channels if len(values) == 1 else values
+        if len(stats[key]) != channels:
+            raise ValueError(f"{path}: records {len(values)} values of {key} for {channels}-channel images")
+    return model, dict(meta, **stats)
+
+
 def run_evaluate(args):
-    model, meta = load_model(args.model)
+    model, meta = load_usable(args.model)
     data = _dataset_for(meta, args)
     # normalise exactly as in training, with the statistics stored in the model file
     data = dataclasses.replace(data, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
@@ -181,10 +197,15 @@ def run_evaluate(args):
     if isinstance(task, Positions):
         print(format_positions(result))
     elif isinstance(task, Segmentation):
-        print(format_segmentation(result, meta["class_names"]))
+        print(format_segmentation(result, _names(meta, result)))
     else:
-        print(format_evaluation(result, meta["class_names"]))
+        print(format_evaluation(result, _names(meta, result)))
     return 0
+
+
+def _names(meta, result):
+    """The model's class names, or "0", "1"... for a file that records none."""
+    return meta.get("class_names") or [str(k) for k in range(len(result["confusion"]))]
 
 
 def format_positions(result):
@@ -327,7 +348,7 @@ def run_segment(args, model, meta, task):
 
 
 def run_predict(args):
-    model, meta = load_model(args.model)
+    model, meta = load_usable(args.model)
     task = task_from_config(meta.get("task"), len(meta.get("class_names") or ()))
     if isinstance(task, Positions):
         return run_locate(args, model, meta, task)

@@ -176,9 +176,10 @@ def preparation(meta: Mapping[str, Any]) -> str:
     recorded = meta.get("preprocess")
     if recorded in ("digit", "resize"):
         return recorded
+    mnist_shaped = list(meta["input_shape"]) == [1, 28, 28]  # what the digit preparation makes
     if meta.get("dataset"):
-        return "digit" if meta["dataset"] in DIGIT_DATASETS else "resize"
-    return "digit" if list(meta["input_shape"]) == [1, 28, 28] else "resize"
+        return "digit" if meta["dataset"] in DIGIT_DATASETS and mnist_shaped else "resize"
+    return "digit" if mnist_shaped else "resize"
 
 
 def preprocess_image(path: str | os.PathLike | bytes, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
