@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Create .venv with convscope installed (editable). Pass --test to add the test tools:
 # pytest, ruff (the linter), httpx2 (Starlette's test client), torch 2.13.0 (CPU, a test-only
-# reference) and Playwright (the browser tests).
+# reference), Playwright (the browser tests) and hypothesis (the fuzz suite, tests/fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e .
 if [ "${1:-}" = "--test" ]; then
-  .venv/bin/python -m pip install -q pytest playwright ruff==0.17.6 httpx2
+  .venv/bin/python -m pip install -q pytest playwright ruff==0.17.6 httpx2 hypothesis
   # torch is only an extra oracle for the tests; they skip its comparisons without it
   .venv/bin/python -m pip install -q torch==2.13.0 \
     || echo "note: torch==2.13.0 could not be installed; the PyTorch comparison tests will skip"

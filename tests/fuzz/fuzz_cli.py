@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from fuzz_campaign import IMAGES_FILE, LABELS_FILE
 from fuzz_seeds import idx_bytes, image_bytes
 
 from convscope import models, nn
@@ -90,13 +89,16 @@ def run_command(argv: list[str], names: str) -> tuple[str, str]:
                               timeout=CLI_SECONDS, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return "hang", ""
-    err = done.stderr.strip()
+    return classify(done.returncode, done.stderr, names), done.stderr.strip()
+
+
+def classify(returncode: int, stderr: str, names: str) -> str:
+    """What a command's exit code and stderr say: "clean" only for exit 1 with one line naming ``names``."""
+    err = stderr.strip()
     if "Traceback" in err:
-        return "traceback", err
-    if done.returncode != 1:
-        return f"exit {done.returncode}", err
+        return "traceback"
+    if returncode != 1:
+        return f"exit {returncode}"
     if len(err.splitlines()) != 1:
-        return "not one line", err
-    if names not in err:
-        return "no file named", err
-    return "clean", err
+        return "not one line"
+    return "clean" if names in err else "no file named"

@@ -71,7 +71,7 @@ def _child(run: Callable[[object], object], cases: Sequence[object], start: int,
     with os.fdopen(out, "w", buffering=1) as pipe:
         for index in range(start, len(cases)):
             pipe.write(json.dumps({"start": index}) + "\n")
-            outcome, detail = _classify(lambda: run(cases[index]))
+            outcome, detail = _classify(lambda case=cases[index]: run(case))
             pipe.write(json.dumps({"index": index, "outcome": outcome, "detail": detail}) + "\n")
 
 
