@@ -60,14 +60,15 @@ def parse_json(text: str | bytes, where: object) -> Any:
     """
     if len(text) > MAX_HEADER_BYTES:
         raise ModelFileError(f"{where}: a JSON header of {len(text):,} bytes; at most {MAX_HEADER_BYTES:,} are read")
+    too_deep = f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep; corrupt header"
     try:
         value = json.loads(text)
     except RecursionError:
-        value = None
+        raise ModelFileError(too_deep) from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ModelFileError(f"{where}: corrupt header: not valid JSON ({error})") from None
-    if value is None or depth(value) > MAX_JSON_DEPTH:
-        raise ModelFileError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep; corrupt header")
+    if depth(value) > MAX_JSON_DEPTH:
+        raise ModelFileError(too_deep)
     return value
 
 

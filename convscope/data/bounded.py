@@ -34,7 +34,7 @@ MAX_IMAGE_BYTES = 256 * 2**20
 MAX_CLASSES = 10_000
 MAX_NPZ_MEMBERS = 64
 NPY_MAGIC = b"\x93NUMPY"
-CHUNK_BYTES = 16 * 2**20  # how much compressed data is inflated per read
+CHUNK_BYTES = 2**20  # how much is read (or inflated) at a time
 
 # what the zip module raises on a damaged archive or member (zlib and struct errors are not OSErrors)
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError,
