@@ -338,3 +338,13 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     root = class_folder(tmp_path, bytes(png(values)))
     images, labels, _ = read_image_folder(root, size=(4, 4))
     np.testing.assert_array_equal(images[labels == 1][-1, 0, 0], [0, 64, 128, 255])
+
+
+def test_a_bomb_header_warns_nothing_before_its_one_line(tmp_path, recwarn):
+    data = png(np.zeros((4, 4), np.uint8))
+    data[16:24] = struct.pack(">II", 11_000, 11_000)  # past Pillow's warning size, under its error size
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "w.png").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"w.png: is 11000x11000 pixels"):
+        preprocess_image(tmp_path / "w.png", META)
+    assert len(recwarn) == 0

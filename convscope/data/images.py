@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 import numpy as np
 
@@ -35,13 +36,15 @@ def open_image(source: str | os.PathLike | bytes, name: object = None):
     name = name or (source if not isinstance(source, bytes) else "the image")
     stream = io.BytesIO(source if isinstance(source, bytes) else _file_bytes(source))
     try:
-        with stream, Image.open(stream) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ValueError(f"{name}: is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS:,} pixels "
-                                 f"(4096x4096) are read")
-            image.load()
-            return image
+        with stream, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, in one line
+            with Image.open(stream) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise ValueError(f"{name}: is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS:,} pixels "
+                                     f"(4096x4096) are read")
+                image.load()
+                return image
     except ValueError as error:
         if str(error).startswith(str(name)):
             raise

@@ -54,7 +54,8 @@ def _paths(value, prefix=()):
 
 
 def _random_value(rng: np.random.Generator):
-    return VALUES[int(rng.integers(0, len(VALUES)))]
+    """A fresh copy of one of VALUES (never shared: an edit inside it must not make a cycle)."""
+    return json.loads(json.dumps(VALUES[int(rng.integers(0, len(VALUES)))]))
 
 
 def _set(document, path, value):
@@ -79,7 +80,8 @@ def edit_header(data: bytes, rng: np.random.Generator) -> bytes:
         path = paths[int(rng.integers(0, len(paths)))]
         choice = rng.random()
         if choice < 0.15:
-            _set(meta, ("architecture",), ARCHITECTURES[int(rng.integers(0, len(ARCHITECTURES)))])
+            chosen = ARCHITECTURES[int(rng.integers(0, len(ARCHITECTURES)))]
+            _set(meta, ("architecture",), json.loads(json.dumps(chosen)))  # a copy: later edits stay inside it
         elif choice < 0.3:
             _set(meta, path, _DELETE)
         else:
