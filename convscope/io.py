@@ -47,8 +47,10 @@ from .schema import (
     ModelFileError,
     check_checkpoint_header,
     check_model_header,
+    check_resumable,
     check_version,
     parse_json,
+    probe,
     shown,
 )
 
@@ -259,65 +261,6 @@ def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     return model, meta
 
 
-def _expected_output(header: Mapping[str, Any]) -> tuple[int, int | None]:
-    """(ndim, classes) the model's output must have for its task; None where any will do."""
-    kind, names = _task_kind(header), header.get("class_names")
-    if kind == "positions":
-        return 2, 2
-    if kind == "segmentation":
-        return 4, len(names) if names else None
-    return (2, len(names)) if names else (None, None)  # a classifier without classes: any scores
-
-
-def _task_kind(header: Mapping[str, Any]) -> str:
-    task = header.get("task") or "classification"
-    return task if isinstance(task, str) else task.get("kind")
-
-
-def _check_zoo_fit(model: Module, header: Mapping[str, Any], path: object) -> None:
-    """A zoo model's input channels, class count and task kind against the file's."""
-    channels, names, name = header["input_shape"][0], header.get("class_names"), header["architecture"]["name"]
-    kind, expected = _task_kind(header), models.ZOO_TASKS.get(name, "classification")
-    if kind != expected:
-        raise ModelFileError(f"{path}: the file says task {kind!r}, but {name} is a {expected} model")
-    if getattr(model, "in_channels", channels) != channels:
-        raise ModelFileError(f"{path}: the model takes {model.in_channels}-channel images, the file's input_shape "
-                             f"says {header['input_shape']}")
-    if names and getattr(model, "num_classes", len(names)) != len(names):
-        raise ModelFileError(f"{path}: the model has {model.num_classes} classes, the file names {len(names)}")
-
-
-def probe(model: Module, header: Mapping[str, Any], path: object) -> None:
-    """Run ``model`` once on a zero image of the recorded input shape (if any) and check that
-    it gives what its task needs: finite float scores, (1, K) for a classifier with K class
-    names, (1, K, H, W) for segmentation. A file naming a class that cannot run as a model
-    (a bare ``ReLU``, a loss, ``AdaptiveAvgPool2d(0)``) is refused here, at load time.
-
-    A zoo model is whole network code: it is checked without running it (its input channels
-    and class count against the file's), so loading costs no forward pass."""
-    from .tensor import Tensor, no_grad
-
-    if not header.get("input_shape"):
-        return
-    if header["architecture"].get("type") == "zoo":
-        _check_zoo_fit(model, header, path)
-        return
-    try:
-        with no_grad():
-            output = model(Tensor(np.zeros((1, *header["input_shape"]), np.float32)))
-        data = np.asarray(output.data)
-    except Exception as error:  # noqa: BLE001 - whatever a layer raises on the shape the file gave
-        raise ModelFileError(f"{path}: the model it describes cannot run on its input shape "
-                             f"{header['input_shape']}: {type(error).__name__}: {error}") from None
-    ndim, classes = _expected_output(header)
-    if (data.dtype.kind != "f" or data.ndim < 2 or data.shape[0] != 1 or data.size == 0
-            or not np.all(np.isfinite(data)) or ndim not in (None, data.ndim)
-            or (classes is not None and data.shape[1] != classes)):
-        wanted = f"(1, {classes or 'K'}{', H, W' if ndim == 4 else ''})"
-        raise ModelFileError(f"{path}: the model it describes gives {data.dtype} scores of shape {data.shape} "
-                             f"for one image; its task needs finite float scores of shape {wanted}")
-
-
 # ----- training checkpoints -----------------------------------------------------------
 def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
                     rngs: Mapping[str, np.random.Generator] | None = None,
@@ -358,36 +301,6 @@ def checkpoint_progress(path: str | os.PathLike) -> dict[str, Any]:
     return read_safetensors(path, CHECKPOINT_FORMAT)[1].get("progress", {})
 
 
-def _like(saved: Any, live: Any) -> bool:
-    """Whether a hyper-parameter read from JSON has the kind of the live optimizer's value."""
-    if isinstance(live, tuple):
-        return isinstance(saved, list) and len(saved) == len(live)
-    if isinstance(live, bool) or live is None:
-        return type(saved) is type(live)
-    return isinstance(saved, (int, float)) and not isinstance(saved, bool)
-
-
-def _check_resumable(path, arrays, header, optimizer, rngs) -> None:
-    """Refuse a checkpoint whose hyper-parameters, random states or arrays cannot be restored."""
-    bad = [name for name, array in arrays.items() if array.dtype.kind == "f" and not np.all(np.isfinite(array))]
-    if bad:
-        raise ModelFileError(f"{path}: {', '.join(bad[:3])} hold NaN or infinite values; not a state to resume")
-    hyper = header["optimizer"]["hyper"]
-    for name in optimizer.hyper_names:
-        live, saved = getattr(optimizer, name), hyper.get(name)
-        if name not in hyper or not _like(saved, live):
-            raise ModelFileError(f"{path}: optimizer hyper-parameter {name!r} is {shown(saved)}, expected a value "
-                                 f"like this run's {live!r}")
-    for name, generator in (rngs or {}).items():
-        if name not in header["rngs"]:
-            raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
-        try:
-            type(generator.bit_generator)().state = header["rngs"][name]
-        except (ValueError, TypeError, KeyError, OverflowError) as error:
-            raise ModelFileError(f"{path}: random state {name!r} cannot be restored "
-                                 f"({type(error).__name__}: {error})") from None
-
-
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
                     rngs: Mapping[str, np.random.Generator] | None = None) -> dict[str, Any]:
     """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``.
@@ -400,7 +313,7 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
     if saved_type != type(optimizer).__name__:
         raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, "
                              f"this run uses {type(optimizer).__name__}")
-    _check_resumable(path, arrays, header, optimizer, rngs)
+    check_resumable(path, arrays, header, optimizer, rngs)
     try:
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         optimizer.load_state_dict({**header["optimizer"],

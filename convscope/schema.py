@@ -13,7 +13,9 @@ the field, what it holds and what is expected. The limits are named here:
     MAX_CLASSES           10,000  class names (as for datasets)
 
 The size of the model itself is bounded by the weights the file holds
-(:func:`convscope.nn.size_limit`, applied by :func:`convscope.io.load_model`).
+(:func:`convscope.nn.size_limit`, applied by :func:`convscope.io.load_model`). Then what the
+file describes must fit: :func:`probe` (the model gives scores of the task's shape) and
+:func:`check_resumable` (a checkpoint's optimizer and random states can be restored).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from . import models, nn
 from .data.bounded import MAX_CLASSES
+from .nn import Module
 
 MAX_MODEL_FILE_BYTES = 2 * 2**30
 MAX_HEADER_BYTES = 16 * 2**20
@@ -287,3 +292,93 @@ def check_checkpoint_header(header: Any, where: object) -> Mapping[str, Any]:
     for field, (expected, test) in CHECKPOINT_FIELDS.items():
         _require(test(header.get(field)), where, field, expected, header.get(field))
     return header
+
+
+# ----- does what the file describes fit? -------------------------------------------------------
+def _expected_output(header: Mapping[str, Any]) -> tuple[int, int | None]:
+    """(ndim, classes) the model's output must have for its task; None where any will do."""
+    kind, names = _task_kind(header), header.get("class_names")
+    if kind == "positions":
+        return 2, 2
+    if kind == "segmentation":
+        return 4, len(names) if names else None
+    return (2, len(names)) if names else (None, None)  # a classifier without classes: any scores
+
+
+def _task_kind(header: Mapping[str, Any]) -> str:
+    task = header.get("task") or "classification"
+    return task if isinstance(task, str) else task.get("kind")
+
+
+def _check_zoo_fit(model: Module, header: Mapping[str, Any], path: object) -> None:
+    """A zoo model's input channels, class count and task kind against the file's."""
+    channels, names, name = header["input_shape"][0], header.get("class_names"), header["architecture"]["name"]
+    kind, expected = _task_kind(header), models.ZOO_TASKS.get(name, "classification")
+    if kind != expected:
+        raise ModelFileError(f"{path}: the file says task {kind!r}, but {name} is a {expected} model")
+    if getattr(model, "in_channels", channels) != channels:
+        raise ModelFileError(f"{path}: the model takes {model.in_channels}-channel images, the file's input_shape "
+                             f"says {header['input_shape']}")
+    if names and getattr(model, "num_classes", len(names)) != len(names):
+        raise ModelFileError(f"{path}: the model has {model.num_classes} classes, the file names {len(names)}")
+
+
+def probe(model: Module, header: Mapping[str, Any], path: object) -> None:
+    """Run ``model`` once on a zero image of the recorded input shape (if any) and check that
+    it gives what its task needs: finite float scores, (1, K) for a classifier with K class
+    names, (1, K, H, W) for segmentation. A file naming a class that cannot run as a model
+    (a bare ``ReLU``, a loss, ``AdaptiveAvgPool2d(0)``) is refused here, at load time.
+
+    A zoo model is whole network code: it is checked without running it (its input channels
+    and class count against the file's), so loading costs no forward pass."""
+    from .tensor import Tensor, no_grad
+
+    if not header.get("input_shape"):
+        return
+    if header["architecture"].get("type") == "zoo":
+        _check_zoo_fit(model, header, path)
+        return
+    try:
+        with no_grad():
+            output = model(Tensor(np.zeros((1, *header["input_shape"]), np.float32)))
+        data = np.asarray(output.data)
+    except Exception as error:  # noqa: BLE001 - whatever a layer raises on the shape the file gave
+        raise ModelFileError(f"{path}: the model it describes cannot run on its input shape "
+                             f"{header['input_shape']}: {type(error).__name__}: {error}") from None
+    ndim, classes = _expected_output(header)
+    if (data.dtype.kind != "f" or data.ndim < 2 or data.shape[0] != 1 or data.size == 0
+            or not np.all(np.isfinite(data)) or ndim not in (None, data.ndim)
+            or (classes is not None and data.shape[1] != classes)):
+        wanted = f"(1, {classes or 'K'}{', H, W' if ndim == 4 else ''})"
+        raise ModelFileError(f"{path}: the model it describes gives {data.dtype} scores of shape {data.shape} "
+                             f"for one image; its task needs finite float scores of shape {wanted}")
+
+
+def _like(saved: Any, live: Any) -> bool:
+    """Whether a hyper-parameter read from JSON has the kind of the live optimizer's value."""
+    if isinstance(live, tuple):
+        return isinstance(saved, list) and len(saved) == len(live)
+    if isinstance(live, bool) or live is None:
+        return type(saved) is type(live)
+    return isinstance(saved, (int, float)) and not isinstance(saved, bool)
+
+
+def check_resumable(path, arrays, header, optimizer, rngs) -> None:
+    """Refuse a checkpoint whose hyper-parameters, random states or arrays cannot be restored."""
+    bad = [name for name, array in arrays.items() if array.dtype.kind == "f" and not np.all(np.isfinite(array))]
+    if bad:
+        raise ModelFileError(f"{path}: {', '.join(bad[:3])} hold NaN or infinite values; not a state to resume")
+    hyper = header["optimizer"]["hyper"]
+    for name in optimizer.hyper_names:
+        live, saved = getattr(optimizer, name), hyper.get(name)
+        if name not in hyper or not _like(saved, live):
+            raise ModelFileError(f"{path}: optimizer hyper-parameter {name!r} is {shown(saved)}, expected a value "
+                                 f"like this run's {live!r}")
+    for name, generator in (rngs or {}).items():
+        if name not in header["rngs"]:
+            raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
+        try:
+            type(generator.bit_generator)().state = header["rngs"][name]
+        except (ValueError, TypeError, KeyError, OverflowError) as error:
+            raise ModelFileError(f"{path}: random state {name!r} cannot be restored "
+                                 f"({type(error).__name__}: {error})") from None
