@@ -12,13 +12,13 @@ from .. import models
 from ..data import DataLoader, readers
 from ..data.preprocess import preprocess_image
 from ..inference import predict, top_k
-from ..io import load_model
 from ..metrics import precision_recall_f1
 from ..nn import eval_mode
 from ..runs import DATASET_NAMES, RunOptions, load_data, prepare_run
 from ..tasks import Positions, Segmentation, task_from_config
 from ..tensor import Tensor, no_grad
 from ..train import evaluate
+from .inspect import load_usable
 from .progress import ProgressBar
 
 
@@ -167,22 +167,6 @@ def format_evaluation(result, class_names):
               " " * 6 + "".join(f"{k:>{width}}" for k in range(len(class_names)))]
     lines += [f"{k:>4}  " + "".join(f"{v:>{width}}" for v in row) for k, row in enumerate(confusion)]
     return "\n".join(lines)
-
-
-def load_usable(path):
-    """(model, meta) of a model file that can take images: its input shape recorded, and mean
-    and std one per channel (0 and 1 where the file has none)."""
-    model, meta = load_model(path)
-    if not meta.get("input_shape"):
-        raise ValueError(f"{path}: records no input shape [C, H, W] (saved without one), so images cannot be "
-                         "prepared for it; save it with input_shape=...")
-    channels, stats = meta["input_shape"][0], {}
-    for key, default in (("mean", 0.0), ("std", 1.0)):
-        values = list(meta.get(key) or [default])
-        stats[key] = values * channels if len(values) == 1 else values
-        if len(stats[key]) != channels:
-            raise ValueError(f"{path}: records {len(values)} values of {key} for {channels}-channel images")
-    return model, dict(meta, **stats)
 
 
 def run_evaluate(args):
