@@ -114,6 +114,8 @@ def test_deeply_nested_json_is_a_corrupt_header_not_a_recursion_error(model_file
     ({"type": "AdaptiveAvgPool2d", "config": {"output_size": 0}}, r"gives float32 scores of shape \(1, 1, 0, 0\)"),
     ({"type": "CrossEntropyLoss"}, "cannot run on its input shape"),
     ({"type": "Sequential", "layers": []}, "gives"),
+    ({"type": "zoo", "name": ["lenet5"]}, "field 'architecture name' must be a zoo model"),  # found by the fuzz
+    ({"type": "zoo", "name": {"a": 1}}, "field 'architecture name' must be a zoo model"),
 ])
 def test_allow_listed_classes_that_cannot_run_as_a_model(model_file, tmp_path, architecture, message):
     meta = {"format": "convscope-model", "format_version": 1, "architecture": architecture,
