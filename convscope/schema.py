@@ -147,7 +147,8 @@ def check_architecture(spec: Any, where: object) -> int:
         kind = item["type"]
         if kind == "zoo":
             name = item.get("name")
-            _require(isinstance(name, str) and name in models.ZOO, where, "architecture name", f"a zoo model ({', '.join(models.ZOO)})", name)
+            _require(isinstance(name, str) and name in models.ZOO, where, "architecture name",
+                     f"a zoo model ({', '.join(models.ZOO)})", name)
             _check_config(item.get("config", {}), models.ZOO[name], where, name)
             continue
         if "layers" in item or kind == "Sequential":
