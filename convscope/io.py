@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -37,18 +38,26 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import models, nn
+from .data.bounded import MissingFileError, open_regular
 from .files import write_atomic
 from .nn import Module
 from .optim import LRScheduler, Optimizer
+from .schema import (
+    MAX_MODEL_FILE_BYTES,
+    ModelFileError,
+    check_checkpoint_header,
+    check_model_header,
+    check_resumable,
+    check_version,
+    parse_json,
+    probe,
+    shown,
+)
 
 FORMAT_VERSION = 1
 RUN_MODEL = "model.safetensors"  # the model file inside a training run folder
 MODEL_FORMAT = "convscope-model"
 CHECKPOINT_FORMAT = "convscope-checkpoint"
-
-
-class ModelFileError(ValueError):
-    """A model or checkpoint file is missing, corrupt, truncated or does not fit."""
 
 
 # ----- architecture specs --------------------------------------------------------------
@@ -113,8 +122,38 @@ def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     write_atomic(path, save(_contiguous(arrays), metadata={"convscope": json.dumps(header)}))
 
 
+def _read_file(path) -> bytes:
+    """The whole file, if it is a regular file of at most MAX_MODEL_FILE_BYTES (checked first)."""
+    try:
+        f = open_regular(path, "a .safetensors model file")  # a FIFO is refused, not waited on
+    except MissingFileError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except ValueError as error:
+        raise ModelFileError(str(error)) from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_MODEL_FILE_BYTES:
+            raise ModelFileError(f"{path}: {size:,} bytes; at most {MAX_MODEL_FILE_BYTES:,} are read "
+                                 "from a model file")
+        try:
+            return f.read(size + 1)
+        except OSError as error:  # e.g. EIO from a damaged disk
+            raise ModelFileError(f"{path}: cannot be read ({error.strerror or error})") from None
+
+
+def _tensor_entry(entry) -> bool:
+    """A safetensors tensor entry: dtype, shape of non-negative ints, two increasing offsets."""
+    return (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+            and isinstance(entry.get("shape"), list) and len(entry["shape"]) <= 8
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**40 for n in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in entry["data_offsets"])
+            and entry["data_offsets"][0] <= entry["data_offsets"][1])
+
+
 def _check_header(path, data):
-    """Validate the safetensors framing before handing bytes to the library."""
+    """Validate the safetensors framing before handing bytes to the library; returns the
+    metadata and ``(values, arrays)``: how many values the tensors hold, in how many arrays."""
     if len(data) < 8:
         raise ModelFileError(f"{path}: {len(data)} bytes is too short for a safetensors file "
                              "(needs an 8-byte header length)")
@@ -123,42 +162,33 @@ def _check_header(path, data):
         raise ModelFileError(f"{path}: its first 8 bytes give a header of {length:,} bytes, but only "
                              f"{len(data) - 8:,} follow: truncated or not a safetensors file; expected a "
                              ".safetensors model file written by convscope")
-    try:
-        header = json.loads(data[8:8 + length])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path}: header is not valid JSON; not a safetensors file or corrupted") from None
-    try:
-        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-    except (TypeError, KeyError, IndexError, ValueError):
-        raise ModelFileError(f"{path}: malformed tensor entries in the header") from None
-    if not isinstance(header.get("__metadata__", {}), dict):
-        raise ModelFileError(f"{path}: malformed metadata in the header")
+    header = parse_json(data[8:8 + length], path)
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt header: expected a JSON object of tensors, got {shown(header)}")
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    bad = next((k for k, v in tensors.items() if not _tensor_entry(v)), None)
+    if bad is not None:
+        raise ModelFileError(f"{path}: corrupt header: tensor {bad!r} is {shown(tensors[bad])}, expected "
+                             "{\"dtype\": ..., \"shape\": [...], \"data_offsets\": [start, end]}")
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ModelFileError(f"{path}: corrupt header: metadata must be an object of strings, got {shown(metadata)}")
+    ends = [v["data_offsets"][1] for v in tensors.values()]
     if ends and max(ends) != len(data) - 8 - length:
         raise ModelFileError(f"{path}: tensor data needs {max(ends)} bytes, the file holds {len(data) - 8 - length}; "
                              "truncated or corrupted")
-    return header.get("__metadata__") or {}
-
-
-def _read_bytes(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a folder, expected a .safetensors file") from None
-    except PermissionError:
-        raise ModelFileError(f"{path}: permission denied") from None
+    return metadata, (sum(math.prod(v["shape"]) for v in tensors.values()), len(tensors))
 
 
 def read_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Arrays and raw ``__metadata__`` of any safetensors file (e.g. a PyTorch ``state_dict``
-    saved with ``safetensors.torch.save_file``), with the same checks as a model file."""
+    saved with ``safetensors.torch.save_file``), with the same checks of its size and framing as
+    a model file (no convscope header is needed)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    data = _read_bytes(path)
-    metadata = _check_header(path, data)
+    data = _read_file(path)
+    metadata, _ = _check_header(path, data)
     try:
         return load(data), metadata
     except KeyError as error:  # a dtype NumPy lacks
@@ -169,26 +199,32 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
 
 
 def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read arrays and the convscope header, checking the file at every step."""
+    """Read arrays and the convscope header, checking the file at every step: its size, the
+    framing, then the header against the schema (:mod:`convscope.schema`), then the arrays."""
+    return _read_checked(path, expected_format)[:2]
+
+
+def _read_checked(path, expected_format):
+    """``(arrays, header, (values, arrays_count))`` of a file that passed every check."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    data = _read_bytes(path)
-    metadata = _check_header(path, data)
+    data = _read_file(path)
+    metadata, sizes = _check_header(path, data)
     if "convscope" not in metadata:
         raise ModelFileError(f"{path}: a safetensors file without convscope metadata; "
                              "expected a file saved by convscope")
+    header = parse_json(metadata["convscope"], path)
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt header: the convscope metadata must be a JSON object, "
+                             f"got {shown(header)}")
+    check_version(header, path, expected_format, FORMAT_VERSION)
+    (check_model_header if expected_format == MODEL_FORMAT else check_checkpoint_header)(header, path)
     try:
-        header = json.loads(metadata["convscope"])
         arrays = load(data)
-    except (json.JSONDecodeError, SafetensorError) as error:
+    except (SafetensorError, ValueError, TypeError) as error:  # e.g. a dtype numpy has no name for
         raise ModelFileError(f"{path}: corrupted file ({error})") from None
-    if header.get("format") != expected_format:
-        raise ModelFileError(f"{path}: is a {header.get('format')!r} file, expected {expected_format!r}")
-    if header.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {header['format_version']} is newer than this convscope reads "
-                             f"({FORMAT_VERSION}); upgrade convscope")
-    return arrays, header
+    return arrays, header, sizes
 
 
 # ----- model files ------------------------------------------------------------------
@@ -221,20 +257,26 @@ def load_model(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     """
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, RUN_MODEL)):
         path = os.path.join(path, RUN_MODEL)
-    arrays, header = read_safetensors(path, MODEL_FORMAT)
+    arrays, header, (values, count) = _read_checked(path, MODEL_FORMAT)
     bad = [name for name, array in arrays.items() if not np.all(np.isfinite(array))]
     if bad:
         raise ModelFileError(f"{path}: {', '.join(bad[:3])} hold NaN or infinite values; the file is corrupted "
                              "(or was saved from a diverged run)")
-    model = build_architecture(header.get("architecture"))
+    try:
+        with nn.size_limit(values, count):  # a layer larger than the file's weights is refused before it allocates
+            model = build_architecture(header.get("architecture"))
+    except ModelFileError as error:
+        raise ModelFileError(f"{path}: {error}") from None
     try:
         model.load_state_dict(arrays)
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, TypeError) as error:
         raise ModelFileError(f"{path}: weights do not fit the architecture: {error}") from None
+    model.eval()
+    probe(model, header, path)
     arch = header["architecture"]
     meta = dict(header, model=arch.get("name") if arch.get("type") == "zoo" else None,
                 config=arch.get("config", {}))
-    return model.eval(), meta
+    return model, meta
 
 
 # ----- training checkpoints -----------------------------------------------------------
@@ -279,12 +321,17 @@ def checkpoint_progress(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer, scheduler: LRScheduler | None = None,
                     rngs: Mapping[str, np.random.Generator] | None = None) -> dict[str, Any]:
-    """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``."""
+    """Restore a :func:`save_checkpoint` file into live objects; returns its ``progress``.
+
+    Everything is checked before anything is restored: the header against the schema, the
+    optimizer's type and hyper-parameters against the live one's, every random state by
+    setting it on a scratch generator, and every array for NaN or infinite values."""
     arrays, header = read_safetensors(path, CHECKPOINT_FORMAT)
     saved_type = header["optimizer"]["type"]
     if saved_type != type(optimizer).__name__:
         raise ModelFileError(f"{path}: checkpoint has a {saved_type} optimizer, "
                              f"this run uses {type(optimizer).__name__}")
+    check_resumable(path, arrays, header, optimizer, rngs)
     try:
         model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         optimizer.load_state_dict({**header["optimizer"],
@@ -294,8 +341,6 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
     if scheduler is not None and header.get("scheduler"):
         scheduler.load_state_dict(header["scheduler"])
     for name, generator in (rngs or {}).items():
-        if name not in header["rngs"]:
-            raise ModelFileError(f"{path}: checkpoint lacks the random state {name!r}")
         generator.bit_generator.state = header["rngs"][name]
     return header["progress"]
 

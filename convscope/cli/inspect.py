@@ -57,6 +57,23 @@ def load(spec: str | os.PathLike, input_shape: str | None = None) -> tuple[Modul
     return model, meta
 
 
+def load_usable(path):
+    """(model, meta) of a model file that can take images: its input shape recorded, and mean
+    and std one per channel (0 and 1 where the file has none)."""
+    from ..io import load_model
+    model, meta = load_model(path)
+    if not meta.get("input_shape"):
+        raise ValueError(f"{path}: records no input shape [C, H, W] (saved without one), so images cannot be "
+                         "prepared for it; save it with input_shape=...")
+    channels, stats = meta["input_shape"][0], {}
+    for key, default in (("mean", 0.0), ("std", 1.0)):
+        values = list(meta.get(key) or [default])
+        stats[key] = values * channels if len(values) == 1 else values
+        if len(stats[key]) != channels:
+            raise ValueError(f"{path}: records {len(values)} values of {key} for {channels}-channel images")
+    return model, dict(meta, **stats)
+
+
 def norm_stats(meta: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     """Per-channel (mean, std) from meta; 0 and 1 where the model file has none."""
     channels = meta["input_shape"][0]

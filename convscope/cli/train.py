@@ -12,13 +12,13 @@ from .. import models
 from ..data import DataLoader, readers
 from ..data.preprocess import preprocess_image
 from ..inference import predict, top_k
-from ..io import load_model
 from ..metrics import precision_recall_f1
 from ..nn import eval_mode
 from ..runs import DATASET_NAMES, RunOptions, load_data, prepare_run
 from ..tasks import Detection, Positions, Segmentation, task_from_config
 from ..tensor import Tensor, no_grad
 from ..train import evaluate
+from .inspect import load_usable
 from .progress import ProgressBar
 
 
@@ -175,7 +175,7 @@ def format_evaluation(result, class_names):
 
 
 def run_evaluate(args):
-    model, meta = load_model(args.model)
+    model, meta = load_usable(args.model)
     data = _dataset_for(meta, args)
     # normalise exactly as in training, with the statistics stored in the model file
     data = dataclasses.replace(data, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
@@ -186,13 +186,19 @@ def run_evaluate(args):
     if isinstance(task, Positions):
         print(format_positions(result))
     elif isinstance(task, Segmentation):
-        print(format_segmentation(result, meta["class_names"]))
+        print(format_segmentation(result, _names(meta, result)))
     elif isinstance(task, Detection):
         from .detect import format_detection
-        print(format_detection(result, meta["class_names"]))
+        print(format_detection(result, _names(meta, result)))
     else:
-        print(format_evaluation(result, meta["class_names"]))
+        print(format_evaluation(result, _names(meta, result)))
     return 0
+
+
+def _names(meta, result):
+    """The model's class names, or "0", "1"... for a file that records none."""
+    count = len(result["ap50_per_class"]) if "ap50_per_class" in result else len(result["confusion"])
+    return meta.get("class_names") or [str(k) for k in range(count)]
 
 
 def format_positions(result):
@@ -335,7 +341,7 @@ def run_segment(args, model, meta, task):
 
 
 def run_predict(args):
-    model, meta = load_model(args.model)
+    model, meta = load_usable(args.model)
     task = task_from_config(meta.get("task"), len(meta.get("class_names") or ()))
     if isinstance(task, Positions):
         return run_locate(args, model, meta, task)

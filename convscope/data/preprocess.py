@@ -24,16 +24,15 @@ for 1 x 28 x 28 models of unknown data, else "resize". Every step is reported in
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .dataset import normalise
 from .imageops import black_top_hat, components, max_filter, median3, otsu_threshold
+from .images import eight_bit, is_sixteen_bit, open_image
 
 DIGIT_DATASETS = ("digits", "mnist")
 EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 = upright
@@ -44,26 +43,19 @@ def load_image(path: str | os.PathLike | bytes, channels: int, notes: list[str] 
     """Read an image file (or the bytes of one, e.g. an upload) as a float32 array
     (H, W, channels) in [0, 255]: EXIF orientation applied, transparency laid on white,
     16-bit scaled to 8 bits; steps appended to ``notes``."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
 
     notes = [] if notes is None else notes
-    source = io.BytesIO(path) if isinstance(path, bytes) else path
-    if isinstance(path, bytes):
-        path = "the image"  # how the messages below name it
-    elif Path(path).exists() and not Path(path).is_file():
-        raise ValueError(f"{path}: not a regular file (a folder, pipe or device), expected an image file")
+    image = open_image(path)  # a regular file of at most MAX_IMAGE_PIXELS, decoded; else ValueError
     try:
-        with Image.open(source) as image:
-            upright = ImageOps.exif_transpose(image)
-            if image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None):
-                notes.append("turned the image upright as its EXIF orientation tag says (a phone photo)")
-            array = _eight_bit(upright, channels, notes)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such image file") from None
-    except Image.DecompressionBombError as error:  # larger than Pillow opens safely
-        raise ValueError(f"{path}: too large to open safely ({error})") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path}: not a readable image ({error})") from None
+        upright = ImageOps.exif_transpose(image)
+        turned = image.getexif().get(EXIF_ORIENTATION, 1) not in (1, None)
+    except Exception as error:  # noqa: BLE001 - a damaged EXIF block raises whatever its parser meets
+        raise ValueError(f"{'the image' if isinstance(path, bytes) else path}: not a readable image "
+                         f"(its EXIF data is damaged: {type(error).__name__}: {error})") from None
+    if turned:
+        notes.append("turned the image upright as its EXIF orientation tag says (a phone photo)")
+    array = _eight_bit(upright, channels, notes)
     return array[:, :, None] if channels == 1 else array
 
 
@@ -71,12 +63,10 @@ def _eight_bit(image, channels: int, notes: list[str]) -> np.ndarray:
     """A PIL image as float32 (H, W) or (H, W, 3) in [0, 255]."""
     from PIL import Image
 
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I") or image.mode.startswith("I;"):
-        values = np.asarray(image, dtype=np.float64)
-        scale = 255.0 / 65535 if values.max() > 255 else 1.0
-        if scale != 1.0:
+    if is_sixteen_bit(image) or image.mode.startswith("I;"):
+        gray = eight_bit(image).astype(np.float32)  # scaled, never clipped at 255
+        if image.mode != "I" or np.asarray(image).max() > 255:
             notes.append("scaled the 16-bit image to 0..255")
-        gray = np.clip(values * scale, 0, 255).astype(np.float32)
         return gray if channels == 1 else np.repeat(gray[:, :, None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
@@ -186,9 +176,10 @@ def preparation(meta: Mapping[str, Any]) -> str:
     recorded = meta.get("preprocess")
     if recorded in ("digit", "resize"):
         return recorded
+    mnist_shaped = list(meta["input_shape"]) == [1, 28, 28]  # what the digit preparation makes
     if meta.get("dataset"):
-        return "digit" if meta["dataset"] in DIGIT_DATASETS else "resize"
-    return "digit" if list(meta["input_shape"]) == [1, 28, 28] else "resize"
+        return "digit" if meta["dataset"] in DIGIT_DATASETS and mnist_shaped else "resize"
+    return "digit" if mnist_shaped else "resize"
 
 
 def preprocess_image(path: str | os.PathLike | bytes, meta: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:

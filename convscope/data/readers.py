@@ -15,13 +15,14 @@ import gzip
 import math
 import os
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .bounded import NpzArchive, check_bytes, open_regular, read_exactly
 from .dataset import validate_arrays
+from .images import eight_bit, is_sixteen_bit, open_image
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -33,23 +34,6 @@ CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32  # one label byte, then R, G and B planes
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
-    """Return the bytes of a file, decompressed when it starts with the gzip magic bytes.
-
-    The magic bytes decide, not the extension: a gunzipped file that kept its ".gz" name
-    still reads.
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as err:
-        raise ValueError(f"{path}: starts like a gzip file but cannot be decompressed ({err}); "
-                         f"the file is probably truncated or corrupt") from None
-
-
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), raw or gzip-compressed, into an array.
 
@@ -57,6 +41,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     0x0D float32, 0x0E float64), the number of dimensions, each dimension as a big-endian
     uint32, then the values, big-endian, in C order. The payload must be exactly
     product(dims) * itemsize bytes: shorter means truncated, longer means trailing bytes.
+    The magic bytes decide whether it is gzip, not the extension. The header is read first
+    and its size checked (against MAX_ARRAY_BYTES, and against the file for a raw file);
+    then only that many bytes are decompressed.
 
     Shape:
         an image file (N, H, W), a label file (N,); dtype as the type code says, native order.
@@ -68,27 +55,52 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         >>> read_idx(path)
         array([7, 2, 1], dtype=uint8)
     """
-    data = read_bytes(path)
-    if len(data) < 4 or data[:2] != b"\0\0":
+    with open_regular(path, "an IDX file") as raw:
+        size = os.fstat(raw.fileno()).st_size
+        if raw.read(2) != GZIP_MAGIC:
+            raw.seek(0)
+            return _read_idx_stream(path, raw, size)
+        raw.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=raw) as stream:
+                return _read_idx_stream(path, stream, None)
+        except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+            raise ValueError(f"{path}: starts like a gzip file but cannot be decompressed ({err}); "
+                             f"the file is probably truncated or corrupt") from None
+
+
+def _read_idx_stream(path, stream, size: int | None) -> np.ndarray:
+    """The IDX array in ``stream``; ``size``: the file's length when it is not compressed."""
+    head = stream.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0":
         raise ValueError(f"{path}: not an IDX file: expected it to start with bytes 00 00, "
-                         f"got {data[:4].hex(' ') or 'an empty file'}")
-    type_code, ndim = data[2], data[3]
+                         f"got {head.hex(' ') or 'an empty file'}")
+    type_code, ndim = head[2], head[3]
     if type_code not in IDX_DTYPES:
         known = ", ".join(f"0x{code:02X}" for code in IDX_DTYPES)
         raise ValueError(f"{path}: unknown IDX type code 0x{type_code:02X}, expected one of {known}")
     header_bytes = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header_bytes:
+    dims_bytes = stream.read(4 * ndim)
+    if ndim == 0 or len(dims_bytes) < 4 * ndim:
         raise ValueError(f"{path}: IDX header truncated: {ndim} dimensions need a "
-                         f"{header_bytes}-byte header, got {len(data)} bytes in all")
-    dims = struct.unpack(f">{ndim}I", data[4:header_bytes])
+                         f"{header_bytes}-byte header, got {4 + len(dims_bytes)} bytes in all")
+    dims = struct.unpack(f">{ndim}I", dims_bytes)
     dtype = np.dtype(IDX_DTYPES[type_code])
-    expected, got = math.prod(dims) * dtype.itemsize, len(data) - header_bytes
-    if got != expected:
-        problem = "is truncated" if got < expected else "has trailing bytes"
-        raise ValueError(f"{path}: IDX file {problem}: header says shape {dims} of {dtype.name}, "
-                         f"expected {expected} payload bytes, got {got}")
-    values = np.frombuffer(data, dtype=dtype, offset=header_bytes).reshape(dims)
-    return values.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
+    expected = math.prod(dims) * dtype.itemsize
+    check_bytes(path, f"its IDX header (shape {dims} of {dtype.name})", expected)
+    if size is not None and size - header_bytes != expected:
+        _idx_size_error(path, dims, dtype, expected, size - header_bytes)
+    data = read_exactly(stream, expected)
+    if len(data) < expected or stream.read(1):
+        _idx_size_error(path, dims, dtype, expected, len(data) + (len(data) == expected))
+    values = np.frombuffer(data, dtype=dtype).reshape(dims)
+    return values.astype(dtype.newbyteorder("="), copy=False)  # native byte order, writable
+
+
+def _idx_size_error(path, dims, dtype, expected, got):
+    problem = "is truncated" if got < expected else "has trailing bytes"
+    raise ValueError(f"{path}: IDX file {problem}: header says shape {dims} of {dtype.name}, "
+                     f"expected {expected} payload bytes, got {got}{'' if got < expected else ' or more'}")
 
 
 def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -110,13 +122,18 @@ def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
         ((1, 3, 32, 32), array([3]))
     """
     path = Path(path)
-    data = path.read_bytes()
-    if len(data) == 0 or len(data) % CIFAR10_RECORD_BYTES:
-        raise ValueError(
-            f"{path}: expected a whole number of {CIFAR10_RECORD_BYTES}-byte CIFAR-10 records "
-            f"(1 label byte + 3072 pixel bytes; a standard batch is 10000 records = "
-            f"{10000 * CIFAR10_RECORD_BYTES} bytes), got {len(data)} bytes "
-            f"({len(data) / CIFAR10_RECORD_BYTES:.3f} records)")
+    with open_regular(path, "a CIFAR-10 batch file") as f:
+        size = os.fstat(f.fileno()).st_size  # checked before anything is read
+        if size == 0 or size % CIFAR10_RECORD_BYTES:
+            raise ValueError(
+                f"{path}: expected a whole number of {CIFAR10_RECORD_BYTES}-byte CIFAR-10 records "
+                f"(1 label byte + 3072 pixel bytes; a standard batch is 10000 records = "
+                f"{10000 * CIFAR10_RECORD_BYTES} bytes), got {size} bytes "
+                f"({size / CIFAR10_RECORD_BYTES:.3f} records)")
+        check_bytes(path, "the file", size)
+        data = read_exactly(f, size)
+    if len(data) != size:
+        raise ValueError(f"{path}: shrank while being read ({size} bytes, then {len(data)})")
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR10_RECORD_BYTES)
     labels = records[:, 0].astype(np.int64)
     bad = np.flatnonzero(labels > 9)
@@ -184,14 +201,13 @@ def _check_size(size) -> tuple[int, int]:
 
 
 def _read_image(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
-    """One image file -> (C, H, W) uint8."""
+    """One image file -> (C, H, W) uint8; a 16-bit image is scaled to 0..255, not clipped."""
     from PIL import Image  # imported here: only this reader needs Pillow
 
-    try:
-        with Image.open(path) as image:
-            image = image.convert(mode).resize((size[1], size[0]), Image.BILINEAR)
-    except (OSError, ValueError) as err:  # Pillow's UnidentifiedImageError is an OSError
-        raise ValueError(f"{path}: cannot read this image ({err})") from None
+    image = open_image(path)
+    if is_sixteen_bit(image):
+        image = Image.fromarray(np.rint(eight_bit(image)).astype(np.uint8))
+    image = image.convert(mode).resize((size[1], size[0]), Image.BILINEAR)
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[None] if mode == "L" else pixels.transpose(2, 0, 1)
 
@@ -201,8 +217,9 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     The archive must hold arrays named ("x", "y") or ("images", "labels"); other arrays
     are ignored. Images must be uint8, (N, C, H, W) or (N, H, W) (a channel axis is added);
-    labels a 1-D integer array with one entry per image. Arrays of Python objects are
-    refused: loading them would run pickle.
+    labels a 1-D integer array with one entry per image, each 0..MAX_CLASSES-1. Arrays of
+    Python objects are refused: loading them would run pickle. Sizes are checked before
+    anything is decompressed (:class:`~convscope.data.bounded.NpzArchive`).
 
     Shape:
         images (N, C, H, W) uint8, labels (N,) int64.
@@ -215,17 +232,10 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         [(2, 1, 8, 8), (2,)]
     """
     path = Path(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: cannot read as a NumPy .npz archive ({err})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: expected an .npz archive of named arrays, "
-                         f"got a single .npy array of shape {archive.shape}")
-    with archive:
-        image_key, label_key = _npz_keys(path, archive.files)
-        images = npz_array(path, archive, image_key)
-        labels = npz_array(path, archive, label_key)
+    with NpzArchive(path) as archive:
+        image_key, label_key = _npz_keys(path, archive.names)
+        images = archive.array(image_key)
+        labels = archive.array(label_key)
     images, labels = validate_arrays(images, labels, str(path))
     if images.dtype != np.uint8:
         raise ValueError(f"{path}: expected uint8 images (0..255), got dtype {images.dtype}; "
@@ -238,14 +248,3 @@ def _npz_keys(path: Path, keys: list[str]) -> tuple[str, str]:
         if set(pair) <= set(keys):
             return pair
     raise ValueError(f"{path}: expected arrays named ('x', 'y') or ('images', 'labels'), got {keys}")
-
-
-def npz_array(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
-    """Read one array of an open .npz archive, refusing object arrays with a clear message."""
-    try:
-        return archive[key]
-    except ValueError as err:  # NumPy refuses object arrays when allow_pickle=False
-        raise ValueError(f"{path}: array {key!r} cannot be read without pickle ({err}); "
-                         f"expected a plain numeric array") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(f"{path}: array {key!r} is corrupt ({err})") from None

@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zipfile
-import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_atomic
+from .bounded import NpzArchive
 from .dataset import Dataset, channel_stats
 from .scenes import VERSION, Scenes, SceneSettings, make_scenes
 
@@ -128,11 +127,11 @@ def cached_scenes(path: Path, recipe: SceneRecipe, split: str, images: np.ndarra
 def read_scenes(path: Path, wanted: str) -> Scenes | None:
     """Scenes from an .npz made with recipe `wanted`; None if missing, damaged or of another recipe."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if str(archive["recipe"]) != wanted:
+        with NpzArchive(path) as archive:  # bounded: a damaged cache cannot blow up memory
+            if str(archive.array("recipe")) != wanted:
                 return None
-            scenes = Scenes(**{f.name: archive[f.name] for f in fields(Scenes)})
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error):
+            scenes = Scenes(**{f.name: archive.array(f.name) for f in fields(Scenes)})
+    except ValueError:
         return None  # missing or damaged: the caller makes the scenes again
     n = len(scenes.images)
     if any(len(a) != n for a in scenes.arrays().values()) or scenes.images.dtype != np.uint8:

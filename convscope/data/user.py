@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, channel_stats
+from .images import is_sixteen_bit, open_image
 from .readers import class_folders, image_files, read_image_folder, read_npz
 
 HOLDOUT_EVERY = 10
@@ -43,17 +44,15 @@ def load_user_data(path: str | os.PathLike, split: str = "train", size: tuple[in
 def folder_channels(root: str | os.PathLike, per_class: int = 3) -> int:
     """3 if a class folder's first images (``per_class`` of each) are in colour, else 1: a
     colour image whose red, green and blue differ somewhere by more than 8 levels."""
-    from PIL import Image
-
     for class_dir in class_folders(root):
         for file in image_files(class_dir)[:per_class]:
             try:
-                with Image.open(file) as image:
-                    if image.mode in ("L", "LA", "1", "I", "I;16", "F"):
-                        continue
-                    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
-            except OSError:
+                image = open_image(file)  # a FIFO or a bomb is refused, not waited on or decoded
+            except ValueError:
                 continue  # the reader itself reports unreadable files
+            if image.mode in ("L", "LA", "1", "F") or is_sixteen_bit(image):
+                continue
+            rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
             if np.abs(rgb - rgb[:, :, :1]).max() > 8:
                 return 3
     return 1

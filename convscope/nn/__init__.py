@@ -18,12 +18,12 @@ from .layers import (
                      Softmax,
                      Tanh,
 )
-from .module import LAYERS, Module, Parameter, Sequential, eval_mode
+from .module import LAYERS, Module, Parameter, Sequential, eval_mode, new_array, size_limit
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, LPPool2d, MaxPool2d
 from .upsampling import Upsample
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "LAYERS", "eval_mode", "init",
+    "Module", "Parameter", "Sequential", "LAYERS", "eval_mode", "init", "size_limit", "new_array",
     "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "LPPool2d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Dropout", "BatchNorm2d", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss",

@@ -9,7 +9,7 @@ from .. import functional as F
 from ..tensor import Tensor
 from ..windows import Window, conv_transpose_window, conv_window
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, new_array
 
 
 class Conv2d(Module):
@@ -58,8 +58,8 @@ class Conv2d(Module):
         self.kernel_size, self.stride, self.dilation = window.kernel, window.stride, window.dilation
         self.padding = padding if isinstance(padding, str) else window.before()
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.zeros(shape))
-        self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
+        self.weight = Parameter(new_array(shape))
+        self.bias = Parameter(new_array((self.out_channels,))) if bias else None
         init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -126,8 +126,8 @@ class ConvTranspose2d(Module):
         self.kernel_size, self.stride, self.dilation = window.kernel, window.stride, window.dilation
         self.padding, self.output_padding = window.before(), window.output_padding
         shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.zeros(shape))
-        self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
+        self.weight = Parameter(new_array(shape))
+        self.bias = Parameter(new_array((self.out_channels,))) if bias else None
         init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ from numpy.typing import ArrayLike
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, new_array
 
 
 class Linear(Module):
@@ -35,8 +35,8 @@ class Linear(Module):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"Linear({in_features}, {out_features}): {arg} must be a positive int")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(np.zeros((out_features, in_features)))
-        self.bias = Parameter(np.zeros(out_features)) if bias else None
+        self.weight = Parameter(new_array((out_features, in_features)))
+        self.bias = Parameter(new_array((out_features,))) if bias else None
         init.default_uniform_(self.weight, self.bias, init.generator(rng))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -155,10 +155,10 @@ class BatchNorm2d(Module):
             raise ValueError(f"BatchNorm2d: num_features must be a positive int, got {num_features!r}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
         self.affine = bool(affine)
-        self.weight = Parameter(np.ones(num_features)) if affine else None
-        self.bias = Parameter(np.zeros(num_features)) if affine else None
-        self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
-        self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+        self.weight = Parameter(new_array((num_features,), 1.0)) if affine else None
+        self.bias = Parameter(new_array((num_features,))) if affine else None
+        self.register_buffer("running_mean", new_array((num_features,)))
+        self.register_buffer("running_var", new_array((num_features,), 1.0))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

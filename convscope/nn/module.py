@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -18,6 +20,45 @@ from ..windows import Window, conv_window
 LAYERS = {}  # every Module subclass by its file name (see Module.file_name): what model files may name
 ROLES = ("conv", "pool", "adaptive_pool", "activation", "normalization", "flatten", "linear", "dropout", "loss",
          "conv_transpose", "upsample")
+
+
+_SIZE_LIMIT = contextvars.ContextVar("size_limit", default=None)  # [values, arrays] still allowed
+
+
+@contextlib.contextmanager
+def size_limit(values: int, arrays: int) -> Iterator[None]:
+    """Layers built inside may create at most ``values`` parameter and buffer values in
+    ``arrays`` arrays in all; one that would go past is refused before it allocates.
+
+    How a model file's architecture is bounded by the weights the file holds, so that a
+    header saying ``num_classes=10**9`` is refused instead of building a 10^9-class layer.
+
+    Example:
+        >>> from convscope import nn
+        >>> with size_limit(100, 2):
+        ...     nn.Linear(1000, 10)
+        Traceback (most recent call last):
+        ...
+        ValueError: a layer asks for 10,000 values; at most 100 are left of the size limit
+    """
+    token = _SIZE_LIMIT.set([values, arrays])
+    try:
+        yield
+    finally:
+        _SIZE_LIMIT.reset(token)
+
+
+def new_array(shape: tuple[int, ...], fill: float = 0.0, dtype: DTypeLike = np.float32) -> np.ndarray:
+    """``np.full(shape, fill, dtype)`` for a layer's parameter or buffer, counted against
+    :func:`size_limit` (when one is active) before it is allocated."""
+    left = _SIZE_LIMIT.get()
+    if left is not None:
+        count = math.prod(int(n) for n in shape)
+        if count > left[0] or left[1] < 1:
+            raise ValueError(f"a layer asks for {count:,} values; at most {left[0]:,} are left of the size limit"
+                             if count > left[0] else "more arrays than the size limit allows")
+        left[0], left[1] = left[0] - count, left[1] - 1
+    return np.full(shape, fill, dtype)
 
 
 class Parameter(Tensor):
