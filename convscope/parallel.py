@@ -96,8 +96,9 @@ class World:
         return joined
 
     def abort(self, status: int = 1) -> None:
-        """End every rank of the job now (after a rank failed)."""
+        """End every rank of the job now (after a rank failed); never returns."""
         self.comm.Abort(status)
+        os._exit(status)  # Abort asks the launcher to end the job; this process need not wait for it
 
     def reduce_sums(self, total_loss: float, sums: dict[str, Any], seen: int) -> tuple[float, dict[str, Any], int]:
         """An epoch's ``(loss sum, task sums, images)`` over every rank's images (see ``train_epoch``):

@@ -109,7 +109,6 @@ def run_train(args):
         print(f"convscope train: error in process {world.rank} of {world.size}: {why}; stopping every process "
               "(the run's last checkpoint is kept)", file=sys.stderr, flush=True)
         world.abort(1)
-        raise
 
 
 def _train(args, world):
