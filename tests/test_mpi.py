@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from convscope.io import checkpoint_progress
-from convscope.parallel import ShardedLoader, launched_size
+from convscope.parallel import ShardedLoader, World, launched_size
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPER = str(ROOT / "tests" / "mpi_train.py")
@@ -36,12 +36,12 @@ needs_mpi = pytest.mark.skipif(MPIEXEC is None or not _has_mpi4py(),
                                reason="needs mpi4py and mpiexec (pip install 'convscope[mpi]')")
 
 
-def train(folder, *args, ranks=2, epochs=2, env=(), wait=True):
+def train(folder, *args, ranks=2, epochs=2, env=(), wait=True, augment=False):
     """Start ``convscope train`` on ``ranks`` processes into ``folder/run``; the finished process
     (or, with wait=False, the running one)."""
     folder.mkdir(exist_ok=True)
-    command = [sys.executable, HELPER, "train", "--epochs", str(epochs), "--batch-size", "16", "--no-augment",
-               "--no-report", "--out", str(folder / "run"), *args]
+    command = [sys.executable, HELPER, "train", "--epochs", str(epochs), "--batch-size", "16", "--no-report",
+               "--out", str(folder / "run"), *args, *([] if augment else ["--no-augment"])]
     if ranks > 1:
         command = [MPIEXEC, "-n", str(ranks), *command]
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "CONVSCOPE_TEST_DIR": str(folder), **dict(env)}
@@ -76,9 +76,9 @@ def test_two_processes_end_identical_and_match_one_process(cache):
 
 @needs_mpi
 def test_a_killed_process_stops_the_job_and_the_run_resumes_exactly(cache):
-    whole = train(cache / "whole", epochs=4)
+    whole = train(cache / "whole", epochs=4, augment=True)  # each process's augmentation stream resumes too
     assert whole.returncode == 0, whole.stderr_text
-    killed = train(cache / "killed", epochs=4, wait=False)
+    killed = train(cache / "killed", epochs=4, wait=False, augment=True)
     checkpoint, pid = cache / "killed" / "run" / "checkpoint.safetensors", cache / "killed" / "pid-1"
     deadline = time.monotonic() + 30
     while not (checkpoint.exists() and pid.exists()) and time.monotonic() < deadline and killed.poll() is None:
@@ -90,9 +90,9 @@ def test_a_killed_process_stops_the_job_and_the_run_resumes_exactly(cache):
     assert killed.returncode != 0, said
     assert "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)" in said, said
     assert 1 <= done < 4, f"the kill came after epoch {done}: the test did not interrupt the run"
-    other = train(cache / "killed", "--resume", ranks=1, epochs=4)
+    other = train(cache / "killed", "--resume", ranks=1, epochs=4, augment=True)
     assert other.returncode == 1 and "trained by 2 processes, not 1: resume it with mpiexec -n 2" in other.stderr_text
-    resumed = train(cache / "killed", "--resume", epochs=4)
+    resumed = train(cache / "killed", "--resume", epochs=4, augment=True)
     assert resumed.returncode == 0 and f"resuming {cache / 'killed' / 'run'} from epoch {done}" in resumed.stderr_text
     finished, again = weights(cache / "whole"), weights(cache / "killed")
     assert all(np.array_equal(finished[k], again[k]) for k in finished)
@@ -110,10 +110,53 @@ def test_an_error_in_one_process_stops_every_process(cache):
     assert checkpoint_progress(cache / "failed" / "run" / "checkpoint.safetensors")["epoch"] in (1, 2)
 
 
+@needs_mpi
+def test_batchnorm_and_dropout_nets_stay_identical_across_processes(cache):
+    two = train(cache / "vgg", "--model", "vgg", epochs=1)
+    assert two.returncode == 0, two.stderr_text
+    first, second = weights(cache / "vgg", 0), weights(cache / "vgg", 1)
+    assert any("running_mean" in k for k in first)
+    assert all(np.array_equal(first[k], second[k]) for k in first)  # running statistics averaged too
+
+
 # ----- without MPI ----------------------------------------------------------------------------------
 class FakeWorld:
     def __init__(self, rank, size):
         self.rank, self.size = rank, size
+
+
+class OneProcess:
+    """An MPI communicator of one process, for the buffer methods World calls."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def Allreduce(self, where, array, op):
+        assert where == "in place" and op == "sum" and array.flags.c_contiguous
+
+    def Allgatherv(self, values, into):
+        buffer, counts = into
+        assert list(counts) == [len(values)]
+        buffer[:] = values
+
+
+class FakeMPI:
+    IN_PLACE, SUM = "in place", "sum"
+
+
+def test_reduced_sums_keep_numbers_arrays_and_lists_of_arrays():
+    world = World(OneProcess(), FakeMPI)
+    sums = {"correct": 7, "abs_error": 2.5, "confusion": np.eye(2, dtype=np.int64),
+            "scores": [np.array([0.5, 0.25]), np.zeros(0)], "hits": [np.array([True]), np.array([False, True])]}
+    loss, reduced, seen = world.reduce_sums(3.0, sums, 12)
+    assert (loss, seen) == (3.0, 12) and reduced["correct"] == 7 and isinstance(reduced["correct"], int)
+    assert reduced["abs_error"] == 2.5 and np.array_equal(reduced["confusion"], np.eye(2))
+    assert reduced["confusion"].dtype == np.int64
+    assert [list(v) for v in reduced["scores"]] == [[0.5, 0.25], []]
+    assert [v.tolist() for v in reduced["hits"]] == [[True], [False, True]]
 
 
 @pytest.mark.parametrize("count, batch, size", [(50, 16, 2), (50, 16, 3), (48, 16, 4), (33, 16, 2)],
@@ -148,3 +191,18 @@ def test_plain_runs_never_import_mpi4py_and_say_what_is_missing(cache):
         "convscope train: error: started by mpiexec as one of 2 processes, but mpi4py is not installed: "
         "pip install 'convscope[mpi]' (or run without mpiexec)")
     assert launched_size({"OMPI_COMM_WORLD_SIZE": "3"}) == 3
+
+
+def test_augmentation_streams_differ_by_process_and_epoch_and_repeat():
+    from convscope.data import DataLoader
+
+    def draws(rank, epoch, size=2):
+        loader = DataLoader((np.zeros((8, 1, 2, 2), np.uint8), np.arange(8)), 4, rng=np.random.default_rng(0),
+                            normalize=False, augment=lambda x, rng: x + rng.random())
+        shard = ShardedLoader(loader, FakeWorld(rank, size), seed=3)
+        shard.epoch = epoch
+        return [float(x[0, 0, 0, 0]) for x, _ in shard]
+
+    assert draws(0, 0) == draws(0, 0)  # from (seed, epoch, process) alone, so a resumed run draws the same
+    assert draws(0, 0) != draws(0, 1) and draws(0, 0) != draws(1, 0)
+    assert len(set(draws(0, 0))) == 2  # one stream per epoch, not one per batch
