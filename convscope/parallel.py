@@ -109,6 +109,8 @@ class World:
     def _reduce(self, value):
         if isinstance(value, list):  # e.g. a detector's scores per image: join them
             lengths = self.join(np.array([len(v) for v in value], dtype=np.float64)).astype(np.int64)
+            if not len(lengths):
+                return []
             flat = self.join(np.concatenate([np.ravel(v) for v in value]) if value else np.zeros(0))
             kind = max((KINDS.index(np.asarray(v).dtype.kind) for v in value), default=0)
             kind = self.sum_(np.eye(len(KINDS))[kind]).nonzero()[0].max()  # the widest of any rank's
@@ -140,11 +142,11 @@ class ShardedLoader:
             raise ParallelError(f"a global batch of {loader.batch_size} images cannot be shared by {world.size} "
                                 f"ranks: use --batch-size {world.size} or more (it is the global batch)")
         self.loader, self.world, self.seed, self.epoch = loader, world, int(seed), 0
-        self.rng, self.shares = loader.rng, (0, 0)
+        self.shares = (0, 0)
 
     def __len__(self) -> int:
         whole, rest = divmod(len(self.loader.labels), self.loader.batch_size)
-        return whole + (0 < rest >= self.world.size and not self.loader.drop_last)
+        return whole + int(rest >= self.world.size and not self.loader.drop_last)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         loader, size, step = self.loader, self.world.size, self.loader.batch_size

@@ -82,7 +82,7 @@ class Run:
     task: Task                        # chosen from the data's targets (tasks.task_for)
     train_set: Dataset
     val_set: Dataset
-    train_loader: DataLoader
+    train_loader: DataLoader | ShardedLoader  # sharded: one rank of a data-parallel run
     val_loader: DataLoader
     optimizer: Optimizer
     scheduler: LRScheduler | None

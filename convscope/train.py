@@ -52,8 +52,8 @@ class Callback:
     """Hooks the loop calls; subclass and override what you need (all optional).
 
     ``on_backward_end`` runs after each batch's backward pass and before the optimizer's
-    step: the place to clip gradients (:class:`GradientClipping`) or, later, to average
-    gradients across machines.
+    step: the place to clip gradients (:class:`GradientClipping`) or to sum them across the
+    processes of a data-parallel run (:class:`convscope.parallel.DataParallel`).
     """
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
