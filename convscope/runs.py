@@ -33,6 +33,7 @@ from .io import RUN_MODEL, checkpoint_progress
 from .locks import FolderLock, is_locked
 from .nn import Module, Parameter
 from .optim import LRScheduler, Optimizer
+from .parallel import DataParallel, ShardedLoader, World
 from .recipes import Recipe, make_augment, make_optimizer, make_scheduler, recipe_for
 from .run_model import SaveModel, repair_run_files
 from .tasks import Classification, Detection, Segmentation, Task, task_for
@@ -81,7 +82,7 @@ class Run:
     task: Task                        # chosen from the data's targets (tasks.task_for)
     train_set: Dataset
     val_set: Dataset
-    train_loader: DataLoader
+    train_loader: DataLoader | ShardedLoader  # sharded: one rank of a data-parallel run
     val_loader: DataLoader
     optimizer: Optimizer
     scheduler: LRScheduler | None
@@ -90,6 +91,7 @@ class Run:
     resume: bool
     notes: list[str] = field(default_factory=list)
     lock: FolderLock | None = None    # held from run.json's writing until training ends
+    world: World | None = None        # the ranks of a data-parallel run (None: one process)
 
     @property
     def epochs(self) -> int:
@@ -102,12 +104,18 @@ class Run:
     def train(self, callbacks: Sequence[Callback] = ()) -> list[dict[str, float]]:
         """Train to the end (or until a callback raises :class:`~convscope.train.StopTraining`);
         returns the history of the finished epochs. ``callbacks`` run before the one that
-        writes the model file after every epoch."""
-        save = SaveModel(self.model_path, self.model, self.train_set, self.config, self.task)
+        writes the model file after every epoch. In a data-parallel run every rank calls it
+        (the first with its callbacks, the others usually without); only rank 0 writes files."""
+        first, world = self.world is None or self.world.rank == 0, self.world
+        callbacks = [*callbacks, SaveModel(self.model_path, self.model, self.train_set, self.config, self.task)
+                     ] if first else list(callbacks)
+        if world is not None:  # first, so the others see the averaged gradients
+            callbacks.insert(0, DataParallel(world, self.model, self.train_loader))
         try:
             return fit(self.model, self.train_loader, self.optimizer, self.epochs, self.val_loader,
-                       scheduler=self.scheduler, callbacks=[*callbacks, save], run_dir=self.out, rngs=self.rngs,
-                       resume=self.resume, patience=self.config["patience"], task=self.task)
+                       scheduler=self.scheduler, callbacks=callbacks, run_dir=self.out, rngs=self.rngs,
+                       resume=self.resume, patience=self.config["patience"], task=self.task,
+                       reduce=None if world is None else world.reduce_sums, save=first)
         finally:
             self.close()
 
@@ -117,17 +125,22 @@ class Run:
             self.lock.release()
 
 
-def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
+def prepare_run(options: RunOptions, notes: list[str] | None = None, world: World | None = None) -> Run:
     """Check the options, load the data, build the model and write ``run.json``: a :class:`Run`.
 
     Refusals (an existing run without ``resume``, other settings than the run's, ...) raise
     ValueError before anything is written. The lines to tell the user are appended to
     ``notes`` as they arise (so a caller also has those said before a refusal); ``Run.notes``
     is that list.
+
+    ``world`` (from :func:`convscope.parallel.connect`) sets up one rank of a data-parallel
+    run: every rank calls this, each with the same options; only rank 0 writes.
     """
     notes = [] if notes is None else notes
     out, resuming = _folder(options, notes)
     name, data, seed, recipe, planned, patience = _settings(options, out, resuming)
+    ranks = 1 if world is None else world.size
+    _check_ranks(out, resuming, ranks)
     done = _epochs_done(out, resuming, recipe, planned)
     train_set, val_set = load_data(data, ("train", "val"), options.data_dir, options.download,
                                    models.ZOO_INPUTS.get(name, (1, 28, 28)), notes=notes)
@@ -138,28 +151,45 @@ def prepare_run(options: RunOptions, notes: list[str] | None = None) -> Run:
     _check_fits(model, name, train_set, task)
     train_loader = DataLoader(train_set, recipe.batch_size, shuffle=True, rng=loader_rng,
                               augment=make_augment(recipe.augment, train_set.images.shape[2:]))
+    if world is not None:  # each rank trains on its slice of every global batch
+        train_loader = ShardedLoader(train_loader, world, seed)
     optimizer = make_optimizer(recipe, model.parameters())
     scheduler = make_scheduler(recipe, optimizer, recipe.epochs * len(train_loader))
-    config = {"model": name, "data": data, "seed": seed, **recipe.__dict__, "patience": patience}
+    config = {"model": name, "data": data, "seed": seed, **recipe.__dict__, "patience": patience,
+              **({"ranks": ranks} if ranks > 1 else {})}
     if resuming:
         notes.append(f"resuming {out} from epoch {done} of {recipe.epochs}")
     if resuming and recipe.epochs != planned:
         notes.append(_extending(recipe, planned, len(train_loader), done))
-    os.makedirs(out, exist_ok=True)
-    lock = FolderLock(out)  # refused (FolderBusy) while another process trains this folder
-    try:
-        _settle(out, resuming, SaveModel(os.path.join(out, RUN_MODEL), model, train_set, config, task), notes)
-    except BaseException:
-        lock.release()
-        raise
+    lock = None
+    if world is None or world.rank == 0:
+        os.makedirs(out, exist_ok=True)
+        lock = FolderLock(out)  # refused (FolderBusy) while another process trains this folder
+        try:
+            _settle(out, resuming, SaveModel(os.path.join(out, RUN_MODEL), model, train_set, config, task), notes)
+        except BaseException:
+            lock.release()
+            raise
+    shared = f" shared by {ranks} processes" if ranks > 1 else ""
     notes.append(f"training {name} on {data}: {len(train_set)} train / {len(val_set)} val images, "
-                 f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}, "
+                 f"{recipe.optimizer} lr {recipe.lr:g} {recipe.schedule}, batch {recipe.batch_size}{shared}, "
                  f"{recipe.epochs} epochs, augment {recipe.augment or 'none'} -> {out}")
     return Run(out=out, name=name, data=data, config=config, recipe=recipe, model=model, task=task,
                train_set=train_set,
                val_set=val_set, train_loader=train_loader, val_loader=DataLoader(val_set, batch_size=500),
                optimizer=optimizer, scheduler=scheduler, rngs={"init": init_rng, "loader": loader_rng}, done=done,
-               resume=options.resume, notes=notes, lock=lock)
+               resume=options.resume, notes=notes, lock=lock, world=world)
+
+
+def _check_ranks(out, resuming, ranks):
+    """Refuse to resume a run with another number of processes than it was trained with."""
+    saved = (read_run_config(out)[0] or {}).get("ranks", 1) if resuming else ranks
+    if saved != ranks:
+        how = "without mpiexec" if saved == 1 else f"with mpiexec -n {saved}"
+        raise ValueError(f"{out} was trained by {saved} process{'es' if saved > 1 else ''}, not {ranks}: resume it "
+                         f"{how}. Its global batches would be the same, but each process's augmentation stream "
+                         "and BatchNorm batch statistics depend on the number, so the run would not continue "
+                         "exactly as it was")
 
 
 def _settle(out, resuming, saver, notes):

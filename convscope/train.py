@@ -30,6 +30,7 @@ from .tasks import Classification, Task
 from .tensor import Tensor, no_grad
 
 CHECKPOINT = "checkpoint.safetensors"
+Reduce = Callable[[float, dict[str, Any], int], tuple[float, dict[str, Any], int]]
 METRICS = "metrics.jsonl"
 
 
@@ -51,8 +52,8 @@ class Callback:
     """Hooks the loop calls; subclass and override what you need (all optional).
 
     ``on_backward_end`` runs after each batch's backward pass and before the optimizer's
-    step: the place to clip gradients (:class:`GradientClipping`) or, later, to average
-    gradients across machines.
+    step: the place to clip gradients (:class:`GradientClipping`) or to sum them across the
+    processes of a data-parallel run (:class:`convscope.parallel.DataParallel`).
     """
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
@@ -83,11 +84,14 @@ class GradientClipping(Callback):
 def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], optimizer: Optimizer,
                 loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy, scheduler: LRScheduler | None = None,
                 on_batch: Callable[[int, dict[str, float]], object] | None = None, epoch: int = 0,
-                task: Task | None = None, after_backward: Callable[[int], object] | None = None) -> dict[str, float]:
+                task: Task | None = None, after_backward: Callable[[int], object] | None = None,
+                reduce: Reduce | None = None) -> dict[str, float]:
     """One pass over ``loader`` updating ``model``; returns mean loss, the task's figures
     (``train_acc`` for classification) and speed.
 
     ``after_backward(batch)`` (optional) runs between each backward pass and optimizer step.
+    ``reduce(loss sum, task sums, images)`` (optional) turns the epoch's sums into those of
+    every process of a data-parallel run before the figures are computed.
     """
     task = Classification(loss_fn) if task is None else task
     model.train()
@@ -113,6 +117,8 @@ def train_epoch(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]], 
             on_batch(batch, {"loss": total_loss / seen, **_long_names(figures), "images": seen,
                              "seconds": time.perf_counter() - start, "lr": optimizer.lr})
     seconds = time.perf_counter() - start
+    if reduce is not None:
+        total_loss, sums, seen = reduce(total_loss, sums, seen)
     figures = {f"train_{k}": v for k, v in task.metrics(sums, max(seen, 1)).items()} if seen else {}
     return {"train_loss": total_loss / max(seen, 1), **figures,
             "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9)}
@@ -167,7 +173,7 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy, scheduler: LRScheduler | None = None,
         callbacks: Sequence[Callback] = (), run_dir: str | os.PathLike | None = None,
         rngs: dict[str, np.random.Generator] | None = None, resume: bool = False, patience: int | None = None,
-        task: Task | None = None) -> list[dict[str, float]]:
+        task: Task | None = None, reduce: Reduce | None = None, save: bool = True) -> list[dict[str, float]]:
     """Train for ``epochs`` epochs; returns the history (one dict per epoch).
 
     Args:
@@ -186,6 +192,9 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         patience: stop early after this many epochs without a lower validation loss; the
             model then holds the weights of the best epoch (the last record says which:
             ``stopped_early``, ``best_epoch``).
+        reduce, save: for the ranks of a data-parallel run (:mod:`convscope.parallel`): the
+            epoch's sums over every rank (see :func:`train_epoch`), and False on every rank
+            but the first, which reads ``run_dir``'s checkpoint to resume but writes nothing.
 
     Raises:
         TrainingDiverged: the training or validation loss, a weight or the optimizer's state
@@ -209,7 +218,8 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
                 cb.on_epoch_start(epoch, epochs, len(train_loader))
             hooks = _batch_hooks(callbacks, epoch, model)
             record = {"epoch": epoch + 1, **train_epoch(model, train_loader, optimizer, scheduler=scheduler,
-                                                        epoch=epoch, task=task, **hooks), "lr": optimizer.lr}
+                                                        epoch=epoch, task=task, reduce=reduce, **hooks),
+                      "lr": optimizer.lr}
         except StopTraining:  # mid-epoch: nothing of this epoch is kept
             break
         if val_loader is not None:
@@ -226,7 +236,7 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         if stop and best is not None:  # keep the best epoch's weights, and say so in the record
             model.load_state_dict(best)
             record.update(stopped_early=True, best_epoch=progress["best_epoch"])
-        if checkpoint:
+        if checkpoint and save:
             save_checkpoint(checkpoint, model, optimizer, scheduler, rngs, progress, best=best)
             write_metrics(run_dir, progress["history"])
         if _epoch_end(callbacks, epoch, record) or stop:

@@ -12,8 +12,8 @@ LEVEL = {"tensor": 1, "habits": 1, "windows": 1, "files": 1, "locks": 1,
          "functional": 2, "nn": 3, "optim": 3, "data": 3,
          "metrics": 3, "detection": 3, "heatmaps": 3,
          "trace": 4, "summary": 4, "explain": 4, "lesson": 4, "io": 4, "schema": 4, "inference": 4, "tasks": 4,
-         "train": 4, "models": 4, "recipes": 4, "runs": 4, "run_model": 4, "arithmetic": 4, "interop": 4, "viz": 5,
-         "cli": 6}
+         "train": 4, "models": 4, "recipes": 4, "runs": 4, "run_model": 4, "parallel": 4, "arithmetic": 4,
+         "interop": 4, "viz": 5, "cli": 6}
 MODULES = ([ROOT / "trace.py", ROOT / "summary.py", ROOT / "explain.py"] + sorted((ROOT / "arithmetic").glob("*.py"))
            + sorted((ROOT / "viz").glob("*.py")))
 

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv, said):
     from ..data import DatasetNotFoundError
     from ..io import ModelFileError
+    from ..parallel import ParallelError
     from ..train import TrainingDiverged
     from .process import configure
     parser = build_parser()
@@ -61,7 +62,8 @@ def _run(argv, said):
         return 2
     try:
         return args.run(args)
-    except (DatasetNotFoundError, ModelFileError, TrainingDiverged, ValueError, FileNotFoundError) as error:
+    except (DatasetNotFoundError, ModelFileError, TrainingDiverged, ParallelError, ValueError,
+            FileNotFoundError) as error:
         print(f"convscope {args.command}: error: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader of our output went away (`convscope ... | head`): not an error of ours

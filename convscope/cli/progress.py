@@ -50,7 +50,8 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
         if getattr(self, "stats", None) is not None:  # an epoch of no batches has no line
-            line = self._line(*self.stats)
+            batch, stats = self.stats
+            line = self._line(batch, _epoch_figures(stats, record))
             self.stream.write(("\r" + line if self.live else line) + "\n")
             self.stats = None
         if "val_loss" in record:
@@ -58,6 +59,15 @@ class ProgressBar(Callback):
             self.stream.write(f"           validation  loss {record['val_loss']:.4f}  "
                               f"{figures(val)}({record['seconds']:.1f} s train)\n")
         self.stream.flush()
+
+
+def _epoch_figures(stats, record):
+    """The last batch's running figures, with the loss and figures of the epoch's record instead
+    (the same in one process; over every process of a data-parallel run, where the batches'
+    figures are process 0's)."""
+    short = {"accuracy": "acc"}
+    return {k: v if k in ("images", "seconds", "lr") else record.get(f"train_{short.get(k, k)}", v)
+            for k, v in stats.items()}
 
 
 def figures(stats: dict[str, float]) -> str:

@@ -35,7 +35,8 @@ def add_parsers(subparsers):
     p.add_argument("--download", action="store_true",
                    help="download missing datasets, checking their SHA-256 (needs internet; default: never)")
     p.add_argument("--epochs", type=int, help="epochs (default: the model's recipe, 20 for lenet5)")
-    p.add_argument("--batch-size", type=int, help="images per step (default: recipe)")
+    p.add_argument("--batch-size", type=int,
+                   help="images per step (default: recipe); under mpiexec, the global batch that the processes share")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default: recipe")
     p.add_argument("--lr", type=float, help="peak learning rate (default: recipe)")
     p.add_argument("--weight-decay", type=float, help="default: recipe")
@@ -97,13 +98,30 @@ def run_options(args):
 
 
 def run_train(args):
-    notes = []
+    from ..parallel import connect
+    world = connect()  # started by mpiexec with several processes: data-parallel (else None)
+    if world is None:
+        return _train(args, None)
     try:
-        run = prepare_run(run_options(args), notes)
+        return _train(args, world)
+    except BaseException as error:  # one rank failing would leave the others waiting forever
+        why = str(error) if isinstance(error, (ValueError, OSError)) else f"{type(error).__name__}: {error}"
+        print(f"convscope train: error in process {world.rank} of {world.size}: {why}; stopping every process "
+              "(the run's last checkpoint is kept)", file=sys.stderr, flush=True)
+        world.abort(1)
+
+
+def _train(args, world):
+    """Train as ``convscope train`` asks; in a data-parallel run only rank 0 prints and writes."""
+    first, notes = world is None or world.rank == 0, []
+    try:
+        run = prepare_run(run_options(args), notes, world)
     finally:  # what was said before a refusal is printed too, as it arose
-        for note in notes:
+        for note in notes if first else ():
             print(note, file=sys.stderr)
-    history = run.train([ProgressBar()])
+    history = run.train([ProgressBar()] if first else [])
+    if not first:
+        return 0
     report_end(run.out, history, run.done, run.epochs, run.model_path)
     if not args.no_report:
         from ..viz.report import write_report
