@@ -234,7 +234,10 @@ async function start() {
   showEmpty();
   try {
     const listing = await loadModels();
-    for (const m of listing.models.filter((m) => m.kind === "zoo")) $("train-model").add(new Option(m.id.slice(4), m.id.slice(4)));
+    for (const m of listing.models.filter((m) => m.kind === "zoo")) {
+      const name = m.id.slice(4);  // the classic, LeNet-5, is the one chosen at first
+      $("train-model").add(new Option(name, name, name === "lenet5", name === "lenet5"));
+    }
     const config = await api("/api/config");
     for (const name of config.datasets) $("datasets").append(new Option(name));
     await chooseModel($("model").value);
