@@ -213,6 +213,18 @@ def test_download_verifies_and_never_leaves_partial_files(tmp_path):
     assert destination.read_bytes() == b"payload"
 
 
+def test_download_never_writes_through_a_link_left_at_its_partial_file(tmp_path):
+    source, outside = tmp_path / "served.bin", tmp_path / "precious.txt"
+    source.write_bytes(b"payload")
+    outside.write_bytes(b"keep me")
+    destination = tmp_path / "out" / "file.bin"
+    destination.parent.mkdir()
+    (destination.parent / "file.bin.part").symlink_to(outside)
+    download([source.as_uri()], destination, hashlib.sha256(b"payload").hexdigest())
+    assert outside.read_bytes() == b"keep me" and destination.read_bytes() == b"payload"
+    assert not destination.is_symlink() and sorted(p.name for p in destination.parent.iterdir()) == ["file.bin"]
+
+
 def test_extract_members_reads_only_the_named_files(tmp_path):
     archive = tmp_path / "a.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

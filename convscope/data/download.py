@@ -50,6 +50,14 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> None:
                          f"the file is corrupt or not the expected one; delete it and try again")
 
 
+def _fresh(path: Path):
+    """``path`` opened for writing as a new file: whatever stands there (a file or a symbolic
+    link left behind) is removed first, and O_EXCL / O_NOFOLLOW refuse to write through a link."""
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o644), "wb")
+
+
 def download(urls: Iterable[str], destination: str | os.PathLike, sha256: str, timeout: float = 60.0) -> Path:
     """Fetch a file from the first of `urls` that works, verify its SHA-256, move it into place.
 
@@ -68,7 +76,7 @@ def download(urls: Iterable[str], destination: str | os.PathLike, sha256: str, t
     for url in urls:
         partial = destination.with_name(destination.name + ".part")
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            with urllib.request.urlopen(url, timeout=timeout) as response, _fresh(partial) as out:
                 shutil.copyfileobj(response, out)
             verify_sha256(partial, sha256)
         except (OSError, ValueError) as err:  # URLError and timeouts are OSErrors

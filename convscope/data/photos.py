@@ -15,11 +15,13 @@ in a font, so that the preparation of ``convscope predict`` can be tested and me
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
+from ..files import write_atomic
 from .preprocess import EXIF_ORIENTATION  # the tag the reader honours; 6 = "turn 90 degrees clockwise"
 
 KINDS = ("clean", "grey_gradient", "noise", "shadow", "rotated_sheet", "transparent", "exif_rotated",
@@ -100,6 +102,6 @@ def write_photo(path: str | os.PathLike, digit: int, kind: str, rng: np.random.G
     """Save :func:`photo` to ``path`` (``.jpg`` for the EXIF case, else PNG); returns the Path."""
     image, options = photo(digit, kind, rng, font)
     path = Path(path).with_suffix(".jpg" if kind == "exif_rotated" else ".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, **options)
-    return path
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG" if path.suffix == ".jpg" else "PNG", **options)
+    return write_atomic(path, buffer.getvalue())  # atomically, replacing (never following) a link
