@@ -52,7 +52,7 @@ RECIPES = {
     "resnet": Recipe(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, epochs=30),
     "locator": Recipe(optimizer="adam", lr=3e-3, batch_size=64, epochs=8),  # digit-centres: see above
     "unet": Recipe(optimizer="adam", lr=5e-3, batch_size=8, epochs=3),  # digit-masks: see the module docstring
-    "detector": Recipe(optimizer="adam", lr=3e-3, batch_size=32, epochs=4),  # digit-scenes: see the module docstring
+    "detector": Recipe(optimizer="adam", lr=3e-3, batch_size=32, epochs=3),  # digit-scenes: see the module docstring
 }
 
 AUGMENT = {  # per dataset: what keeps a label true

@@ -136,7 +136,7 @@ def _long_names(figures):
 
 def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
              loss_fn: Callable[[Tensor, np.ndarray], Tensor] = F.cross_entropy, num_classes: int | None = None,
-             task: Task | None = None) -> dict[str, Any]:
+             task: Task | None = None, details: bool = True) -> dict[str, Any]:
     """The loss and the task's figures on ``loader``, in eval mode, without gradients.
 
     For classification (the default) the dict has ``loss``, ``accuracy``, ``count``,
@@ -144,6 +144,8 @@ def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
     ``predictions``, ``probabilities`` and ``labels``. Other tasks give ``loss``, ``count``,
     ``outputs``, ``targets`` and their own figures. Every task's result also has ``figures``:
     its epoch figures (``task.metrics``) over the whole loader, e.g. ``{"acc": 0.98}``.
+    ``details=False`` gives only ``loss``, ``count`` and ``figures`` (what each epoch's validation
+    needs; a detector's full account, mAP at ten IoU thresholds, costs far more than its epoch figure).
     """
     task = Classification(loss_fn, num_classes) if task is None else task
     total_loss, targets_all, outputs_all = 0.0, [], []
@@ -154,8 +156,11 @@ def evaluate(model: Module, loader: Iterable[tuple[np.ndarray, np.ndarray]],
             outputs_all.append(output.data)
             targets_all.append(np.asarray(y))
     outputs, targets = np.concatenate(outputs_all), np.concatenate(targets_all)
-    result = {"loss": total_loss / len(targets), "count": len(targets), **task.evaluate(outputs, targets),
+    result = {"loss": total_loss / len(targets), "count": len(targets),
               "figures": task.metrics(task.batch_sums(outputs, targets), len(targets))}
+    if not details:
+        return result
+    result.update(task.evaluate(outputs, targets))
     if isinstance(task, Classification):
         result["labels"] = targets
     else:
@@ -223,7 +228,7 @@ def fit(model: Module, train_loader: Iterable[tuple[np.ndarray, np.ndarray]], op
         except StopTraining:  # mid-epoch: nothing of this epoch is kept
             break
         if val_loader is not None:
-            result = evaluate(model, val_loader, task=task)
+            result = evaluate(model, val_loader, task=task, details=False)
             record["val_loss"] = result["loss"]
             record.update({f"val_{k}": v for k, v in result["figures"].items()})
         check_finite(model, optimizer, record, kept=progress["epoch"] if checkpoint else None)
