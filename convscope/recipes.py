@@ -19,6 +19,13 @@ shifted scene would need its mask shifted too) reached mIoU 0.914 over the 11 cl
 training (14.2 min with loading, validation and the report) on a shared 2-core machine.
 Epoch by epoch: 0.640, 0.875, 0.914. On 2,500 scenes, width 12 with two levels learned no
 faster than width 8 with three, which runs 1.4x as fast; batch 16 at 3e-3 was slower still.
+
+The detector recipe (Adam, one-cycle peaking at 3e-3, batch 32, 3 epochs, no augmentation: a
+flip or shift would need its boxes moved too) reached mAP@0.5 0.964 (mAP@0.5:0.95 0.749) on the
+2,000 ``digit-scenes`` validation scenes, seed 0, in 437 s of training on an otherwise idle
+2-core machine (``convscope train --model detector --data digit-scenes``). Epoch by epoch:
+0.901, 0.957, 0.964. Four epochs reached 0.971 (0.692, 0.956, 0.970, 0.971) but take about
+10 minutes of training here, more than the time asked of this recipe.
 """
 
 from __future__ import annotations
