@@ -45,11 +45,17 @@ def box_iou(boxes1: ArrayLike, boxes2: ArrayLike) -> np.ndarray:
     """(N, M) intersection over union of every box in ``boxes1`` (N, 4) with every box in
     ``boxes2`` (M, 4): ``area(a & b) / (area(a) + area(b) - area(a & b))``, in [0, 1]. Two boxes
     of zero area have IoU 0 (torchvision gives nan)."""
-    a, b = _boxes(boxes1, "boxes1"), _boxes(boxes2, "boxes2")
+    return _iou(_boxes(boxes1, "boxes1"), _boxes(boxes2, "boxes2"))
+
+
+def _iou(a, b):
+    """:func:`box_iou` of boxes already checked (float64 (N, 4) and (M, 4)): the loops below call it often."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, inter / union, 0.0)
 
@@ -78,7 +84,7 @@ def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float) -> np.ndarray
     for i in np.argsort(-scores, kind="stable"):
         if not suppressed[i]:
             keep.append(i)
-            suppressed |= box_iou(boxes[i:i + 1], boxes)[0] > iou_threshold
+            suppressed |= _iou(boxes[i:i + 1], boxes)[0] > iou_threshold
     return np.array(keep, dtype=np.int64)
 
 
@@ -104,7 +110,12 @@ def match_detections(boxes: ArrayLike, scores: ArrayLike, true_boxes: ArrayLike,
     IoU: the first), if that IoU is ``>= iou_threshold``. A detection left without one (it missed,
     or its object was already found: a duplicate) is a false positive. Returns (n,) booleans."""
     boxes = _boxes(boxes)
-    ious, scores = box_iou(boxes, true_boxes), _scores(scores, len(boxes))
+    return _match(boxes, _scores(scores, len(boxes)), _boxes(true_boxes, "true_boxes"), iou_threshold)
+
+
+def _match(boxes, scores, true_boxes, iou_threshold):
+    """:func:`match_detections` of arrays already checked."""
+    ious = _iou(boxes, true_boxes)
     taken, hits = np.zeros(ious.shape[1], dtype=bool), np.zeros(len(boxes), dtype=bool)
     for i in np.argsort(-scores, kind="stable"):
         free = np.where(taken, -1.0, ious[i])
@@ -200,7 +211,7 @@ def average_precision_per_class(detections: list[dict], ground_truths: list[dict
         for det, truth in zip(dets, truths):
             mine, theirs = det["labels"] == c, truth["labels"] == c
             scores.append(det["scores"][mine])
-            hits.append(match_detections(det["boxes"][mine], scores[-1], truth["boxes"][theirs], iou_threshold))
+            hits.append(_match(det["boxes"][mine], scores[-1], truth["boxes"][theirs], iou_threshold))
             num_true += int(theirs.sum())
         result[c] = average_precision(np.concatenate(scores), np.concatenate(hits), num_true, interpolation)
     return result
