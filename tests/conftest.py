@@ -30,3 +30,15 @@ def cache(tmp_path, monkeypatch):
     np.savez(folder / "digits.npz", images=images, labels=labels.astype(np.int64), is_val=np.arange(300) % 5 == 0)
     monkeypatch.setenv("CONVSCOPE_DATA", str(tmp_path / "cache"))
     return tmp_path
+
+
+@pytest.fixture
+def scenes(cache, monkeypatch):
+    """The scene datasets (digit-scenes, digit-masks, digit-centres) made from the fake digits
+    cache, few of them: 24 training and 8 validation scenes each."""
+    import dataclasses
+
+    from convscope.data.scene_sets import SCENE_DATASETS
+    for name, recipe in SCENE_DATASETS.items():
+        monkeypatch.setitem(SCENE_DATASETS, name, dataclasses.replace(recipe, sizes=(("train", 24), ("val", 8))))
+    return cache

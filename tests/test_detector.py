@@ -2,7 +2,6 @@
 targets and their decoding (by hand, and a perfect output decoding to the truth), the detection
 task's exact epoch figures against an independent mAP, and the command line on tiny scenes."""
 
-import dataclasses
 import json
 import math
 
@@ -14,7 +13,6 @@ from PIL import Image
 from convscope import functional as F
 from convscope import heatmaps, models
 from convscope.cli import main
-from convscope.data.scene_sets import SCENE_DATASETS
 from convscope.detection import COCO_IOU_THRESHOLDS, mean_average_precision
 from convscope.io import load_model
 from convscope.runs import RunOptions, prepare_run
@@ -213,14 +211,6 @@ def test_the_detector_keeps_a_stride_4_grid():
 
 
 # ----- the command line --------------------------------------------------------------------------------
-@pytest.fixture
-def scenes(cache, monkeypatch):
-    """digit-scenes made from the fake digits cache, few of them."""
-    for name, recipe in SCENE_DATASETS.items():
-        monkeypatch.setitem(SCENE_DATASETS, name, dataclasses.replace(recipe, sizes=(("train", 24), ("val", 8))))
-    return cache
-
-
 def test_train_evaluate_resume_predict(scenes, capsys):
     out = scenes / "run"
     train = ["train", "--model", "detector", "--data", "digit-scenes", "--batch-size", "8", "--out", str(out)]

@@ -12,7 +12,6 @@ import pytest
 from lesson_checks import LessonPage, check_fact
 
 from convscope.cli import main
-from convscope.data.scene_sets import SCENE_DATASETS
 from convscope.io import load_model
 from convscope.lesson import ASPECTS, DEPTHS, TONES, Request, build_lesson, read_run, to_html, to_markdown
 from convscope.models import ZOO, ZOO_INPUTS, ZOO_TASKS, build
@@ -122,14 +121,6 @@ def test_cli_lesson_on_the_detector(tmp_path, capsys):
     assert "## How it finds objects" in written and "16x16 grid" in written
     assert main(["lesson", "detector", "--minutes", "3", "--depth", "math", "--tone", "technical"]) == 0
     assert "(α = 2, β = 4)" in capsys.readouterr().out
-
-
-@pytest.fixture
-def scenes(cache, monkeypatch):
-    """digit-scenes made from the fake digits cache, few of them."""
-    for name, recipe in SCENE_DATASETS.items():
-        monkeypatch.setitem(SCENE_DATASETS, name, dataclasses.replace(recipe, sizes=(("train", 24), ("val", 8))))
-    return cache
 
 
 def test_cli_lesson_on_a_trained_detector_run(scenes, capsys):

@@ -13,7 +13,6 @@ from PIL import Image
 from convscope import metrics, models
 from convscope.cli import main
 from convscope.data import Dataset
-from convscope.data.scene_sets import SCENE_DATASETS
 from convscope.io import load_model, save_model
 from convscope.runs import RunOptions, prepare_run
 from convscope.runs import _check_fits as check_fits
@@ -123,14 +122,6 @@ def test_mask_pictures():
 
 
 # ----- the command line ---------------------------------------------------------------------------
-@pytest.fixture
-def scenes(cache, monkeypatch):
-    """digit-masks scenes made from the fake digits cache, few of them."""
-    for name, recipe in SCENE_DATASETS.items():
-        monkeypatch.setitem(SCENE_DATASETS, name, dataclasses.replace(recipe, sizes=(("train", 24), ("val", 8))))
-    return cache
-
-
 def test_train_evaluate_resume_predict(scenes, capsys):
     out = scenes / "run"
     train = ["train", "--model", "unet", "--data", "digit-masks", "--batch-size", "8", "--out", str(out)]

@@ -14,8 +14,8 @@ from .train import _failures, _prepared, _printed_head, image_paths
 
 def format_detection(result, class_names):
     """mAP@0.5, mAP@0.5:0.95 and the AP@0.5 of every class with its number of true objects."""
-    objects = np.bincount(np.concatenate([d["labels"] for d in _truths(result["targets"])] + [np.zeros(0, int)])
-                          .astype(np.int64), minlength=len(class_names))
+    labels = np.asarray(result["targets"])[..., 4].ravel()  # padding rows have class -1
+    objects = np.bincount(labels[labels >= 0].astype(np.int64), minlength=len(class_names))
     lines = [f"mAP@0.5 {result['map50']:.4f}, mAP@0.5:0.95 {result['map']:.4f} (mean over the classes "
              f"present; COCO's 101-point interpolation), loss {result['loss']:.4f}", "",
              f"{'class':>14}  AP@0.5  objects"]
@@ -23,10 +23,6 @@ def format_detection(result, class_names):
         ap = result["ap50_per_class"][k]
         lines.append(f"{name[:14]:>14}  {'     -' if np.isnan(ap) else f'{ap:6.3f}'}  {objects[k]:7d}")
     return "\n".join(lines)
-
-
-def _truths(targets):
-    return [{"boxes": t[t[:, 4] >= 0, :4], "labels": t[t[:, 4] >= 0, 4]} for t in np.asarray(targets)]
 
 
 def detect_one(model, meta, task, path, min_score):
